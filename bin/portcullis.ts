@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+import { ConfigError } from '../lib/env.js';
+
+const USAGE = `usage: portcullis <command>
+
+commands:
+  start          control plane, one proxy node and the dashboard in one process
+  control-plane  the control plane (admin API, node API, relay)
+  proxy          one proxy node
+  exit           a stand-in residential exit for development, tests and benchmarks
+
+Every setting is an environment variable; see the README.`;
+
+const commands: Record<string, () => Promise<void>> = {
+  start: async () => (await import('./start.js')).runStart(process.env),
+  'control-plane': async () => (await import('../control-plane/main.js')).runControlPlane(process.env),
+  proxy: async () => (await import('../proxy/main.js')).runProxy(process.env),
+  exit: async () => (await import('../exit/main.js')).runExit(process.env),
+};
+
+const name = process.argv[2];
+const command = name === undefined ? undefined : commands[name];
+if (command === undefined) {
+  process.stderr.write(`${name === undefined || name === 'help' || name === '--help' ? '' : `unknown command "${name}"\n\n`}${USAGE}\n`);
+  process.exit(name === 'help' || name === '--help' ? 0 : 2);
+}
+try {
+  await command();
+} catch (error) {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`portcullis ${name}: ${error.message}\n`);
+    process.exit(78);
+  }
+  throw error;
+}

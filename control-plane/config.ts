@@ -1,0 +1,70 @@
+import { createEnvReader } from '../lib/env.js';
+import type { LevelWithSilent } from 'pino';
+
+export type DatabaseLocation = { url: string } | { dataDir: string };
+
+export interface PoolSettings {
+  maxConnections: number;
+  statementTimeoutMs: number;
+  connectionTimeoutMs: number;
+}
+
+export interface ControlPlaneConfig {
+  host: string;
+  port: number;
+  database: DatabaseLocation;
+  /** The bulkheads: admin/dashboard traffic and proxy-node traffic never share connections. */
+  adminPool: PoolSettings;
+  nodePool: PoolSettings;
+  /** When set, this exact token is a platform admin token (in addition to stored ones). */
+  adminToken: string | undefined;
+  nodeToken: string | undefined;
+  bodyLimitBytes: number;
+  trustProxy: boolean;
+  logLevel: LevelWithSilent;
+  shutdownDeadlineMs: number;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const MIN_SECRET_LENGTH = 24;
+
+/** Reads and validates every control plane setting; throws ConfigError naming each bad variable. */
+export interface ControlPlaneConfigContext {
+  dataDir: string;
+  /** A standalone control plane needs NODE_TOKEN; the all-in-one start generates one. */
+  requireNodeToken: boolean;
+}
+
+export function readControlPlaneConfig(env: NodeJS.ProcessEnv, context: ControlPlaneConfigContext): ControlPlaneConfig {
+  const read = createEnvReader(env);
+  const databaseUrl = read.optionalUrl('DATABASE_URL', ['postgres:', 'postgresql:']);
+  const adminToken = read.optionalString('ADMIN_TOKEN');
+  const nodeToken = read.optionalString('NODE_TOKEN');
+  if (context.requireNodeToken && nodeToken === undefined) read.problem('NODE_TOKEN is required: the token proxy nodes present to the node API');
+  for (const [name, value] of [['ADMIN_TOKEN', adminToken], ['NODE_TOKEN', nodeToken]] as const) {
+    if (value !== undefined && value.length < MIN_SECRET_LENGTH) read.problem(`${name} must be at least ${MIN_SECRET_LENGTH} characters`);
+  }
+  const config: ControlPlaneConfig = {
+    host: read.string('HOST', '127.0.0.1'),
+    port: read.integer('PORT', { default: 8080, min: 0, max: 65535 }),
+    database: databaseUrl !== undefined ? { url: databaseUrl } : { dataDir: read.string('DATA_DIR', context.dataDir) },
+    adminPool: {
+      maxConnections: read.integer('ADMIN_POOL_SIZE', { default: 10, min: 1, max: 500 }),
+      statementTimeoutMs: read.integer('ADMIN_STATEMENT_TIMEOUT_MS', { default: 5_000, min: 10, max: 600_000 }),
+      connectionTimeoutMs: read.integer('ADMIN_POOL_WAIT_MS', { default: 5_000, min: 10, max: 600_000 }),
+    },
+    nodePool: {
+      maxConnections: read.integer('NODE_POOL_SIZE', { default: 10, min: 1, max: 500 }),
+      statementTimeoutMs: read.integer('NODE_STATEMENT_TIMEOUT_MS', { default: 1_000, min: 10, max: 600_000 }),
+      connectionTimeoutMs: read.integer('NODE_POOL_WAIT_MS', { default: 1_000, min: 10, max: 600_000 }),
+    },
+    adminToken,
+    nodeToken,
+    bodyLimitBytes: read.integer('BODY_LIMIT_BYTES', { default: 64 * 1024, min: 1024, max: 16 * 1024 * 1024 }),
+    trustProxy: read.boolean('TRUST_PROXY', false),
+    logLevel: read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+    shutdownDeadlineMs: read.integer('SHUTDOWN_DEADLINE_MS', { default: 10_000, min: 0, max: 600_000 }),
+  };
+  read.finish();
+  return config;
+}

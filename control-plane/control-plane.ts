@@ -1,0 +1,158 @@
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Logger } from '../lib/logger.js';
+import { registerActivityRoutes } from './activity-routes.js';
+import { installErrorHandling } from './api-error.js';
+import { createAdminAuth } from './auth.js';
+import { createFirstAdminToken, loadCursorSecret } from './bootstrap.js';
+import type { ControlPlaneConfig } from './config.js';
+import { createCursorCodec } from './cursor.js';
+import type { Database } from './db/database.js';
+import { migrate } from './db/migrate.js';
+import { createPgDatabase } from './db/pg-database.js';
+import { createPgliteDatabase } from './db/pglite-database.js';
+import { registerKeyRoutes } from './keys-routes.js';
+import { registerNodeApi } from './node-api.js';
+import { registerOpsRoutes } from './ops-routes.js';
+import { registerPoolRoutes } from './pools-routes.js';
+import { registerTeamRoutes } from './teams-routes.js';
+import { installValidation } from './validation.js';
+
+export type ControlPlaneOptions = Omit<ControlPlaneConfig, 'logLevel' | 'nodeToken' | 'shutdownDeadlineMs'> & {
+  nodeToken: string;
+  logger: Logger;
+};
+
+export interface ControlPlane {
+  url: string;
+  port: number;
+  /** Set on the first start of an empty database when no ADMIN_TOKEN is configured. */
+  firstAdminToken: string | undefined;
+  adminDb: Database;
+  nodeDb: Database;
+  close(): Promise<void>;
+}
+
+const REQUEST_ID = /^[\w.:-]{1,64}$/;
+
+async function openDatabases(options: ControlPlaneOptions): Promise<{ adminDb: Database; nodeDb: Database; close(): Promise<void> }> {
+  if ('dataDir' in options.database) {
+    const shared = await createPgliteDatabase({ dataDir: options.database.dataDir });
+    return { adminDb: shared, nodeDb: shared, close: () => shared.close() };
+  }
+  const { url } = options.database;
+  const adminDb = createPgDatabase({ url, applicationName: 'portcullis-admin', ...options.adminPool });
+  const nodeDb = createPgDatabase({ url, applicationName: 'portcullis-node-api', ...options.nodePool });
+  return { adminDb, nodeDb, close: async () => void (await Promise.all([adminDb.close(), nodeDb.close()])) };
+}
+
+function createMetrics(registry: Registry, databases: Record<string, Database>) {
+  collectDefaultMetrics({ register: registry });
+  const requestDuration = new Histogram({
+    name: 'portcullis_http_request_duration_seconds',
+    help: 'Control plane request latency by route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const poolGauge = new Gauge({
+    name: 'portcullis_db_pool_connections',
+    help: 'Database pool connections by pool and state',
+    labelNames: ['pool', 'state'] as const,
+    registers: [registry],
+    collect() {
+      for (const [pool, db] of Object.entries(databases)) {
+        const stats = db.stats();
+        this.set({ pool, state: 'total' }, stats.total);
+        this.set({ pool, state: 'idle' }, stats.idle);
+        this.set({ pool, state: 'waiting' }, stats.waiting);
+      }
+    },
+  });
+  const errors = new Counter({
+    name: 'portcullis_http_errors_total',
+    help: 'Control plane error responses by code',
+    labelNames: ['status'] as const,
+    registers: [registry],
+  });
+  return { requestDuration, poolGauge, errors };
+}
+
+function buildApp(options: ControlPlaneOptions): FastifyInstance {
+  return Fastify({
+    loggerInstance: options.logger as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: options.bodyLimitBytes,
+    trustProxy: options.trustProxy,
+    maxParamLength: 200,
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+  });
+}
+
+export async function createControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
+  const { adminDb, nodeDb, close: closeDatabases } = await openDatabases(options);
+  let app: FastifyInstance | undefined;
+  try {
+    await migrate(adminDb);
+    const cursors = createCursorCodec(await loadCursorSecret(adminDb));
+    const firstAdminToken = options.adminToken === undefined ? await createFirstAdminToken(adminDb) : undefined;
+    const registry = new Registry();
+    const metrics = createMetrics(registry, { admin: adminDb, node: nodeDb });
+    const auth = createAdminAuth({ db: adminDb, configuredAdminToken: options.adminToken });
+    let ready = false;
+
+    app = buildApp(options);
+    installValidation(app);
+    installErrorHandling(app);
+    app.decorateRequest('principal', null);
+    app.addHook('onSend', async (request, reply) => {
+      reply.header('x-request-id', request.id);
+    });
+    app.addHook('onResponse', async (request, reply) => {
+      const status = reply.statusCode;
+      const route = request.routeOptions.url ?? 'unmatched';
+      metrics.requestDuration.observe({ method: request.method, route, status: String(status) }, reply.elapsedTime / 1000);
+      if (status >= 500) metrics.errors.inc({ status: String(status) });
+      request.log.debug({ method: request.method, route, status, ms: reply.elapsedTime }, 'request');
+    });
+
+    registerOpsRoutes(app, { databases: [adminDb, nodeDb], registry, isReady: () => ready });
+    registerNodeApi(app, { db: nodeDb, nodeToken: options.nodeToken });
+    await app.register(async (v1) => {
+      v1.addHook('onRequest', async (request) => {
+        request.principal = await auth.authenticate(request);
+      });
+      registerTeamRoutes(v1, { db: adminDb, cursors });
+      registerKeyRoutes(v1, { db: adminDb, cursors });
+      registerActivityRoutes(v1, { db: adminDb, cursors });
+      registerPoolRoutes(v1, { db: adminDb, cursors });
+    });
+
+    await app.listen({ host: options.host, port: options.port });
+    ready = true;
+    const port = (app.server.address() as AddressInfo).port;
+    const listening = app;
+    return {
+      url: `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
+      port,
+      firstAdminToken,
+      adminDb,
+      nodeDb,
+      async close() {
+        ready = false;
+        await listening.close();
+        await closeDatabases();
+      },
+    };
+  } catch (error) {
+    await app?.close();
+    await closeDatabases();
+    throw error;
+  }
+}

@@ -1,0 +1,83 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { ApiError } from './api-error.js';
+import type { Database } from './db/database.js';
+import { findKeyByHash } from './key-store.js';
+import { listAllPools } from './pool-store.js';
+
+/**
+ * The API proxy nodes call (`/internal/v1`), on its own connection pool so that no
+ * amount of admin traffic can slow key verification. Nodes send key hashes, never keys.
+ */
+export interface NodeApiOptions {
+  db: Database;
+  nodeToken: string;
+}
+
+const digest = (value: string) => createHash('sha256').update(value).digest();
+
+export function registerNodeApi(app: FastifyInstance, { db, nodeToken }: NodeApiOptions): void {
+  const expected = digest(`Bearer ${nodeToken}`);
+
+  app.register(async (scope) => {
+    scope.addHook('onRequest', async (request) => {
+      const given = request.headers.authorization;
+      if (given === undefined || !timingSafeEqual(digest(given), expected)) {
+        throw new ApiError(401, 'node_token_invalid', 'this API is for proxy nodes; send the node token');
+      }
+    });
+
+    scope.get<{ Params: { hash: string } }>(
+      '/internal/v1/keys/:hash',
+      { schema: { params: { type: 'object', required: ['hash'], properties: { hash: { type: 'string', pattern: '^[0-9a-f]{64}$' } } } } },
+      async (request, reply) => {
+        const { key, seq } = await findKeyByHash(db, Buffer.from(request.params.hash, 'hex'));
+        if (key === null) return reply.status(404).send({ error: { code: 'key_not_found', message: 'no key has this hash' }, seq });
+        return { key, seq };
+      },
+    );
+
+    scope.get<{ Querystring: { after: number; limit: number } }>(
+      '/internal/v1/revocations',
+      {
+        schema: {
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['after'],
+            properties: { after: { type: 'integer', minimum: 0 }, limit: { type: 'integer', minimum: 1, maximum: 5000, default: 1000 } },
+          },
+        },
+      },
+      async (request) => {
+        const { after, limit } = request.query;
+        const { rows } = await db.query<{ seq: number; kind: string; team_id: string; key_id: string; key_hash: Uint8Array; created_at: Date }>(
+          `SELECT seq, kind, team_id, key_id, key_hash, created_at FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2`,
+          [after, limit],
+        );
+        const latest = await db.query<{ seq: number }>('SELECT coalesce(max(seq), 0) AS seq FROM outbox');
+        return {
+          events: rows.map((row) => ({
+            seq: row.seq,
+            kind: row.kind,
+            teamId: row.team_id,
+            keyId: row.key_id,
+            keyHash: Buffer.from(row.key_hash).toString('hex'),
+            at: row.created_at.getTime(),
+          })),
+          latestSeq: latest.rows[0]!.seq,
+        };
+      },
+    );
+
+    scope.get('/internal/v1/pools', async (request, reply) => {
+      const pools = await listAllPools(db);
+      const body = JSON.stringify({ pools: pools.map((pool) => ({ name: pool.name, exits: pool.exits })) });
+      // Nodes poll this; an unchanged pool set costs them a 304 and no parsing.
+      const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
+      reply.header('etag', etag);
+      if (request.headers['if-none-match'] === etag) return reply.status(304).send();
+      return reply.type('application/json').send(body);
+    });
+  });
+}

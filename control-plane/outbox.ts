@@ -1,0 +1,30 @@
+import type { Queryable } from './db/database.js';
+
+/** Arbitrary constant: the advisory lock held while drawing an outbox sequence number. */
+const OUTBOX_LOCK = 7_301_002;
+
+export type OutboxKind = 'key.revoked' | 'key.rotated' | 'key.updated';
+
+export interface OutboxEvent {
+  kind: OutboxKind;
+  teamId: string;
+  keyId: string;
+  /** The hash nodes must evict (for a rotation, the old secret's hash). */
+  keyHash: Buffer;
+}
+
+/**
+ * Appends an event for the relay. Holding a transaction-scoped lock from `nextval` to
+ * commit makes sequence order equal commit order, so the relay reading `seq > cursor`
+ * can never pass over a row that commits later with a smaller seq. Call it as the last
+ * statement of the transaction to keep the lock short.
+ */
+export async function appendOutbox(tx: Queryable, event: OutboxEvent): Promise<number> {
+  await tx.query('SELECT pg_advisory_xact_lock($1)', [OUTBOX_LOCK]);
+  const { rows } = await tx.query<{ seq: number }>(
+    `INSERT INTO outbox (seq, kind, team_id, key_id, key_hash)
+     VALUES (nextval('outbox_seq'), $1, $2, $3, $4) RETURNING seq`,
+    [event.kind, event.teamId, event.keyId, event.keyHash],
+  );
+  return rows[0]!.seq;
+}

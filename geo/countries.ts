@@ -1,0 +1,26 @@
+import { COUNTRIES, type Continent } from './country-list.js';
+
+export type { Continent };
+
+const BY_CODE = new Map(COUNTRIES.map(([code, name, continent]) => [code, { name, continent }]));
+
+export function isCountryCode(code: string): boolean {
+  return BY_CODE.has(code);
+}
+
+/** Upper-cases and validates a country code; undefined when it is not ISO 3166-1 alpha-2. */
+export function normalizeCountryCode(input: string): string | undefined {
+  if (input.length !== 2) return undefined;
+  const code = input.toUpperCase();
+  return BY_CODE.has(code) ? code : undefined;
+}
+
+export function countryName(code: string): string | undefined {
+  return BY_CODE.get(code)?.name;
+}
+
+export function continentOf(code: string): Continent | undefined {
+  return BY_CODE.get(code)?.continent;
+}
+
+export { COUNTRIES };

@@ -1,0 +1,183 @@
+import { LRUCache } from 'lru-cache';
+import { Refusal } from './refusal.js';
+import type { RevocationEventWire, VerifyResult } from './node-api-client.js';
+
+/** What a node knows about a key: its grants, never its secret. */
+export interface KeyGrant {
+  keyId: string;
+  teamId: string;
+  revoked: boolean;
+  /** Granted pools; null means every pool. */
+  pools: ReadonlySet<string> | null;
+  /** Granted countries; null means every country. */
+  countries: ReadonlySet<string> | null;
+  /** Epoch ms; Infinity when the key never expires. */
+  expiresAt: number;
+  rateLimit: { requestsPerSecond: number; burst: number } | null;
+  /** When the control plane last confirmed this (epoch ms). */
+  verifiedAt: number;
+}
+
+export interface KeyCacheEvents {
+  hit(): void;
+  miss(): void;
+  coalesced(): void;
+  negativeHit(): void;
+  verified(seconds: number, outcome: 'ok' | 'error'): void;
+  failedOpen(keyId: string): void;
+}
+
+export interface KeyCacheOptions {
+  verify(hashHex: string): Promise<VerifyResult>;
+  now(): number;
+  maxEntries: number;
+  maxNegativeEntries: number;
+  negativeTtlMs: number;
+  /** Verify calls per second allowed for keys not in the cache (burst: one second's worth). */
+  missesPerSecond: number;
+  /**
+   * How old a cached decision may be and still be used without asking the control
+   * plane: the cache TTL while the revocation feed is healthy, the staleness bound when
+   * it has gone quiet.
+   */
+  trustWindowMs(): number;
+  /** Use a cached decision when the control plane cannot be reached (off by default). */
+  failOpen: boolean;
+  events: KeyCacheEvents;
+}
+
+export interface KeyCache {
+  /** The grant, null for an unknown key, or a promise when the control plane must be asked. */
+  lookup(hashHex: string): KeyGrant | null | Promise<KeyGrant | null>;
+  /** Applies a feed event: forget the key, and remember the event against in-flight verifies. */
+  applyEvent(event: Pick<RevocationEventWire, 'kind' | 'keyHash' | 'seq'>): void;
+  size(): number;
+  clear(): void;
+}
+
+interface Tombstone {
+  seq: number;
+  kind: RevocationEventWire['kind'];
+}
+
+const TOMBSTONE_TTL_MS = 60_000;
+const MAX_STALE_RETRIES = 3;
+
+function toGrant(key: NonNullable<VerifyResult['key']>, verifiedAt: number): KeyGrant {
+  return {
+    keyId: key.id,
+    teamId: key.teamId,
+    revoked: key.status === 'revoked',
+    pools: key.pools.length === 0 ? null : new Set(key.pools),
+    countries: key.countries.length === 0 ? null : new Set(key.countries),
+    expiresAt: key.expiresAt === null ? Infinity : Date.parse(key.expiresAt),
+    rateLimit: key.rateLimit,
+    verifiedAt,
+  };
+}
+
+export function createKeyCache(options: KeyCacheOptions): KeyCache {
+  const { now, events } = options;
+  const grants = new LRUCache<string, KeyGrant>({ max: options.maxEntries });
+  const unknown = new LRUCache<string, true>({ max: options.maxNegativeEntries, ttl: options.negativeTtlMs, ttlAutopurge: false });
+  // A verify answer older than an event we applied must not put the key back.
+  const tombstones = new LRUCache<string, Tombstone>({ max: Math.max(10_000, options.maxNegativeEntries), ttl: TOMBSTONE_TTL_MS });
+  const inFlight = new Map<string, Promise<KeyGrant | null>>();
+  let tokens = options.missesPerSecond;
+  let refilledAt = now();
+
+  function takeMissToken(): boolean {
+    const current = now();
+    tokens = Math.min(options.missesPerSecond, tokens + ((current - refilledAt) / 1000) * options.missesPerSecond);
+    refilledAt = current;
+    if (tokens < 1) return false;
+    tokens -= 1;
+    return true;
+  }
+
+  async function verifyFresh(hashHex: string): Promise<KeyGrant | null> {
+    for (let attempt = 0; ; attempt++) {
+      const started = now();
+      let result: VerifyResult;
+      try {
+        result = await options.verify(hashHex);
+      } catch (error) {
+        events.verified((now() - started) / 1000, 'error');
+        throw error;
+      }
+      events.verified((now() - started) / 1000, 'ok');
+      const tombstone = tombstones.get(hashHex);
+      if (tombstone === undefined || tombstone.seq <= result.seq) {
+        if (result.key === null) return null;
+        return toGrant(result.key, started);
+      }
+      // The answer predates an event we already applied.
+      if (tombstone.kind !== 'key.updated') {
+        if (result.key === null) return null;
+        return { ...toGrant(result.key, started), revoked: true };
+      }
+      if (attempt >= MAX_STALE_RETRIES) throw new Error('control plane answers lag behind the revocation feed');
+    }
+  }
+
+  function refresh(hashHex: string, cached: KeyGrant | undefined): Promise<KeyGrant | null> {
+    const pending = inFlight.get(hashHex);
+    if (pending !== undefined) {
+      events.coalesced();
+      return pending;
+    }
+    if (cached === undefined && !takeMissToken()) {
+      return Promise.reject(new Refusal('auth_unavailable', 1));
+    }
+    events.miss();
+    const promise = verifyFresh(hashHex).then(
+      (grant) => {
+        inFlight.delete(hashHex);
+        if (grant === null) {
+          grants.delete(hashHex);
+          unknown.set(hashHex, true);
+        } else {
+          grants.set(hashHex, grant);
+        }
+        return grant;
+      },
+      (error: unknown) => {
+        inFlight.delete(hashHex);
+        if (cached !== undefined && options.failOpen) {
+          events.failedOpen(cached.keyId);
+          return cached;
+        }
+        throw error instanceof Refusal ? error : new Refusal('auth_unavailable', 1);
+      },
+    );
+    inFlight.set(hashHex, promise);
+    return promise;
+  }
+
+  return {
+    lookup(hashHex) {
+      const cached = grants.get(hashHex);
+      if (cached !== undefined && now() - cached.verifiedAt <= options.trustWindowMs()) {
+        events.hit();
+        return cached;
+      }
+      if (cached === undefined && unknown.has(hashHex)) {
+        events.negativeHit();
+        return null;
+      }
+      return refresh(hashHex, cached);
+    },
+    applyEvent({ kind, keyHash, seq }) {
+      grants.delete(keyHash);
+      unknown.delete(keyHash);
+      const existing = tombstones.get(keyHash);
+      if (existing === undefined || existing.seq < seq) tombstones.set(keyHash, { seq, kind });
+    },
+    size: () => grants.size,
+    clear() {
+      grants.clear();
+      unknown.clear();
+      tombstones.clear();
+    },
+  };
+}

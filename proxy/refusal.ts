@@ -1,0 +1,123 @@
+/**
+ * Every way a proxy node refuses a request, from DESIGN's error table. A refusal is a
+ * value created in one place (here) and rendered in one place (`renderRefusal`): the
+ * status, the code twice (X-Portcullis-Error and RFC 9209 Proxy-Status), and one line
+ * telling the client how to fix it.
+ */
+
+export type RefusalCode =
+  | 'auth_required'
+  | 'key_invalid'
+  | 'key_revoked'
+  | 'key_expired'
+  | 'pool_forbidden'
+  | 'country_forbidden'
+  | 'destination_forbidden'
+  | 'rate_limited'
+  | 'quota_exceeded'
+  | 'concurrency_exceeded'
+  | 'country_unknown'
+  | 'bad_request'
+  | 'exit_failed'
+  | 'auth_unavailable'
+  | 'no_exit';
+
+interface RefusalKind {
+  status: number;
+  /** The RFC 9209 error type that best matches. */
+  proxyStatusError: string;
+  hint: string;
+}
+
+const KINDS: Record<RefusalCode, RefusalKind> = {
+  auth_required: { status: 407, proxyStatusError: 'http_request_denied', hint: 'Send your API key: curl -x http://user:KEY@host:port, or Proxy-Authorization: Bearer KEY.' },
+  key_invalid: { status: 407, proxyStatusError: 'http_request_denied', hint: 'The API key is malformed or unknown. Check it was copied whole.' },
+  key_revoked: { status: 407, proxyStatusError: 'http_request_denied', hint: 'This API key has been revoked. Create or rotate a key in the dashboard.' },
+  key_expired: { status: 407, proxyStatusError: 'http_request_denied', hint: 'This API key has expired. Create a new key or extend its expiry.' },
+  pool_forbidden: { status: 403, proxyStatusError: 'http_request_denied', hint: 'This key is not granted that pool. Ask your admin to grant it.' },
+  country_forbidden: { status: 403, proxyStatusError: 'http_request_denied', hint: 'This key is not granted that country. Ask your admin to grant it.' },
+  destination_forbidden: { status: 403, proxyStatusError: 'destination_ip_prohibited', hint: 'Private, loopback, link-local, metadata addresses and port 25 cannot be reached through the proxy.' },
+  rate_limited: { status: 429, proxyStatusError: 'http_request_denied', hint: 'Request rate limit reached for this key. Retry after the Retry-After delay.' },
+  quota_exceeded: { status: 429, proxyStatusError: 'http_request_denied', hint: 'Traffic quota used up for this period. Raise the quota or wait for the next period.' },
+  concurrency_exceeded: { status: 429, proxyStatusError: 'connection_limit_reached', hint: 'Too many open connections for this key. Close some and retry.' },
+  country_unknown: { status: 400, proxyStatusError: 'http_request_error', hint: 'Unknown country. Use an ISO 3166-1 alpha-2 code such as DE or US.' },
+  bad_request: { status: 400, proxyStatusError: 'http_request_error', hint: 'Malformed proxy request or targeting parameters.' },
+  exit_failed: { status: 502, proxyStatusError: 'destination_unavailable', hint: 'The exit or the target failed after retries. Retry later or try another country.' },
+  auth_unavailable: { status: 503, proxyStatusError: 'proxy_internal_error', hint: 'The key cannot be verified right now. Retry shortly.' },
+  no_exit: { status: 503, proxyStatusError: 'destination_unavailable', hint: 'No healthy exit for that country right now. Retry later or try another country.' },
+};
+
+export class Refusal extends Error {
+  constructor(
+    readonly code: RefusalCode,
+    /** Seconds, for 429 and 503 answers. */
+    readonly retryAfterSeconds?: number,
+    /** Extra headers such as X-RateLimit-*. */
+    readonly extraHeaders?: Record<string, string>,
+  ) {
+    super(code);
+  }
+
+  get status(): number {
+    return KINDS[this.code].status;
+  }
+}
+
+export function refusalStatus(code: RefusalCode): number {
+  return KINDS[code].status;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  403: 'Forbidden',
+  407: 'Proxy Authentication Required',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+};
+
+/** Pre-rendered responses: refusals are frequent under attack and must cost little. */
+const RENDERED = new Map<RefusalCode, { head: string; body: string }>(
+  (Object.keys(KINDS) as RefusalCode[]).map((code) => {
+    const kind = KINDS[code];
+    const body = `${code}: ${kind.hint}\n`;
+    let head =
+      `HTTP/1.1 ${kind.status} ${STATUS_TEXT[kind.status]}\r\n` +
+      `X-Portcullis-Error: ${code}\r\n` +
+      `Proxy-Status: portcullis; error=${kind.proxyStatusError}; details="${code}"\r\n` +
+      'Content-Type: text/plain; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n`;
+    if (kind.status === 407) head += 'Proxy-Authenticate: Basic realm="portcullis"\r\n';
+    return [code, { head, body }];
+  }),
+);
+
+/**
+ * The raw HTTP/1.1 response for a refusal. `keepAlive` keeps the client connection open
+ * (plain HTTP); CONNECT refusals and broken requests close it.
+ */
+export function renderRefusal(refusal: Refusal, keepAlive: boolean): string {
+  const rendered = RENDERED.get(refusal.code)!;
+  let head = rendered.head;
+  if (refusal.retryAfterSeconds !== undefined) head += `Retry-After: ${Math.max(1, Math.ceil(refusal.retryAfterSeconds))}\r\n`;
+  if (refusal.extraHeaders !== undefined) {
+    for (const name in refusal.extraHeaders) head += `${name}: ${refusal.extraHeaders[name]}\r\n`;
+  }
+  head += keepAlive ? 'Connection: keep-alive\r\n' : 'Connection: close\r\n';
+  return `${head}\r\n${rendered.body}`;
+}
+
+/** Status line, headers and body as separate parts, for answering through a ServerResponse. */
+export function refusalParts(refusal: Refusal): { status: number; headers: Record<string, string>; body: string } {
+  const kind = KINDS[refusal.code];
+  const headers: Record<string, string> = {
+    'x-portcullis-error': refusal.code,
+    'proxy-status': `portcullis; error=${kind.proxyStatusError}; details="${refusal.code}"`,
+    'content-type': 'text/plain; charset=utf-8',
+  };
+  if (kind.status === 407) headers['proxy-authenticate'] = 'Basic realm="portcullis"';
+  if (refusal.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(refusal.retryAfterSeconds)));
+  if (refusal.extraHeaders !== undefined) Object.assign(headers, refusal.extraHeaders);
+  return { status: kind.status, headers, body: RENDERED.get(refusal.code)!.body };
+}
