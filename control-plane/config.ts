@@ -1,5 +1,4 @@
-import { createEnvReader } from '../lib/env.js';
-import type { LevelWithSilent } from 'pino';
+import { createEnvReader, type LogLevel } from '../lib/env.js';
 
 export type DatabaseLocation = { url: string } | { dataDir: string };
 
@@ -21,11 +20,14 @@ export interface ControlPlaneConfig {
   nodeToken: string | undefined;
   bodyLimitBytes: number;
   trustProxy: boolean;
-  logLevel: LevelWithSilent;
+  logLevel: LogLevel;
   shutdownDeadlineMs: number;
+  /** Region name → Redis URL of that region's bus. Empty: the all-in-one in-process bus. */
+  regions: Map<string, string>;
+  relay: { heartbeatMs: number; pollMs: number };
+  nodeLivenessMs: number;
 }
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const MIN_SECRET_LENGTH = 24;
 
 /** Reads and validates every control plane setting; throws ConfigError naming each bad variable. */
@@ -62,9 +64,37 @@ export function readControlPlaneConfig(env: NodeJS.ProcessEnv, context: ControlP
     nodeToken,
     bodyLimitBytes: read.integer('BODY_LIMIT_BYTES', { default: 64 * 1024, min: 1024, max: 16 * 1024 * 1024 }),
     trustProxy: read.boolean('TRUST_PROXY', false),
-    logLevel: read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+    logLevel: read.logLevel(),
     shutdownDeadlineMs: read.integer('SHUTDOWN_DEADLINE_MS', { default: 10_000, min: 0, max: 600_000 }),
+    regions: parseRegions(read.optionalString('REGIONS'), read.problem),
+    relay: {
+      heartbeatMs: read.integer('HEARTBEAT_MS', { default: 500, min: 10, max: 60_000 }),
+      pollMs: read.integer('RELAY_POLL_MS', { default: 1_000, min: 10, max: 60_000 }),
+    },
+    nodeLivenessMs: read.integer('NODE_LIVENESS_MS', { default: 10_000, min: 100, max: 3_600_000 }),
   };
   read.finish();
   return config;
+}
+
+const REGION_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
+
+/** `us=redis://…,eu=redis://…` → Map; each malformed entry is reported by name. */
+function parseRegions(value: string | undefined, problem: (message: string) => void): Map<string, string> {
+  const regions = new Map<string, string>();
+  if (value === undefined) return regions;
+  for (const entry of value.split(',')) {
+    const [name, url, extra] = entry.trim().split('=');
+    if (name === undefined || url === undefined || extra !== undefined || !REGION_NAME.test(name)) {
+      problem(`REGIONS must look like "us=redis://host:6379,eu=redis://host:6379"; bad entry "${entry.trim()}"`);
+      continue;
+    }
+    if (!/^rediss?:\/\/.+/.test(url)) {
+      problem(`REGIONS entry "${name}" must be a redis:// or rediss:// URL`);
+      continue;
+    }
+    if (regions.has(name)) problem(`REGIONS lists "${name}" twice`);
+    regions.set(name, url);
+  }
+  return regions;
 }

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { FeedPublisher } from '../feed/messages.js';
 import type { Logger } from '../lib/logger.js';
 import { registerActivityRoutes } from './activity-routes.js';
 import { installErrorHandling } from './api-error.js';
@@ -17,12 +18,16 @@ import { registerKeyRoutes } from './keys-routes.js';
 import { registerNodeApi } from './node-api.js';
 import { registerOpsRoutes } from './ops-routes.js';
 import { registerPoolRoutes } from './pools-routes.js';
+import { createRelay, type Relay } from './relay.js';
+import { registerRevocationStatus } from './revocation-status.js';
 import { registerTeamRoutes } from './teams-routes.js';
 import { installValidation } from './validation.js';
 
-export type ControlPlaneOptions = Omit<ControlPlaneConfig, 'logLevel' | 'nodeToken' | 'shutdownDeadlineMs'> & {
+export type ControlPlaneOptions = Omit<ControlPlaneConfig, 'logLevel' | 'nodeToken' | 'shutdownDeadlineMs' | 'regions'> & {
   nodeToken: string;
   logger: Logger;
+  /** Each region's bus, by region name: the relay publishes revocations to all of them. */
+  publishers: ReadonlyMap<string, FeedPublisher>;
 };
 
 export interface ControlPlane {
@@ -32,6 +37,7 @@ export interface ControlPlane {
   firstAdminToken: string | undefined;
   adminDb: Database;
   nodeDb: Database;
+  relay: Relay;
   close(): Promise<void>;
 }
 
@@ -77,16 +83,34 @@ function createMetrics(registry: Registry, databases: Record<string, Database>) 
     labelNames: ['status'] as const,
     registers: [registry],
   });
-  return { requestDuration, poolGauge, errors };
+  const published = new Counter({ name: 'portcullis_relay_published_total', help: 'Feed events published by region', labelNames: ['region'] as const, registers: [registry] });
+  const publishFailures = new Counter({
+    name: 'portcullis_relay_publish_failures_total',
+    help: 'Failed publishes (region unreachable) by region',
+    labelNames: ['region'] as const,
+    registers: [registry],
+  });
+  const relayLag = new Gauge({ name: 'portcullis_relay_lag_events', help: 'Outbox events not yet published, by region', labelNames: ['region'] as const, registers: [registry] });
+  return {
+    requestDuration,
+    poolGauge,
+    errors,
+    relay: {
+      published: (region: string, count: number) => published.inc({ region }, count),
+      publishFailed: (region: string) => publishFailures.inc({ region }),
+      lag: (region: string, behind: number) => relayLag.set({ region }, behind),
+    },
+  };
 }
 
 function buildApp(options: ControlPlaneOptions): FastifyInstance {
   return Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Requests are logged by our onResponse hook, at debug level, with the path only.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes,
     trustProxy: options.trustProxy,
-    maxParamLength: 200,
+    routerOptions: { maxParamLength: 200 },
     requestIdHeader: false,
     genReqId: (request) => {
       const given = request.headers['x-request-id'];
@@ -98,6 +122,7 @@ function buildApp(options: ControlPlaneOptions): FastifyInstance {
 export async function createControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const { adminDb, nodeDb, close: closeDatabases } = await openDatabases(options);
   let app: FastifyInstance | undefined;
+  let relay: Relay | undefined;
   try {
     await migrate(adminDb);
     const cursors = createCursorCodec(await loadCursorSecret(adminDb));
@@ -132,26 +157,39 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       registerKeyRoutes(v1, { db: adminDb, cursors });
       registerActivityRoutes(v1, { db: adminDb, cursors });
       registerPoolRoutes(v1, { db: adminDb, cursors });
+      registerRevocationStatus(v1, { db: adminDb, regions: [...options.publishers.keys()], nodeLivenessMs: options.nodeLivenessMs });
+    });
+    relay = await createRelay({
+      db: adminDb,
+      publishers: options.publishers,
+      heartbeatMs: options.relay.heartbeatMs,
+      pollMs: options.relay.pollMs,
+      logger: options.logger.child({ component: 'relay' }),
+      metrics: metrics.relay,
     });
 
     await app.listen({ host: options.host, port: options.port });
     ready = true;
     const port = (app.server.address() as AddressInfo).port;
     const listening = app;
+    const running = relay;
     return {
       url: `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
       port,
       firstAdminToken,
       adminDb,
       nodeDb,
+      relay: running,
       async close() {
         ready = false;
         await listening.close();
+        await running.close();
         await closeDatabases();
       },
     };
   } catch (error) {
     await app?.close();
+    await relay?.close();
     await closeDatabases();
     throw error;
   }

@@ -1,3 +1,4 @@
+import { createRedisPublisher } from '../feed/redis-bus.js';
 import { createLogger } from '../lib/logger.js';
 import { exitOnSignal } from '../lib/shutdown.js';
 import { readControlPlaneConfig } from './config.js';
@@ -7,7 +8,9 @@ import { createControlPlane } from './control-plane.js';
 export async function runControlPlane(env: NodeJS.ProcessEnv): Promise<void> {
   const config = readControlPlaneConfig(env, { dataDir: './data', requireNodeToken: true });
   const logger = createLogger({ level: config.logLevel, name: 'control-plane' });
-  const controlPlane = await createControlPlane({ ...config, nodeToken: config.nodeToken!, logger });
+  if (config.regions.size === 0) logger.warn('REGIONS is empty: revocations reach no proxy node through a feed');
+  const publishers = new Map([...config.regions].map(([region, url]) => [region, createRedisPublisher({ url })]));
+  const controlPlane = await createControlPlane({ ...config, nodeToken: config.nodeToken!, logger, publishers });
   logger.info({ url: controlPlane.url }, 'control plane listening');
   if (controlPlane.firstAdminToken !== undefined) {
     process.stdout.write(`\nFirst start: platform admin token (shown once, store it now):\n  ${controlPlane.firstAdminToken}\n\n`);

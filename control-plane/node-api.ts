@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { ApiError } from './api-error.js';
 import type { Database } from './db/database.js';
 import { findKeyByHash } from './key-store.js';
+import { nodeReportSchema, recordNodeReport, type NodeReport } from './node-reports.js';
 import { listAllPools } from './pool-store.js';
 
 /**
@@ -69,6 +70,11 @@ export function registerNodeApi(app: FastifyInstance, { db, nodeToken }: NodeApi
         };
       },
     );
+
+    scope.post<{ Body: NodeReport }>('/internal/v1/nodes/report', { schema: { body: nodeReportSchema } }, async (request, reply) => {
+      await recordNodeReport(db, request.body);
+      return reply.status(204).send();
+    });
 
     scope.get('/internal/v1/pools', async (request, reply) => {
       const pools = await listAllPools(db);

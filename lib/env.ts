@@ -4,6 +4,9 @@
  * together, naming the variable, before anything starts.
  */
 
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
 export class ConfigError extends Error {
   readonly code = 'config_invalid';
   constructor(readonly problems: string[]) {
@@ -25,6 +28,8 @@ export interface EnvReader {
   /** A URL whose protocol is one of `protocols`; undefined when unset. */
   optionalUrl(name: string, protocols: string[]): string | undefined;
   oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T;
+  /** LOG_LEVEL, a pino level; `info` by default. */
+  logLevel(): LogLevel;
   /** Adds a problem found by the config module itself (a cross-field rule). */
   problem(message: string): void;
   /** Throws a ConfigError listing every problem seen so far. */
@@ -92,6 +97,9 @@ export function createEnvReader(env: NodeJS.ProcessEnv): EnvReader {
         return fallback;
       }
       return value as (typeof allowed)[number];
+    },
+    logLevel() {
+      return this.oneOf('LOG_LEVEL', LOG_LEVELS, 'info');
     },
     problem(message) {
       problems.push(message);

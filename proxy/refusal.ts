@@ -115,6 +115,7 @@ export function refusalParts(refusal: Refusal): { status: number; headers: Recor
     'x-portcullis-error': refusal.code,
     'proxy-status': `portcullis; error=${kind.proxyStatusError}; details="${refusal.code}"`,
     'content-type': 'text/plain; charset=utf-8',
+    'content-length': String(Buffer.byteLength(RENDERED.get(refusal.code)!.body)),
   };
   if (kind.status === 407) headers['proxy-authenticate'] = 'Basic realm="portcullis"';
   if (refusal.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(refusal.retryAfterSeconds)));

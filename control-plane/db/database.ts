@@ -14,7 +14,19 @@ export interface Queryable {
   exec(sql: string): Promise<void>;
 }
 
+/**
+ * A connection of its own, outside the pools: for LISTEN and for session-level advisory
+ * locks (leadership), which must stay on one connection for their whole life.
+ */
+export interface DedicatedConnection extends Queryable {
+  onNotification(handler: (channel: string) => void): void;
+  /** Called once if the connection breaks; the owner then makes a new one. */
+  onError(handler: (error: Error) => void): void;
+  close(): Promise<void>;
+}
+
 export interface Database extends Queryable {
+  dedicated(): Promise<DedicatedConnection>;
   /** Runs `work` in one transaction on one connection: commit on success, rollback on throw. */
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Connections checked out and waiting, for metrics and bulkhead tests. */

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Database, Queryable, QueryResult } from './database.js';
+import type { Database, DedicatedConnection, Queryable, QueryResult } from './database.js';
 
 export interface PgDatabaseOptions {
   url: string;
@@ -46,6 +46,43 @@ export function createPgDatabase(options: PgDatabaseOptions): Database {
     query,
     async exec(sql) {
       await pool.query(sql);
+    },
+    async dedicated(): Promise<DedicatedConnection> {
+      const client = new pg.Client({
+        connectionString: options.url,
+        statement_timeout: options.statementTimeoutMs,
+        application_name: `${options.applicationName}-dedicated`,
+        types,
+      });
+      let failed = false;
+      const errorHandlers: ((error: Error) => void)[] = [];
+      const fail = (error: Error) => {
+        if (failed) return;
+        failed = true;
+        for (const handler of errorHandlers) handler(error);
+      };
+      client.on('error', fail);
+      client.on('end', () => fail(new Error('dedicated connection ended')));
+      await client.connect();
+      return {
+        async query<Row>(sql: string, params?: readonly unknown[]) {
+          const result = await client.query(sql, params as unknown[] | undefined);
+          return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
+        },
+        async exec(sql) {
+          await client.query(sql);
+        },
+        onNotification(handler) {
+          client.on('notification', (message) => handler(message.channel));
+        },
+        onError(handler) {
+          errorHandlers.push(handler);
+        },
+        async close() {
+          client.removeAllListeners('end');
+          await client.end().catch(() => undefined);
+        },
+      };
     },
     async transaction(work) {
       const client = await pool.connect();

@@ -33,8 +33,9 @@ export async function createPgliteDatabase({ dataDir }: PgliteDatabaseOptions): 
     return { rows: result.rows, rowCount: Math.max(result.affectedRows ?? 0, result.rows.length) };
   }
 
+  const query: Queryable['query'] = (sql, params) => exclusive(() => run(db, sql, params));
   return {
-    query: (sql, params) => exclusive(() => run(db, sql, params)),
+    query,
     exec: (sql) => exclusive(() => db.exec(sql).then(() => undefined)),
     transaction(work) {
       return exclusive(() =>
@@ -46,6 +47,21 @@ export async function createPgliteDatabase({ dataDir }: PgliteDatabaseOptions): 
           return work(scoped);
         }),
       );
+    },
+    // One embedded connection: the "dedicated" connection is the same one.
+    async dedicated() {
+      const unsubscribers: (() => void)[] = [];
+      return {
+        query,
+        exec: (sql: string) => exclusive(() => db.exec(sql).then(() => undefined)),
+        onNotification(handler: (channel: string) => void) {
+          unsubscribers.push(db.onNotification((channel) => handler(channel)));
+        },
+        onError() {},
+        async close() {
+          for (const unsubscribe of unsubscribers) unsubscribe();
+        },
+      };
     },
     stats() {
       return { total: 1, idle: waiting === 0 ? 1 : 0, waiting };

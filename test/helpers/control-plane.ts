@@ -61,6 +61,9 @@ export async function startTestControlPlane(overrides: Partial<ControlPlaneOptio
       nodeToken,
       bodyLimitBytes: 64 * 1024,
       trustProxy: false,
+      publishers: new Map(),
+      relay: { heartbeatMs: 100, pollMs: 250 },
+      nodeLivenessMs: 10_000,
       logger: createLogger({ level: process.env.TEST_LOG_LEVEL === undefined ? 'silent' : (process.env.TEST_LOG_LEVEL as 'info'), name: 'control-plane' }),
       ...overrides,
     });

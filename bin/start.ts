@@ -1,0 +1,68 @@
+import { createInProcessBus } from '../feed/in-process-bus.js';
+import { readControlPlaneConfig } from '../control-plane/config.js';
+import { createControlPlane } from '../control-plane/control-plane.js';
+import { createQuickstart } from '../control-plane/quickstart.js';
+import { normalizeCountryCode } from '../geo/countries.js';
+import { createEnvReader } from '../lib/env.js';
+import { createLogger } from '../lib/logger.js';
+import { generateToken } from '../lib/secret-format.js';
+import { exitOnSignal } from '../lib/shutdown.js';
+import { readProxyNodeSettings } from '../proxy/config.js';
+import { startProxy } from '../proxy/main.js';
+
+/**
+ * `portcullis start`: the control plane, the dashboard and one proxy node in region
+ * `local` with direct egress, in one process; embedded PostgreSQL under ./data unless
+ * DATABASE_URL is set, and an in-process bus.
+ */
+export async function runStart(env: NodeJS.ProcessEnv): Promise<void> {
+  const controlPlaneConfig = readControlPlaneConfig(env, { dataDir: './data', requireNodeToken: false });
+  const read = createEnvReader(env);
+  const proxySettings = readProxyNodeSettings(read, { portVariable: 'PROXY_PORT', port: 8000, metricsPort: 9091, region: 'local' });
+  const rawCountry = read.string('DIRECT_EXIT_COUNTRY', 'US');
+  const directCountry = normalizeCountryCode(rawCountry);
+  if (directCountry === undefined) read.problem(`DIRECT_EXIT_COUNTRY must be an ISO 3166-1 alpha-2 code, got "${rawCountry}"`);
+  read.finish();
+
+  const logger = createLogger({ level: controlPlaneConfig.logLevel, name: 'portcullis' });
+  const bus = createInProcessBus();
+  // The node talks to the control plane in this same process; the token never leaves it.
+  const nodeToken = controlPlaneConfig.nodeToken ?? generateToken();
+  const controlPlane = await createControlPlane({
+    ...controlPlaneConfig,
+    nodeToken,
+    logger: logger.child({ component: 'control-plane' }),
+    publishers: new Map([[proxySettings.region, bus.publisher()]]),
+  });
+  const quickstart = await createQuickstart(controlPlane.adminDb, directCountry!);
+  const proxy = await startProxy(
+    proxySettings,
+    { controlPlaneUrl: controlPlane.url, nodeToken, subscriber: bus.subscriber() },
+    logger.child({ component: 'proxy' }),
+  );
+
+  const lines = [`Portcullis is running.`, `  control plane and dashboard: ${controlPlane.url}/`, `  proxy: ${proxy.node.url}`];
+  if (controlPlane.firstAdminToken !== undefined) {
+    lines.push('', 'First start. Shown once, store them now:', `  platform admin token: ${controlPlane.firstAdminToken}`);
+  }
+  if (quickstart !== undefined) {
+    lines.push(
+      `  API key "quickstart" of team "default" (${quickstart.teamId}): ${quickstart.key}`,
+      '',
+      'Try it:',
+      `  curl -x http://user:${quickstart.key}@127.0.0.1:${proxy.node.port} http://example.com/`,
+    );
+  } else {
+    lines.push('', `Create a key: curl -H "Authorization: Bearer <admin token>" -H "Content-Type: application/json" \\`, `  -d '{"name":"my-key"}' ${controlPlane.url}/v1/teams/<team id>/keys`);
+  }
+  process.stdout.write(`\n${lines.join('\n')}\n\n`);
+
+  exitOnSignal(
+    logger,
+    async () => {
+      await proxy.close();
+      await controlPlane.close();
+    },
+    proxySettings.shutdownDeadlineMs,
+  );
+}

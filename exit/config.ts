@@ -1,0 +1,28 @@
+import { normalizeCountryCode } from '../geo/countries.js';
+import { createEnvReader, type LogLevel } from '../lib/env.js';
+
+export interface ExitConfig {
+  country: string;
+  host: string;
+  port: number;
+  id: string;
+  logLevel: LogLevel;
+}
+
+export function readExitConfig(env: NodeJS.ProcessEnv): ExitConfig {
+  const read = createEnvReader(env);
+  const rawCountry = read.optionalString('COUNTRY');
+  const country = rawCountry === undefined ? undefined : normalizeCountryCode(rawCountry);
+  if (rawCountry === undefined) read.problem('COUNTRY is required: the ISO 3166-1 alpha-2 country this exit stands for');
+  else if (country === undefined) read.problem(`COUNTRY must be an ISO 3166-1 alpha-2 code such as DE, got "${rawCountry}"`);
+  const port = read.integer('PORT', { default: 9000, min: 0, max: 65535 });
+  const config: ExitConfig = {
+    country: country ?? 'ZZ',
+    host: read.string('HOST', '127.0.0.1'),
+    port,
+    id: read.string('EXIT_ID', `exit-${(country ?? 'zz').toLowerCase()}-${port}`),
+    logLevel: read.logLevel(),
+  };
+  read.finish();
+  return config;
+}

@@ -1,0 +1,154 @@
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { Logger } from '../lib/logger.js';
+import { forwardedRequestHeaders, forwardedResponseHeaders } from '../proxy/headers.js';
+import { parseAbsoluteHttpTarget, parseConnectTarget } from '../proxy/request-target.js';
+
+/**
+ * A stand-in residential exit for development, tests and benchmarks: an upstream HTTP
+ * proxy that egresses directly and marks what it carried (`X-Portcullis-Exit` on the
+ * request to the target, on the response and on the CONNECT reply), so a test can prove
+ * which country and exit a request went through.
+ */
+export interface ExitServerOptions {
+  id: string;
+  country: string;
+  host?: string;
+  port?: number;
+  logger: Logger;
+  connectTimeoutMs?: number;
+}
+
+export interface ExitServer {
+  id: string;
+  country: string;
+  port: number;
+  url: string;
+  stats(): { requests: number; tunnels: number; openTunnels: number };
+  close(): Promise<void>;
+}
+
+export async function createExitServer({ id, country, host = '127.0.0.1', port = 0, logger, connectTimeoutMs = 10_000 }: ExitServerOptions): Promise<ExitServer> {
+  const registry = new Registry();
+  const requests = new Counter({ name: 'portcullis_exit_requests_total', help: 'Plain HTTP requests carried', registers: [registry] });
+  const tunnels = new Counter({ name: 'portcullis_exit_tunnels_total', help: 'CONNECT tunnels opened', registers: [registry] });
+  const openTunnels = new Gauge({ name: 'portcullis_exit_open_tunnels', help: 'CONNECT tunnels open now', registers: [registry] });
+  const upstreamErrors = new Counter({ name: 'portcullis_exit_upstream_errors_total', help: 'Targets that could not be reached', labelNames: ['code'] as const, registers: [registry] });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 4096, scheduling: 'lifo' });
+  const tunnelSockets = new Set<net.Socket>();
+  let requestCount = 0;
+  let tunnelCount = 0;
+  const marker = ['X-Portcullis-Exit', id, 'X-Portcullis-Exit-Country', country];
+
+  function failRequest(response: http.ServerResponse, code: string): void {
+    upstreamErrors.inc({ code });
+    if (response.headersSent) return void response.destroy();
+    response.writeHead(502, { 'x-portcullis-exit': id, 'x-portcullis-exit-error': code, 'content-type': 'text/plain' });
+    response.end(`exit ${id} could not reach the target: ${code}\n`);
+  }
+
+  async function serveOwn(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+    if (request.method === 'GET' && request.url === '/healthz') return void response.end('ok\n');
+    if (request.method === 'GET' && request.url === '/metrics') {
+      response.setHeader('content-type', registry.contentType);
+      return void response.end(await registry.metrics());
+    }
+    response.writeHead(404).end();
+  }
+
+  const server = http.createServer((request, response) => {
+    if (request.url?.startsWith('/')) return void serveOwn(request, response);
+    const target = parseAbsoluteHttpTarget(request.url);
+    if (target === undefined) return void response.writeHead(400, { 'content-type': 'text/plain' }).end('absolute http:// URL required\n');
+    requestCount++;
+    requests.inc();
+    const headers = forwardedRequestHeaders(request.rawHeaders, target.authority, false);
+    headers.push('X-Portcullis-Exit', id);
+    const upstream = http.request({
+      host: target.hostname,
+      port: target.port,
+      method: request.method,
+      path: target.path,
+      headers: headers as unknown as http.OutgoingHttpHeaders,
+      setHost: false,
+      agent,
+      timeout: connectTimeoutMs,
+    });
+    upstream.on('response', (upstreamResponse) => {
+      response.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage, [...forwardedResponseHeaders(upstreamResponse.rawHeaders), ...marker]);
+      upstreamResponse.pipe(response);
+      upstreamResponse.on('error', () => response.destroy());
+    });
+    upstream.on('timeout', () => upstream.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+    upstream.on('error', (error: NodeJS.ErrnoException) => failRequest(response, error.code ?? 'EUNKNOWN'));
+    response.on('close', () => {
+      if (!response.writableFinished) upstream.destroy();
+    });
+    request.pipe(upstream);
+  });
+
+  server.on('connect', (request: http.IncomingMessage, client: net.Socket, head: Buffer) => {
+    client.on('error', () => client.destroy());
+    const target = parseConnectTarget(request.url);
+    if (target === undefined) return void client.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    const upstream = net.connect({ host: target.hostname, port: target.port });
+    const timer = setTimeout(() => upstream.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })), connectTimeoutMs);
+    upstream.once('connect', () => {
+      clearTimeout(timer);
+      tunnelCount++;
+      tunnels.inc();
+      openTunnels.inc();
+      tunnelSockets.add(client);
+      client.write(`HTTP/1.1 200 Connection Established\r\nX-Portcullis-Exit: ${id}\r\nX-Portcullis-Exit-Country: ${country}\r\n\r\n`);
+      if (head.length > 0) upstream.write(head);
+      client.pipe(upstream);
+      upstream.pipe(client);
+      let closed = false;
+      const close = () => {
+        client.destroy();
+        upstream.destroy();
+        if (closed) return;
+        closed = true;
+        tunnelSockets.delete(client);
+        openTunnels.dec();
+      };
+      client.once('close', close);
+      upstream.once('close', close);
+    });
+    upstream.on('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      upstreamErrors.inc({ code: error.code ?? 'EUNKNOWN' });
+      if (!client.destroyed && tunnelSockets.has(client)) return void client.destroy();
+      client.end(`HTTP/1.1 502 Bad Gateway\r\nX-Portcullis-Exit: ${id}\r\nX-Portcullis-Exit-Error: ${error.code ?? 'EUNKNOWN'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    });
+    client.once('close', () => {
+      if (upstream.connecting) upstream.destroy();
+    });
+  });
+  server.on('clientError', (_error, socket) => socket.destroy());
+  server.keepAliveTimeout = 60_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const bound = (server.address() as AddressInfo).port;
+  logger.debug({ id, country, port: bound }, 'exit listening');
+
+  return {
+    id,
+    country,
+    port: bound,
+    url: `http://${host}:${bound}`,
+    stats: () => ({ requests: requestCount, tunnels: tunnelCount, openTunnels: tunnelSockets.size }),
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of tunnelSockets) socket.destroy();
+      server.closeAllConnections();
+      agent.destroy();
+      await closed;
+    },
+  };
+}

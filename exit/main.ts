@@ -1,0 +1,13 @@
+import { createLogger } from '../lib/logger.js';
+import { exitOnSignal } from '../lib/shutdown.js';
+import { readExitConfig } from './config.js';
+import { createExitServer } from './exit-server.js';
+
+/** `portcullis exit`: a stand-in residential exit. */
+export async function runExit(env: NodeJS.ProcessEnv): Promise<void> {
+  const config = readExitConfig(env);
+  const logger = createLogger({ level: config.logLevel, name: 'exit' });
+  const exit = await createExitServer({ id: config.id, country: config.country, host: config.host, port: config.port, logger });
+  logger.info({ id: exit.id, country: exit.country, url: exit.url }, 'exit listening');
+  exitOnSignal(logger, () => exit.close(), 5_000);
+}

@@ -1,0 +1,235 @@
+import { LRUCache } from 'lru-cache';
+
+/**
+ * Choosing the exit for a request: pure data and arithmetic, no I/O. Rotating by default
+ * (round-robin over the healthy exits that match the key's pools and the country asked
+ * for); a sticky session pins one exit for its lifetime and moves, once, when that exit
+ * fails.
+ */
+
+export interface Exit {
+  id: string;
+  country: string;
+  url: string;
+}
+
+export interface Pool {
+  name: string;
+  exits: readonly Exit[];
+}
+
+export interface StickySession {
+  /** Whose session it is (the key id): sessions are dropped by owner on revocation. */
+  owner: string;
+  id: string;
+  ttlMs: number;
+}
+
+export interface ExitRequest {
+  /** Pools the key may use; null means every pool. */
+  pools: ReadonlySet<string> | null;
+  /** A specific pool the client asked for (already checked against the grant). */
+  pool?: string | undefined;
+  country: string | undefined;
+  session?: StickySession | undefined;
+  /** Exits that already failed for this request. */
+  exclude?: ReadonlySet<string> | undefined;
+}
+
+export interface ExitSelectorOptions {
+  now?: () => number;
+  maxSessions?: number;
+  /** How long a failed exit is skipped. */
+  failureCooldownMs?: number;
+}
+
+export interface ExitHealthSummary {
+  pool: string;
+  country: string;
+  exits: number;
+  healthy: number;
+}
+
+export interface ExitSelector {
+  setPools(pools: readonly Pool[]): void;
+  hasPool(name: string): boolean;
+  /** The exit to use, or undefined when no exit matches (the caller answers `no_exit`). */
+  pickExit(request: ExitRequest): Exit | undefined;
+  markExitFailed(exitId: string): void;
+  markExitHealthy(exitId: string): void;
+  dropSessions(owner: string): number;
+  summary(): ExitHealthSummary[];
+  sessionCount(): number;
+  close(): void;
+}
+
+interface Candidates {
+  exits: Exit[];
+  next: number;
+}
+
+interface Session {
+  exitId: string;
+  owner: string;
+  expiresAt: number;
+}
+
+export function createExitSelector(options: ExitSelectorOptions = {}): ExitSelector {
+  const now = options.now ?? Date.now;
+  const cooldownMs = options.failureCooldownMs ?? 30_000;
+  let pools = new Map<string, Pool>();
+  let exitsById = new Map<string, Exit>();
+  const failedUntil = new Map<string, number>();
+  const sessionsByOwner = new Map<string, Set<string>>();
+  const sessions = new LRUCache<string, Session>({
+    max: options.maxSessions ?? 100_000,
+    dispose: (session, key) => {
+      const owned = sessionsByOwner.get(session.owner);
+      owned?.delete(key);
+      if (owned?.size === 0) sessionsByOwner.delete(session.owner);
+    },
+  });
+
+  // Candidate lists per (pool set, country), built on first use and dropped when pools
+  // change. Lookups go through nested maps keyed by the grant's own Set object, so the hot
+  // path builds no strings and sorts nothing.
+  let everyPool = new Map<string, Candidates>();
+  let singlePool = new Map<string, Map<string, Candidates>>();
+  let grantedPools = new WeakMap<ReadonlySet<string>, Map<string, Candidates>>();
+
+  function build(poolNames: Iterable<string>, country: string | undefined): Candidates {
+    const seen = new Set<string>();
+    const exits: Exit[] = [];
+    for (const name of poolNames) {
+      for (const exit of pools.get(name)?.exits ?? []) {
+        if ((country === undefined || exit.country === country) && !seen.has(exit.id)) {
+          seen.add(exit.id);
+          exits.push(exit);
+        }
+      }
+    }
+    return { exits, next: 0 };
+  }
+
+  function byCountryFor(request: ExitRequest): [Map<string, Candidates>, Iterable<string>] {
+    if (request.pool !== undefined) {
+      let byCountry = singlePool.get(request.pool);
+      if (byCountry === undefined) singlePool.set(request.pool, (byCountry = new Map()));
+      return [byCountry, [request.pool]];
+    }
+    if (request.pools === null) return [everyPool, pools.keys()];
+    let byCountry = grantedPools.get(request.pools);
+    if (byCountry === undefined) grantedPools.set(request.pools, (byCountry = new Map()));
+    return [byCountry, request.pools];
+  }
+
+  function candidatesFor(request: ExitRequest): Candidates {
+    const [byCountry, poolNames] = byCountryFor(request);
+    const countryKey = request.country ?? '';
+    let found = byCountry.get(countryKey);
+    if (found === undefined) byCountry.set(countryKey, (found = build(poolNames, request.country)));
+    return found;
+  }
+
+  function isUsable(exit: Exit, exclude: ReadonlySet<string> | undefined, at: number): boolean {
+    if (exclude?.has(exit.id)) return false;
+    const until = failedUntil.get(exit.id);
+    return until === undefined || until <= at;
+  }
+
+  /**
+   * Round-robin over usable exits. When every exit is cooling down after failures, the one
+   * that failed longest ago is tried rather than refusing: a cooldown is a guess, a refusal
+   * is certain failure.
+   */
+  function rotate(list: Candidates, exclude: ReadonlySet<string> | undefined, at: number): Exit | undefined {
+    const count = list.exits.length;
+    for (let i = 0; i < count; i++) {
+      const exit = list.exits[(list.next + i) % count]!;
+      if (isUsable(exit, exclude, at)) {
+        list.next = (list.next + i + 1) % count;
+        return exit;
+      }
+    }
+    let fallback: Exit | undefined;
+    for (const exit of list.exits) {
+      if (exclude?.has(exit.id)) continue;
+      if (fallback === undefined || failedUntil.get(exit.id)! < failedUntil.get(fallback.id)!) fallback = exit;
+    }
+    return fallback;
+  }
+
+  function sessionKey(session: StickySession): string {
+    return `${session.owner}\0${session.id}`;
+  }
+
+  return {
+    setPools(next) {
+      pools = new Map(next.map((pool) => [pool.name, pool]));
+      exitsById = new Map(next.flatMap((pool) => pool.exits.map((exit) => [exit.id, exit] as const)));
+      everyPool = new Map();
+      singlePool = new Map();
+      grantedPools = new WeakMap();
+      for (const id of failedUntil.keys()) if (!exitsById.has(id)) failedUntil.delete(id);
+    },
+    hasPool: (name) => pools.has(name),
+    pickExit(request) {
+      const at = now();
+      const list = candidatesFor(request);
+      if (list.exits.length === 0) return undefined;
+      if (request.session === undefined) return rotate(list, request.exclude, at);
+
+      const key = sessionKey(request.session);
+      const existing = sessions.get(key);
+      if (existing !== undefined && existing.expiresAt > at) {
+        const pinned = exitsById.get(existing.exitId);
+        if (pinned !== undefined && list.exits.includes(pinned) && isUsable(pinned, request.exclude, at)) return pinned;
+      }
+      const exit = rotate(list, request.exclude, at);
+      if (exit === undefined) return undefined;
+      const expiresAt = existing !== undefined && existing.expiresAt > at ? existing.expiresAt : at + request.session.ttlMs;
+      sessions.set(key, { exitId: exit.id, owner: request.session.owner, expiresAt });
+      let owned = sessionsByOwner.get(request.session.owner);
+      if (owned === undefined) sessionsByOwner.set(request.session.owner, (owned = new Set()));
+      owned.add(key);
+      return exit;
+    },
+    markExitFailed(exitId) {
+      failedUntil.set(exitId, now() + cooldownMs);
+    },
+    markExitHealthy(exitId) {
+      failedUntil.delete(exitId);
+    },
+    dropSessions(owner) {
+      const owned = sessionsByOwner.get(owner);
+      if (owned === undefined) return 0;
+      const keys = [...owned];
+      for (const key of keys) sessions.delete(key);
+      sessionsByOwner.delete(owner);
+      return keys.length;
+    },
+    summary() {
+      const at = now();
+      const out: ExitHealthSummary[] = [];
+      for (const pool of pools.values()) {
+        const byCountry = new Map<string, ExitHealthSummary>();
+        for (const exit of pool.exits) {
+          let entry = byCountry.get(exit.country);
+          if (entry === undefined) byCountry.set(exit.country, (entry = { pool: pool.name, country: exit.country, exits: 0, healthy: 0 }));
+          entry.exits++;
+          if (isUsable(exit, undefined, at)) entry.healthy++;
+        }
+        out.push(...byCountry.values());
+      }
+      return out;
+    },
+    sessionCount: () => sessions.size,
+    close() {
+      sessions.clear();
+      sessionsByOwner.clear();
+      failedUntil.clear();
+      everyPool.clear();
+      singlePool.clear();
+    },
+  };
+}

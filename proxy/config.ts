@@ -1,0 +1,94 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { createEnvReader, type EnvReader, type LogLevel } from '../lib/env.js';
+
+/** Every proxy node setting except where its control plane and feed are (see `readProxyConfig`). */
+export interface ProxyNodeSettings {
+  nodeId: string;
+  region: string;
+  host: string;
+  port: number;
+  metricsPort: number;
+  allowPrivateDestinations: boolean;
+  cache: { maxEntries: number; ttlMs: number; negativeTtlMs: number; maxNegativeEntries: number; missesPerSecond: number };
+  stalenessBoundMs: number;
+  failOpen: boolean;
+  timeouts: { connectMs: number; responseMs: number; tunnelIdleMs: number; requestHeadersMs: number; keepAliveMs: number };
+  verifyTimeoutMs: number;
+  maxIdleUpstreamSockets: number;
+  poolRefreshMs: number;
+  reportIntervalMs: number;
+  maxExitAttempts: number;
+  defaultSessionMinutes: number;
+  shutdownDeadlineMs: number;
+  logLevel: LogLevel;
+}
+
+export interface ProxyConfig extends ProxyNodeSettings {
+  controlPlaneUrl: string;
+  nodeToken: string;
+  redisUrl: string;
+}
+
+const REGION_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
+
+/** The node's own settings; shared by `portcullis proxy` and the node inside `portcullis start`. */
+export interface ProxyNodeDefaults {
+  /** PORT for a standalone node; PROXY_PORT inside `portcullis start`, where PORT is the control plane's. */
+  portVariable: 'PORT' | 'PROXY_PORT';
+  port: number;
+  metricsPort: number;
+  region: string;
+}
+
+export function readProxyNodeSettings(read: EnvReader, defaults: ProxyNodeDefaults): ProxyNodeSettings {
+  const region = read.string('REGION', defaults.region);
+  if (!REGION_NAME.test(region)) read.problem(`REGION must be a short lower-case name such as "eu", got "${region}"`);
+  const millis = (name: string, fallback: number) => read.integer(name, { default: fallback, min: 1, max: 86_400_000 });
+  return {
+    nodeId: read.string('NODE_ID', `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`),
+    region,
+    host: read.string('HOST', '127.0.0.1'),
+    port: read.integer(defaults.portVariable, { default: defaults.port, min: 0, max: 65535 }),
+    metricsPort: read.integer('METRICS_PORT', { default: defaults.metricsPort, min: 0, max: 65535 }),
+    allowPrivateDestinations: read.boolean('ALLOW_PRIVATE_DESTINATIONS', false),
+    cache: {
+      maxEntries: read.integer('KEY_CACHE_MAX_ENTRIES', { default: 100_000, min: 1, max: 10_000_000 }),
+      ttlMs: millis('KEY_CACHE_TTL_MS', 300_000),
+      negativeTtlMs: millis('NEGATIVE_CACHE_TTL_MS', 10_000),
+      maxNegativeEntries: read.integer('NEGATIVE_CACHE_MAX_ENTRIES', { default: 10_000, min: 1, max: 10_000_000 }),
+      missesPerSecond: read.integer('VERIFY_MISSES_PER_SECOND', { default: 200, min: 1, max: 1_000_000 }),
+    },
+    stalenessBoundMs: millis('STALENESS_BOUND_MS', 2_000),
+    failOpen: read.boolean('FAIL_OPEN', false),
+    timeouts: {
+      connectMs: millis('CONNECT_TIMEOUT_MS', 5_000),
+      responseMs: millis('RESPONSE_TIMEOUT_MS', 60_000),
+      tunnelIdleMs: millis('TUNNEL_IDLE_TIMEOUT_MS', 300_000),
+      requestHeadersMs: millis('REQUEST_HEADERS_TIMEOUT_MS', 10_000),
+      keepAliveMs: millis('KEEP_ALIVE_TIMEOUT_MS', 5_000),
+    },
+    verifyTimeoutMs: millis('VERIFY_TIMEOUT_MS', 2_000),
+    maxIdleUpstreamSockets: read.integer('UPSTREAM_MAX_IDLE_SOCKETS', { default: 2_048, min: 1, max: 1_000_000 }),
+    poolRefreshMs: millis('POOL_REFRESH_MS', 5_000),
+    reportIntervalMs: millis('REPORT_INTERVAL_MS', 1_000),
+    maxExitAttempts: read.integer('MAX_EXIT_ATTEMPTS', { default: 3, min: 1, max: 20 }),
+    defaultSessionMinutes: read.integer('SESSION_MINUTES', { default: 10, min: 1, max: 1_440 }),
+    shutdownDeadlineMs: read.integer('SHUTDOWN_DEADLINE_MS', { default: 10_000, min: 0, max: 600_000 }),
+    logLevel: read.logLevel(),
+  };
+}
+
+/** `portcullis proxy`: a node on its own, with its control plane and its region's Redis. */
+export function readProxyConfig(env: NodeJS.ProcessEnv): ProxyConfig {
+  const read = createEnvReader(env);
+  const settings = readProxyNodeSettings(read, { portVariable: 'PORT', port: 8000, metricsPort: 9091, region: 'local' });
+  const controlPlaneUrl = read.optionalUrl('CONTROL_PLANE_URL', ['http:', 'https:']);
+  const redisUrl = read.optionalUrl('REDIS_URL', ['redis:', 'rediss:']);
+  const nodeToken = read.optionalString('NODE_TOKEN');
+  if (controlPlaneUrl === undefined) read.problem('CONTROL_PLANE_URL is required: where the node verifies keys');
+  if (redisUrl === undefined) read.problem("REDIS_URL is required: the region's Redis carrying revocations");
+  if (nodeToken === undefined) read.problem('NODE_TOKEN is required: the token of the node API');
+  read.finish();
+  return { ...settings, controlPlaneUrl: controlPlaneUrl!, redisUrl: redisUrl!, nodeToken: nodeToken! };
+}

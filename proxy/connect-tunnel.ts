@@ -1,0 +1,122 @@
+import http from 'node:http';
+import net from 'node:net';
+import type { ExitAttempts } from './forward-http.js';
+import type { ExitTransport } from './exit-transport.js';
+import type { RequestTarget } from './request-target.js';
+
+export type TunnelOutcome = 'ok' | 'exit_failed' | 'destination_forbidden' | 'client_aborted';
+
+export interface TunnelOptions {
+  connectTimeoutMs: number;
+  /** A tunnel with no traffic either way for this long is closed. */
+  idleTimeoutMs: number;
+  lookup: net.LookupFunction;
+}
+
+const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
+
+function openDirect(target: RequestTarget, options: TunnelOptions): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: target.hostname, port: target.port, lookup: options.lookup });
+    const timer = setTimeout(() => socket.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), options.connectTimeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeListener('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
+}
+
+class ExitRefusedError extends Error {
+  readonly code = 'EEXITREFUSED';
+}
+
+/** CONNECT through an upstream exit; resolves with the socket once the exit says 200. */
+function openThroughExit(target: RequestTarget, transport: ExitTransport, options: TunnelOptions): Promise<{ socket: net.Socket; head: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { host: target.authority };
+    if (transport.proxyAuthorization !== undefined) headers['proxy-authorization'] = transport.proxyAuthorization;
+    const connect = http.request({ host: transport.host, port: transport.port, method: 'CONNECT', path: target.authority, headers, agent: false });
+    const timer = setTimeout(() => connect.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), options.connectTimeoutMs);
+    connect.once('connect', (response, socket, head) => {
+      clearTimeout(timer);
+      if (response.statusCode !== 200) {
+        socket.destroy();
+        reject(new ExitRefusedError(`exit answered ${response.statusCode}`));
+        return;
+      }
+      resolve({ socket, head });
+    });
+    connect.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    connect.end();
+  });
+}
+
+/**
+ * Opens a CONNECT tunnel for `client`. Exits that cannot be reached are retried while
+ * nothing has been sent to the client; an exit that reached out but was refused by the
+ * target is not (another exit would meet the same target). On success the client gets
+ * `200 Connection Established` and bytes flow both ways until either side closes or
+ * the tunnel idles out; `onOpen` receives the upstream socket so the caller can track it.
+ */
+export async function openTunnel(
+  client: net.Socket,
+  head: Buffer,
+  target: RequestTarget,
+  attempts: ExitAttempts,
+  options: TunnelOptions,
+  onOpen: (upstream: net.Socket) => void,
+): Promise<TunnelOutcome> {
+  for (;;) {
+    const transport = attempts.next();
+    if (transport === undefined) return 'exit_failed';
+    let upstream: net.Socket;
+    let upstreamHead: Buffer | undefined;
+    try {
+      if (transport.isDirect) {
+        upstream = await openDirect(target, options);
+      } else {
+        ({ socket: upstream, head: upstreamHead } = await openThroughExit(target, transport, options));
+      }
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EDESTINATIONFORBIDDEN') return 'destination_forbidden';
+      if (client.destroyed) return 'client_aborted';
+      if (transport.isDirect || code === 'EEXITREFUSED') return 'exit_failed';
+      attempts.failed(transport);
+      continue;
+    }
+    if (client.destroyed) {
+      upstream.destroy();
+      return 'client_aborted';
+    }
+    client.write(ESTABLISHED);
+    splice(client, upstream, head, upstreamHead, options.idleTimeoutMs);
+    onOpen(upstream);
+    return 'ok';
+  }
+}
+
+function splice(client: net.Socket, upstream: net.Socket, head: Buffer, upstreamHead: Buffer | undefined, idleTimeoutMs: number): void {
+  if (head.length > 0) upstream.write(head);
+  if (upstreamHead !== undefined && upstreamHead.length > 0) client.write(upstreamHead);
+  client.pipe(upstream);
+  upstream.pipe(client);
+  const closeBoth = () => {
+    client.destroy();
+    upstream.destroy();
+  };
+  client.once('close', closeBoth);
+  upstream.once('close', closeBoth);
+  client.on('error', closeBoth);
+  upstream.on('error', closeBoth);
+  client.setTimeout(idleTimeoutMs, closeBoth);
+  upstream.setTimeout(idleTimeoutMs, closeBoth);
+}

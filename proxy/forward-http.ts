@@ -1,0 +1,135 @@
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import type { ExitTransport } from './exit-transport.js';
+import { forwardedRequestHeaders, forwardedResponseHeaders } from './headers.js';
+import type { RequestTarget } from './request-target.js';
+
+/** Hands out exits for one request: the first pick, then others of the same country. */
+export interface ExitAttempts {
+  next(): ExitTransport | undefined;
+  /** The exit could not be reached; pick another next time. */
+  failed(transport: ExitTransport): void;
+}
+
+export type ForwardOutcome = 'ok' | 'exit_failed' | 'destination_forbidden' | 'client_aborted' | 'target_failed';
+
+export interface HttpForwardOptions {
+  connectTimeoutMs: number;
+  /** Time allowed for the target to start answering. */
+  responseTimeoutMs: number;
+}
+
+const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
+
+export function hasBody(request: http.IncomingMessage): boolean {
+  const length = request.headers['content-length'];
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/**
+ * Forwards one plain-HTTP request through an exit. A failure to reach an exit before the
+ * request body was sent and before any byte went to the client is retried on the next exit;
+ * the body is piped only once the upstream socket is connected, so it is never lost.
+ * Resolves with the outcome; never rejects.
+ */
+export function forwardHttp(
+  request: http.IncomingMessage,
+  response: http.ServerResponse,
+  target: RequestTarget & { path: string },
+  stripAuthorization: boolean,
+  attempts: ExitAttempts,
+  options: HttpForwardOptions,
+  onRefusal: (outcome: 'exit_failed' | 'destination_forbidden') => void,
+): Promise<ForwardOutcome> {
+  const headers = forwardedRequestHeaders(request.rawHeaders, target.authority, stripAuthorization);
+  const withBody = hasBody(request);
+  return new Promise<ForwardOutcome>((resolve) => {
+    let settled = false;
+    const settle = (outcome: ForwardOutcome) => {
+      if (settled) return;
+      settled = true;
+      resolve(outcome);
+    };
+
+    const attempt = (): void => {
+      const transport = attempts.next();
+      if (transport === undefined) {
+        onRefusal('exit_failed');
+        settle('exit_failed');
+        return;
+      }
+      let upstreamHeaders = headers;
+      if (transport.proxyAuthorization !== undefined) upstreamHeaders = [...headers, 'Proxy-Authorization', transport.proxyAuthorization];
+      const upstream = http.request({
+        agent: transport.agent,
+        method: request.method,
+        setHost: false,
+        headers: upstreamHeaders as unknown as http.OutgoingHttpHeaders,
+        ...(transport.isDirect
+          ? { host: target.hostname, port: target.port, path: target.path }
+          : { host: transport.host, port: transport.port, path: `http://${target.authority}${target.path}` }),
+      });
+      let bodyStarted = false;
+      let connectTimer: NodeJS.Timeout | undefined;
+      const startBody = () => {
+        if (connectTimer !== undefined) clearTimeout(connectTimer);
+        if (!withBody) return upstream.end();
+        bodyStarted = true;
+        request.pipe(upstream);
+      };
+      upstream.once('socket', (socket: Socket) => {
+        if (!socket.connecting) return startBody();
+        connectTimer = setTimeout(() => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), options.connectTimeoutMs);
+        socket.once('connect', startBody);
+      });
+      upstream.setTimeout(options.responseTimeoutMs, () => upstream.destroy(Object.assign(new Error('response timeout'), { code: 'ETIMEDOUT' })));
+
+      upstream.on('response', (upstreamResponse) => {
+        upstream.setTimeout(0);
+        // An exit that could not reach the target says so; that is our 502, not the target's.
+        if (upstreamResponse.headers['x-portcullis-exit-error'] !== undefined) {
+          upstreamResponse.resume();
+          onRefusal('exit_failed');
+          settle('exit_failed');
+          return;
+        }
+        response.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage, forwardedResponseHeaders(upstreamResponse.rawHeaders));
+        upstreamResponse.pipe(response);
+        upstreamResponse.once('end', () => settle('ok'));
+        upstreamResponse.once('error', () => {
+          response.destroy();
+          settle('target_failed');
+        });
+      });
+
+      upstream.on('error', (error: NodeJS.ErrnoException) => {
+        if (connectTimer !== undefined) clearTimeout(connectTimer);
+        if (settled || response.headersSent) {
+          response.destroy();
+          settle('target_failed');
+          return;
+        }
+        if (error.code === 'EDESTINATIONFORBIDDEN') {
+          onRefusal('destination_forbidden');
+          settle('destination_forbidden');
+          return;
+        }
+        if (request.destroyed) return settle('client_aborted');
+        if (!bodyStarted && RETRYABLE.has(error.code ?? '')) {
+          attempts.failed(transport);
+          return attempt();
+        }
+        onRefusal('exit_failed');
+        settle('exit_failed');
+      });
+
+      response.once('close', () => {
+        if (!response.writableFinished) {
+          upstream.destroy();
+          settle('client_aborted');
+        }
+      });
+    };
+    attempt();
+  });
+}

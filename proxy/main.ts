@@ -1,0 +1,44 @@
+import { createRedisSubscriber } from '../feed/redis-bus.js';
+import type { FeedSubscriber } from '../feed/messages.js';
+import { createLogger, type Logger } from '../lib/logger.js';
+import { createOpsServer } from '../lib/ops-server.js';
+import { exitOnSignal } from '../lib/shutdown.js';
+import { readProxyConfig, type ProxyNodeSettings } from './config.js';
+import { createNodeApiClient } from './node-api-client.js';
+import { createProxyNode, type ProxyNode } from './proxy-node.js';
+
+export interface RunningProxy {
+  node: ProxyNode;
+  close(): Promise<void>;
+}
+
+/** Starts a node and its ops server (/healthz, /readyz, /metrics) from settings. */
+export async function startProxy(
+  settings: ProxyNodeSettings,
+  connection: { controlPlaneUrl: string; nodeToken: string; subscriber: FeedSubscriber },
+  logger: Logger,
+): Promise<RunningProxy> {
+  const node = await createProxyNode({
+    ...settings,
+    api: createNodeApiClient({ baseUrl: connection.controlPlaneUrl, nodeToken: connection.nodeToken, timeoutMs: settings.verifyTimeoutMs }),
+    subscriber: connection.subscriber,
+    logger,
+  });
+  const ops = await createOpsServer({ host: settings.host, port: settings.metricsPort, registry: node.metrics.registry, isReady: node.isReady });
+  logger.info({ url: node.url, region: settings.region, nodeId: settings.nodeId, metricsPort: ops.port }, 'proxy node listening');
+  return {
+    node,
+    async close() {
+      await node.close(settings.shutdownDeadlineMs);
+      await ops.close();
+    },
+  };
+}
+
+/** `portcullis proxy`: one proxy node. */
+export async function runProxy(env: NodeJS.ProcessEnv): Promise<void> {
+  const config = readProxyConfig(env);
+  const logger = createLogger({ level: config.logLevel, name: 'proxy' });
+  const running = await startProxy(config, { ...config, subscriber: createRedisSubscriber({ url: config.redisUrl }) }, logger);
+  exitOnSignal(logger, () => running.close(), config.shutdownDeadlineMs);
+}

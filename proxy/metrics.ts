@@ -1,0 +1,30 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * A proxy node's metrics, on a registry of its own. No label carries a key or team:
+ * label values come from small fixed sets (outcome codes, regions).
+ */
+export function createProxyMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    requests: new Counter({ name: 'portcullis_proxy_requests_total', help: 'Plain HTTP requests by outcome code', labelNames: ['outcome'] as const, registers }),
+    tunnels: new Counter({ name: 'portcullis_proxy_tunnels_total', help: 'CONNECT tunnels by outcome code', labelNames: ['outcome'] as const, registers }),
+    openTunnels: new Gauge({ name: 'portcullis_proxy_open_tunnels', help: 'CONNECT tunnels open now', registers }),
+    authCache: new Counter({ name: 'portcullis_proxy_auth_cache_total', help: 'Key cache lookups by result', labelNames: ['result'] as const, registers }),
+    verifyDuration: new Histogram({
+      name: 'portcullis_proxy_verify_duration_seconds',
+      help: 'Control plane key verification latency',
+      labelNames: ['outcome'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    bytes: new Counter({ name: 'portcullis_proxy_bytes_total', help: 'Bytes between clients and this node', labelNames: ['direction'] as const, registers }),
+    exitFailures: new Counter({ name: 'portcullis_proxy_exit_failures_total', help: 'Exits that could not be reached', registers }),
+    failedOpen: new Counter({ name: 'portcullis_proxy_auth_failed_open_total', help: 'Requests let through on a stale decision because FAIL_OPEN is set', registers }),
+  };
+}
+
+export type ProxyMetrics = ReturnType<typeof createProxyMetrics>;

@@ -1,0 +1,353 @@
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { Server } from 'proxy-chain';
+import type { FeedEvent, FeedSubscriber } from '../feed/messages.js';
+import { createExitSelector, type ExitRequest } from '../geo/exit-selection.js';
+import type { Logger } from '../lib/logger.js';
+import { createAuthorizer, type Authorization } from './authorize.js';
+import { openTunnel } from './connect-tunnel.js';
+import { createConnectionRegistry } from './connection-registry.js';
+import { createDestinationPolicy } from './destination-policy.js';
+import { createExitTransports, type ExitTransport } from './exit-transport.js';
+import { forwardHttp, hasBody, type ExitAttempts } from './forward-http.js';
+import { createKeyCache } from './key-cache.js';
+import { createProxyMetrics } from './metrics.js';
+import type { NodeApiClient } from './node-api-client.js';
+import { createNodeReporter, type NodeReporter } from './node-reporter.js';
+import { createPoolRefresher } from './pool-refresher.js';
+import { Refusal, refusalParts, renderRefusal, type RefusalCode } from './refusal.js';
+import { parseAbsoluteHttpTarget, parseConnectTarget } from './request-target.js';
+import { createRevocationFeed } from './revocation-feed.js';
+
+export interface ProxyNodeOptions {
+  nodeId: string;
+  region: string;
+  host: string;
+  port: number;
+  api: NodeApiClient;
+  subscriber: FeedSubscriber;
+  logger: Logger;
+  allowPrivateDestinations: boolean;
+  cache: { maxEntries: number; ttlMs: number; negativeTtlMs: number; maxNegativeEntries: number; missesPerSecond: number };
+  /** A feed silent for longer than this makes cached decisions older than it untrusted. */
+  stalenessBoundMs: number;
+  failOpen: boolean;
+  timeouts: { connectMs: number; responseMs: number; tunnelIdleMs: number; requestHeadersMs: number; keepAliveMs: number };
+  maxIdleUpstreamSockets: number;
+  poolRefreshMs: number;
+  reportIntervalMs: number;
+  /** Exits tried for one request before answering exit_failed. */
+  maxExitAttempts: number;
+  defaultSessionMinutes: number;
+  now?: () => number;
+}
+
+export interface AppliedRevocation {
+  seq: number;
+  kind: FeedEvent['kind'];
+  keyId: string;
+  appliedAt: number;
+  closedConnections: number;
+}
+
+export interface ProxyNode {
+  nodeId: string;
+  region: string;
+  port: number;
+  url: string;
+  metrics: ReturnType<typeof createProxyMetrics>;
+  appliedSeq(): number;
+  feedSilenceMs(): number;
+  isReady(): boolean;
+  openTunnels(): number;
+  /** Stops accepting, lets open requests and tunnels finish up to `deadlineMs`, then closes. */
+  close(deadlineMs?: number): Promise<void>;
+}
+
+const MAX_REPORTED_REVOCATIONS = 10_000;
+
+export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyNode> {
+  const now = options.now ?? Date.now;
+  const { logger } = options;
+  const metrics = createProxyMetrics();
+  const policy = createDestinationPolicy({ allowPrivate: options.allowPrivateDestinations });
+  const selector = createExitSelector({ now });
+  const transports = createExitTransports({ policy, maxIdleSockets: options.maxIdleUpstreamSockets });
+  const connections = createConnectionRegistry();
+  let appliedRevocations: AppliedRevocation[] = [];
+  let openTunnelCount = 0;
+  let activeRequests = 0;
+  let reporter: NodeReporter | undefined;
+  const startedAt = now();
+
+  const feed = createRevocationFeed({
+    subscriber: options.subscriber,
+    api: options.api,
+    now,
+    logger,
+    retryMs: 250,
+    onCatchUp: () => {},
+    apply(event, receivedAt) {
+      cache.applyEvent(event);
+      let closed = 0;
+      if (event.kind !== 'key.updated') {
+        closed = connections.closeKey(event.keyHash);
+        if (event.kind === 'key.revoked') selector.dropSessions(event.keyId);
+        if (appliedRevocations.length < MAX_REPORTED_REVOCATIONS) {
+          appliedRevocations.push({ seq: event.seq, kind: event.kind, keyId: event.keyId, appliedAt: receivedAt, closedConnections: closed });
+        }
+        reporter?.nudge();
+      }
+    },
+  });
+
+  const cache = createKeyCache({
+    verify: (hash) => options.api.verifyKey(hash),
+    now,
+    ...options.cache,
+    // While the feed speaks, revocations reach us through it and cached grants stay good for
+    // the TTL; once it has been silent past the bound, nothing older than the bound is trusted.
+    trustWindowMs: () => (feed.silenceMs() > options.stalenessBoundMs ? options.stalenessBoundMs : options.cache.ttlMs),
+    failOpen: options.failOpen,
+    events: {
+      hit: () => metrics.authCache.inc({ result: 'hit' }),
+      miss: () => metrics.authCache.inc({ result: 'miss' }),
+      coalesced: () => metrics.authCache.inc({ result: 'coalesced' }),
+      negativeHit: () => metrics.authCache.inc({ result: 'negative_hit' }),
+      verified: (seconds, outcome) => metrics.verifyDuration.observe({ outcome }, seconds),
+      failedOpen: (keyId) => {
+        metrics.failedOpen.inc();
+        logger.error({ keyId }, 'FAIL_OPEN: serving a stale decision because the control plane is unreachable');
+      },
+    },
+  });
+
+  const authorizer = createAuthorizer({ cache, now, hasPool: (name) => selector.hasPool(name) });
+  const pools = createPoolRefresher({
+    api: options.api,
+    intervalMs: options.poolRefreshMs,
+    logger,
+    apply(next) {
+      selector.setPools(next);
+      transports.retain(new Set(next.flatMap((pool) => pool.exits.map((exit) => exit.id))));
+    },
+  });
+
+  function exitAttempts(authorization: Authorization): ExitAttempts {
+    const { grant, target } = authorization;
+    const exclude = new Set<string>();
+    const request: ExitRequest = {
+      pools: grant.pools,
+      pool: target.pool,
+      country: target.country,
+      exclude,
+      session:
+        target.sessionId === undefined
+          ? undefined
+          : { owner: grant.keyId, id: target.sessionId, ttlMs: (target.sessionMinutes ?? options.defaultSessionMinutes) * 60_000 },
+    };
+    let tries = 0;
+    return {
+      next() {
+        if (tries++ >= options.maxExitAttempts) return undefined;
+        const exit = selector.pickExit(request);
+        return exit === undefined ? undefined : transports.get(exit);
+      },
+      failed(transport: ExitTransport) {
+        metrics.exitFailures.inc();
+        exclude.add(transport.exit.id);
+        selector.markExitFailed(transport.exit.id);
+      },
+    };
+  }
+
+  /** Picks the first exit up front so `no_exit` is answered before anything else happens. */
+  function firstAttempts(authorization: Authorization): ExitAttempts {
+    const attempts = exitAttempts(authorization);
+    const first = attempts.next();
+    if (first === undefined) throw new Refusal('no_exit', 5);
+    let handedOut = false;
+    return {
+      next: () => {
+        if (!handedOut) {
+          handedOut = true;
+          return first;
+        }
+        return attempts.next();
+      },
+      failed: attempts.failed,
+    };
+  }
+
+  function refuseHttp(response: http.ServerResponse, request: http.IncomingMessage, refusal: Refusal): void {
+    metrics.requests.inc({ outcome: refusal.code });
+    if (response.headersSent) {
+      response.destroy();
+      return;
+    }
+    const { status, headers, body } = refusalParts(refusal);
+    // An unread request body would desynchronise the connection: close it instead.
+    if (!request.complete && hasBody(request)) headers.connection = 'close';
+    response.writeHead(status, headers);
+    response.end(body);
+  }
+
+  function refuseConnect(socket: Socket, refusal: Refusal): void {
+    metrics.tunnels.inc({ outcome: refusal.code });
+    if (!socket.destroyed) socket.end(renderRefusal(refusal, false));
+  }
+
+  function toRefusal(error: unknown): Refusal {
+    if (error instanceof Refusal) return error;
+    logger.error({ err: error }, 'unexpected error while authorising');
+    return new Refusal('auth_unavailable', 1);
+  }
+
+  async function handleRequest(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+    const target = parseAbsoluteHttpTarget(request.url);
+    if (target === undefined) return refuseHttp(response, request, new Refusal('bad_request'));
+    let authorization: Authorization;
+    let attempts: ExitAttempts;
+    try {
+      const decided = authorizer.authorize(request.headers, request.socket, false);
+      authorization = decided instanceof Promise ? await decided : decided;
+      policy.checkTarget(target.hostname, target.port);
+      attempts = firstAttempts(authorization);
+    } catch (error) {
+      return refuseHttp(response, request, toRefusal(error));
+    }
+    connections.track(authorization.keyHash, request.socket);
+    const outcome = await forwardHttp(
+      request,
+      response,
+      target,
+      authorization.target.source === 'authorization',
+      attempts,
+      { connectTimeoutMs: options.timeouts.connectMs, responseTimeoutMs: options.timeouts.responseMs },
+      (code: RefusalCode) => refuseHttp(response, request, new Refusal(code)),
+    );
+    if (outcome !== 'exit_failed' && outcome !== 'destination_forbidden') metrics.requests.inc({ outcome });
+  }
+
+  async function handleConnect(request: http.IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    const target = parseConnectTarget(request.url);
+    if (target === undefined) return refuseConnect(socket, new Refusal('bad_request'));
+    let authorization: Authorization;
+    let attempts: ExitAttempts;
+    try {
+      const decided = authorizer.authorize(request.headers, socket, true);
+      authorization = decided instanceof Promise ? await decided : decided;
+      policy.checkTarget(target.hostname, target.port);
+      attempts = firstAttempts(authorization);
+    } catch (error) {
+      return refuseConnect(socket, toRefusal(error));
+    }
+    connections.track(authorization.keyHash, socket);
+    const outcome = await openTunnel(
+      socket,
+      head,
+      target,
+      attempts,
+      { connectTimeoutMs: options.timeouts.connectMs, idleTimeoutMs: options.timeouts.tunnelIdleMs, lookup: policy.lookup },
+      (upstream) => {
+        openTunnelCount++;
+        metrics.openTunnels.inc();
+        upstream.once('close', () => {
+          openTunnelCount--;
+          metrics.openTunnels.dec();
+          metrics.bytes.inc({ direction: 'in' }, socket.bytesRead);
+          metrics.bytes.inc({ direction: 'out' }, socket.bytesWritten);
+        });
+      },
+    );
+    if (outcome === 'ok' || outcome === 'client_aborted') metrics.tunnels.inc({ outcome });
+    else refuseConnect(socket, new Refusal(outcome));
+  }
+
+  class PortcullisServer extends Server {
+    override async onRequest(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+      activeRequests++;
+      response.once('close', () => activeRequests--);
+      await handleRequest(request, response);
+    }
+
+    override async onConnect(request: http.IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+      await handleConnect(request, socket, head);
+    }
+
+    override onClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+      if (error.code === 'ECONNRESET' || !socket.writable) return;
+      const refusal = new Refusal('bad_request');
+      metrics.requests.inc({ outcome: refusal.code });
+      const rendered = renderRefusal(refusal, false);
+      socket.end(error.code === 'HPE_HEADER_OVERFLOW' ? rendered.replace('400 Bad Request', '431 Request Header Fields Too Large') : rendered);
+    }
+  }
+
+  const server = new PortcullisServer({ host: options.host, port: options.port, authRealm: 'portcullis' });
+  server.server.headersTimeout = options.timeouts.requestHeadersMs;
+  server.server.requestTimeout = 0;
+  server.server.keepAliveTimeout = options.timeouts.keepAliveMs;
+
+  try {
+    await pools.start();
+    await feed.start();
+    await server.listen();
+  } catch (error) {
+    await feed.close();
+    pools.close();
+    transports.close();
+    throw error;
+  }
+  const port = (server.server.address() as AddressInfo).port;
+  logger.debug({ port, region: options.region }, 'proxy node listening');
+  function takeAppliedRevocations(): AppliedRevocation[] {
+    const taken = appliedRevocations;
+    appliedRevocations = [];
+    return taken;
+  }
+  reporter = createNodeReporter({
+    api: options.api,
+    intervalMs: options.reportIntervalMs,
+    logger,
+    takeApplied: takeAppliedRevocations,
+    snapshot: () => ({
+      nodeId: options.nodeId,
+      region: options.region,
+      appliedSeq: feed.appliedSeq(),
+      feedSilenceMs: Number.isFinite(feed.silenceMs()) ? Math.round(feed.silenceMs()) : null,
+      openTunnels: openTunnelCount,
+      startedAt,
+    }),
+  });
+  const runningReporter = reporter;
+
+  return {
+    nodeId: options.nodeId,
+    region: options.region,
+    port,
+    url: `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
+    metrics,
+    appliedSeq: () => feed.appliedSeq(),
+    feedSilenceMs: () => feed.silenceMs(),
+    isReady: () => feed.appliedSeq() >= 0 && pools.isLoaded(),
+    openTunnels: () => openTunnelCount,
+    async close(deadlineMs = 0) {
+      const closing = new Promise<void>((resolve) => server.server.close(() => resolve()));
+      server.server.closeIdleConnections();
+      const end = now() + deadlineMs;
+      while ((activeRequests > 0 || openTunnelCount > 0) && now() < end) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        server.server.closeIdleConnections();
+      }
+      server.closeConnections();
+      await closing;
+      await runningReporter.close();
+      await feed.close();
+      pools.close();
+      transports.close();
+      selector.close();
+      cache.clear();
+    },
+  };
+}

@@ -1,0 +1,125 @@
+import type { FeedEvent, FeedMessage, FeedSubscriber } from '../feed/messages.js';
+import type { Logger } from '../lib/logger.js';
+import type { NodeApiClient } from './node-api-client.js';
+
+/**
+ * The node's end of the revocation protocol (DESIGN step 3): applies events in seq order,
+ * fetches what it missed from the node API when it sees a gap, a heartbeat ahead of it, or
+ * a reconnection, and knows how long its feed has been silent.
+ */
+export interface RevocationFeed {
+  start(): Promise<void>;
+  /** The highest seq applied with nothing missing below it; -1 until the first sync. */
+  appliedSeq(): number;
+  /** Milliseconds since the feed last said anything (event or heartbeat). */
+  silenceMs(): number;
+  /** Fetches and applies everything after the applied seq now. */
+  catchUp(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface RevocationFeedOptions {
+  subscriber: FeedSubscriber;
+  api: NodeApiClient;
+  apply(event: FeedEvent, receivedAt: number): void;
+  now(): number;
+  logger: Logger;
+  onCatchUp(reason: 'gap' | 'heartbeat' | 'reconnect' | 'start', events: number): void;
+  /** Retry interval for a catch-up that failed (control plane unreachable). */
+  retryMs: number;
+}
+
+export function createRevocationFeed(options: RevocationFeedOptions): RevocationFeed {
+  const { api, now, logger } = options;
+  let applied = -1;
+  let lastHeardAt = -Infinity;
+  let running: Promise<void> | undefined;
+  let again = false;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+
+  function applyInOrder(event: FeedEvent, receivedAt: number): void {
+    if (event.seq <= applied) return;
+    applied = event.seq;
+    options.apply(event, receivedAt);
+  }
+
+  async function fetchMissing(reason: Parameters<RevocationFeedOptions['onCatchUp']>[0]): Promise<void> {
+    if (applied < 0) {
+      // A starting node has nothing cached, so history does not concern it: only where it ends.
+      applied = (await api.revocationsAfter(Number.MAX_SAFE_INTEGER, 1)).latestSeq;
+      options.onCatchUp(reason, 0);
+      return;
+    }
+    let count = 0;
+    for (;;) {
+      const page = await api.revocationsAfter(applied);
+      const receivedAt = now();
+      for (const event of page.events) applyInOrder({ ...event, type: 'event' }, receivedAt);
+      count += page.events.length;
+      if (page.events.length === 0 || applied >= page.latestSeq) break;
+    }
+    options.onCatchUp(reason, count);
+  }
+
+  /** One catch-up at a time; a request during one runs another right after it. */
+  function catchUp(reason: Parameters<RevocationFeedOptions['onCatchUp']>[0]): Promise<void> {
+    if (running !== undefined) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      try {
+        do {
+          again = false;
+          await fetchMissing(reason);
+        } while (again && !closed);
+      } catch (error) {
+        logger.warn({ err: error, applied }, 'revocation catch-up failed; retrying');
+        if (!closed) {
+          clearTimeout(retryTimer);
+          retryTimer = setTimeout(() => void catchUp(reason), options.retryMs);
+        }
+      } finally {
+        running = undefined;
+      }
+    })();
+    return running;
+  }
+
+  function onMessage(message: FeedMessage): void {
+    const receivedAt = now();
+    lastHeardAt = receivedAt;
+    if (message.type === 'heartbeat') {
+      if (message.seq > applied) void catchUp('heartbeat');
+      return;
+    }
+    if (applied >= 0 && message.seq === applied + 1 && running === undefined) {
+      applyInOrder(message, receivedAt);
+      return;
+    }
+    if (message.seq > applied) void catchUp('gap');
+  }
+
+  return {
+    async start() {
+      await options.subscriber.start({
+        message: onMessage,
+        connected: () => {
+          lastHeardAt = now();
+          void catchUp('reconnect');
+        },
+        disconnected: () => {},
+      });
+      await catchUp('start');
+    },
+    appliedSeq: () => applied,
+    silenceMs: () => now() - lastHeardAt,
+    catchUp: () => catchUp('gap'),
+    async close() {
+      closed = true;
+      clearTimeout(retryTimer);
+      await options.subscriber.close();
+    },
+  };
+}

@@ -1,0 +1,35 @@
+import { randomBytes } from 'node:crypto';
+import type { FeedSubscriber } from '../../feed/messages.js';
+import { createLogger } from '../../lib/logger.js';
+import { createNodeApiClient } from '../../proxy/node-api-client.js';
+import { createProxyNode, type ProxyNode, type ProxyNodeOptions } from '../../proxy/proxy-node.js';
+
+export interface TestProxyNodeOptions extends Partial<Omit<ProxyNodeOptions, 'api' | 'subscriber'>> {
+  controlPlaneUrl: string;
+  nodeToken: string;
+  subscriber: FeedSubscriber;
+}
+
+/** A proxy node on an ephemeral port with test-friendly defaults (loopback destinations allowed). */
+export function startTestProxyNode({ controlPlaneUrl, nodeToken, subscriber, ...overrides }: TestProxyNodeOptions): Promise<ProxyNode> {
+  return createProxyNode({
+    nodeId: `node-${randomBytes(3).toString('hex')}`,
+    region: 'local',
+    host: '127.0.0.1',
+    port: 0,
+    api: createNodeApiClient({ baseUrl: controlPlaneUrl, nodeToken, timeoutMs: 2_000 }),
+    subscriber,
+    logger: createLogger({ level: (process.env.TEST_LOG_LEVEL as 'info' | undefined) ?? 'silent', name: 'proxy' }),
+    allowPrivateDestinations: true,
+    cache: { maxEntries: 100_000, ttlMs: 60_000, negativeTtlMs: 10_000, maxNegativeEntries: 10_000, missesPerSecond: 500 },
+    stalenessBoundMs: 2_000,
+    failOpen: false,
+    timeouts: { connectMs: 2_000, responseMs: 30_000, tunnelIdleMs: 60_000, requestHeadersMs: 10_000, keepAliveMs: 5_000 },
+    maxIdleUpstreamSockets: 256,
+    poolRefreshMs: 1_000,
+    reportIntervalMs: 500,
+    maxExitAttempts: 3,
+    defaultSessionMinutes: 10,
+    ...overrides,
+  });
+}
