@@ -60,6 +60,8 @@ export interface ProxyNode {
   feedSilenceMs(): number;
   isReady(): boolean;
   openTunnels(): number;
+  /** Client connections open now (tunnels, keep-alive and in-flight requests). */
+  openConnections(): number;
   /** Stops accepting, lets open requests and tunnels finish up to `deadlineMs`, then closes. */
   close(deadlineMs?: number): Promise<void>;
 }
@@ -332,6 +334,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     feedSilenceMs: () => feed.silenceMs(),
     isReady: () => feed.appliedSeq() >= 0 && pools.isLoaded(),
     openTunnels: () => openTunnelCount,
+    openConnections: () => server.connections.size,
     async close(deadlineMs = 0) {
       const closing = new Promise<void>((resolve) => server.server.close(() => resolve()));
       server.server.closeIdleConnections();

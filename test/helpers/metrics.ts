@@ -1,0 +1,10 @@
+import type { Registry } from 'prom-client';
+
+/** The current value of a counter or gauge series, 0 when it has none yet. */
+export async function metricValue(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const metric = registry.getSingleMetric(name);
+  if (metric === undefined) throw new Error(`no metric ${name}`);
+  const { values } = await metric.get();
+  const match = values.find((value) => Object.entries(labels).every(([label, expected]) => String(value.labels[label]) === expected));
+  return match?.value ?? 0;
+}

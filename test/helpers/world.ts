@@ -1,0 +1,66 @@
+import { createExitServer, type ExitServer } from '../../exit/exit-server.js';
+import { createInProcessBus } from '../../feed/in-process-bus.js';
+import { createLogger } from '../../lib/logger.js';
+import type { ProxyNode } from '../../proxy/proxy-node.js';
+import { startTestControlPlane, type TestControlPlane } from './control-plane.js';
+import { startOrigin, type Origin } from './origin.js';
+import { startTestProxyNode, type TestProxyNodeOptions } from './proxy-node.js';
+
+export interface World {
+  cp: TestControlPlane;
+  team: { id: string; token: string };
+  node: ProxyNode;
+  origin: Origin;
+  exits: ExitServer[];
+  /** Creates a key in the world's team and returns its secret and id. */
+  createKey(body?: Record<string, unknown>): Promise<{ id: string; key: string }>;
+  startNode(overrides?: Partial<TestProxyNodeOptions>): Promise<ProxyNode>;
+  close(): Promise<void>;
+}
+
+export interface WorldOptions {
+  /** Exit servers to start, by country; each becomes an exit of pool `residential`. */
+  exitCountries?: string[];
+  node?: Partial<TestProxyNodeOptions>;
+}
+
+/**
+ * A control plane (fresh database), stand-in exits in a `residential` pool, an origin,
+ * and one proxy node on the in-process bus.
+ */
+export async function startWorld({ exitCountries = ['DE', 'DE', 'US'], node: nodeOverrides = {} }: WorldOptions = {}): Promise<World> {
+  const bus = createInProcessBus();
+  const cp = await startTestControlPlane({ publishers: new Map([['local', bus.publisher()]]) });
+  const logger = createLogger({ level: 'silent', name: 'exit' });
+  const exits = await Promise.all(exitCountries.map((country, i) => createExitServer({ id: `exit-${country.toLowerCase()}-${i}`, country, logger })));
+  const pool = await cp.request('POST', '/v1/pools', { body: { name: 'residential', exits: exits.map((exit) => ({ country: exit.country, url: exit.url })) } });
+  if (pool.status !== 201) throw new Error(`pool: ${JSON.stringify(pool.body)}`);
+  const team = await cp.createTeam();
+  const origin = await startOrigin();
+  const nodes: ProxyNode[] = [];
+  const startNode = async (overrides: Partial<TestProxyNodeOptions> = {}) => {
+    const started = await startTestProxyNode({ controlPlaneUrl: cp.url, nodeToken: cp.nodeToken, subscriber: bus.subscriber(), ...nodeOverrides, ...overrides });
+    nodes.push(started);
+    return started;
+  };
+  const node = await startNode();
+  return {
+    cp,
+    team,
+    node,
+    origin,
+    exits,
+    async createKey(body = {}) {
+      const created = await cp.request('POST', `/v1/teams/${team.id}/keys`, { body: { name: `key-${Math.random().toString(36).slice(2)}`, ...body } });
+      if (created.status !== 201) throw new Error(`key: ${JSON.stringify(created.body)}`);
+      return { id: created.body.id, key: created.body.key };
+    },
+    startNode,
+    async close() {
+      await Promise.all(nodes.map((started) => started.close()));
+      await Promise.all(exits.map((exit) => exit.close()));
+      await origin.close();
+      await cp.close();
+    },
+  };
+}

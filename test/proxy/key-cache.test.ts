@@ -1,0 +1,52 @@
+import t from 'tap';
+import { randomBase62 } from '../../lib/secret-format.js';
+import { metricValue } from '../helpers/metrics.js';
+import { bearer, proxyRequest } from '../helpers/proxy-client.js';
+import { startWorld } from '../helpers/world.js';
+
+const world = await startWorld({ exitCountries: ['DE'] });
+t.teardown(() => world.close());
+const registry = world.node.metrics.registry;
+const verifyCalls = () => metricValue(registry, 'portcullis_proxy_auth_cache_total', { result: 'miss' });
+
+t.test('10,000 random well-formed-looking keys cause no control-plane call', async (t) => {
+  const before = await verifyCalls();
+  const agent = new (await import('node:http')).Agent({ keepAlive: true, maxSockets: 50 });
+  t.teardown(() => agent.destroy());
+  const statuses = new Map<number, number>();
+  const keys = Array.from({ length: 10_000 }, () => `sk_live_${randomBase62(38)}`);
+  for (let i = 0; i < keys.length; i += 200) {
+    const batch = await Promise.all(keys.slice(i, i + 200).map((key) => proxyRequest(world.node.port, `${world.origin.url}/`, bearer(key), { agent })));
+    for (const response of batch) statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+  }
+  t.same([...statuses], [[407, 10_000]], 'every one refused with 407');
+  t.ok((await verifyCalls()) - before <= 3, `${(await verifyCalls()) - before} control-plane calls`);
+});
+
+t.test('concurrent first requests with one new key make one control-plane call', async (t) => {
+  const { key } = await world.createKey();
+  const before = await verifyCalls();
+  const responses = await Promise.all(Array.from({ length: 50 }, () => proxyRequest(world.node.port, `${world.origin.url}/`, bearer(key))));
+  t.ok(responses.every((response) => response.status === 200));
+  t.equal((await verifyCalls()) - before, 1, 'one verify call');
+  t.ok((await metricValue(registry, 'portcullis_proxy_auth_cache_total', { result: 'coalesced' })) >= 1, 'the rest were coalesced or hit the cache');
+});
+
+t.test('an unknown key is remembered briefly: repeating it costs one call', async (t) => {
+  const { generateApiKey } = await import('../../lib/secret-format.js');
+  const unknown = generateApiKey();
+  const before = await verifyCalls();
+  for (let i = 0; i < 20; i++) t.equal((await proxyRequest(world.node.port, `${world.origin.url}/`, bearer(unknown))).status, 407);
+  t.equal((await verifyCalls()) - before, 1);
+});
+
+t.test('a flood of unknown keys with valid checksums is throttled, not forwarded at full rate', async (t) => {
+  const { generateApiKey } = await import('../../lib/secret-format.js');
+  const node = await world.startNode({ cache: { maxEntries: 1000, ttlMs: 60_000, negativeTtlMs: 10_000, maxNegativeEntries: 10_000, missesPerSecond: 20 } });
+  const calls = () => metricValue(node.metrics.registry, 'portcullis_proxy_auth_cache_total', { result: 'miss' });
+  const responses = await Promise.all(Array.from({ length: 300 }, () => proxyRequest(node.port, `${world.origin.url}/`, bearer(generateApiKey()))));
+  const unavailable = responses.filter((response) => response.headers['x-portcullis-error'] === 'auth_unavailable');
+  t.ok((await calls()) <= 40, `${await calls()} calls for 300 unknown keys`);
+  t.ok(unavailable.every((response) => response.status === 503 && response.headers['retry-after'] === '1'), 'the excess answered 503 with Retry-After');
+  t.ok(responses.every((response) => response.status === 407 || response.status === 503), 'never let through');
+});
