@@ -1,4 +1,4 @@
-import type { Queryable } from './db/database.js';
+import type { Database, Queryable } from './db/database.js';
 
 /** What a proxy node tells the control plane about itself (node API, every second or so). */
 export interface NodeReport {
@@ -38,16 +38,23 @@ export const nodeReportSchema = {
   },
 } as const;
 
-export async function recordNodeReport(db: Queryable, report: NodeReport): Promise<void> {
-  await db.query(
+/** Acks and the node's applied seq change together, so the status never shows one without the other. */
+export async function recordNodeReport(db: Database, report: NodeReport): Promise<void> {
+  await db.transaction(async (tx) => {
+    await recordAcks(tx, report);
+    await tx.query(
     `INSERT INTO nodes (id, region, applied_seq, feed_silence_ms, open_tunnels, started_at, last_seen_at)
      VALUES ($1, $2, $3, $4, $5, to_timestamp($6 / 1000.0), clock_timestamp())
      ON CONFLICT (id) DO UPDATE SET region = $2, applied_seq = $3, feed_silence_ms = $4, open_tunnels = $5,
        started_at = to_timestamp($6 / 1000.0), last_seen_at = clock_timestamp()`,
     [report.nodeId, report.region, report.appliedSeq, report.feedSilenceMs === null ? null : Math.min(report.feedSilenceMs, 2_000_000_000), report.openTunnels, report.startedAt],
-  );
+    );
+  });
+}
+
+async function recordAcks(tx: Queryable, report: NodeReport): Promise<void> {
   if (report.applied.length === 0) return;
-  await db.query(
+  await tx.query(
     `INSERT INTO revocation_acks (seq, node_id, region, applied_at, closed_connections)
      SELECT ack.seq, $1, $2, to_timestamp(ack.applied_at / 1000.0), ack.closed
      FROM unnest($3::bigint[], $4::float8[], $5::int[]) AS ack(seq, applied_at, closed)

@@ -200,6 +200,7 @@ export async function createRelay({ db, publishers, heartbeatMs, pollMs, logger,
     isLeader: () => leader,
     flush,
     async close() {
+      if (closed) return;
       closed = true;
       clearInterval(pollTimer);
       clearInterval(heartbeatTimer);

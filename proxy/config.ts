@@ -10,7 +10,7 @@ export interface ProxyNodeSettings {
   port: number;
   metricsPort: number;
   allowPrivateDestinations: boolean;
-  cache: { maxEntries: number; ttlMs: number; negativeTtlMs: number; maxNegativeEntries: number; missesPerSecond: number };
+  cache: { maxEntries: number; ttlMs: number; negativeTtlMs: number; maxNegativeEntries: number; unknownPerSecond: number; maxVerifyInFlight: number };
   stalenessBoundMs: number;
   failOpen: boolean;
   timeouts: { connectMs: number; responseMs: number; tunnelIdleMs: number; requestHeadersMs: number; keepAliveMs: number };
@@ -57,7 +57,8 @@ export function readProxyNodeSettings(read: EnvReader, defaults: ProxyNodeDefaul
       ttlMs: millis('KEY_CACHE_TTL_MS', 300_000),
       negativeTtlMs: millis('NEGATIVE_CACHE_TTL_MS', 10_000),
       maxNegativeEntries: read.integer('NEGATIVE_CACHE_MAX_ENTRIES', { default: 10_000, min: 1, max: 10_000_000 }),
-      missesPerSecond: read.integer('VERIFY_MISSES_PER_SECOND', { default: 200, min: 1, max: 1_000_000 }),
+      unknownPerSecond: read.integer('UNKNOWN_KEYS_PER_SECOND', { default: 50, min: 1, max: 1_000_000 }),
+      maxVerifyInFlight: read.integer('VERIFY_MAX_IN_FLIGHT', { default: 256, min: 1, max: 100_000 }),
     },
     stalenessBoundMs: millis('STALENESS_BOUND_MS', 2_000),
     failOpen: read.boolean('FAIL_OPEN', false),

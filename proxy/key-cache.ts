@@ -33,8 +33,14 @@ export interface KeyCacheOptions {
   maxEntries: number;
   maxNegativeEntries: number;
   negativeTtlMs: number;
-  /** Verify calls per second allowed for keys not in the cache (burst: one second's worth). */
-  missesPerSecond: number;
+  /**
+   * Unknown keys the control plane may be asked about per second (burst: one second's worth).
+   * Only answers of "unknown" use this budget, so real keys are never slowed by it; once a
+   * flood of made-up keys has used it up, keys not in the cache get 503 until it refills.
+   */
+  unknownPerSecond: number;
+  /** Control plane lookups in flight at once; more wait for none but get 503. */
+  maxVerifyInFlight: number;
   /**
    * How old a cached decision may be and still be used without asking the control
    * plane: the cache TTL while the revocation feed is healthy, the staleness bound when
@@ -83,16 +89,18 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
   // A verify answer older than an event we applied must not put the key back.
   const tombstones = new LRUCache<string, Tombstone>({ max: Math.max(10_000, options.maxNegativeEntries), ttl: TOMBSTONE_TTL_MS });
   const inFlight = new Map<string, Promise<KeyGrant | null>>();
-  let tokens = options.missesPerSecond;
+  let unknownBudget = options.unknownPerSecond;
   let refilledAt = now();
 
-  function takeMissToken(): boolean {
+  function refill(): void {
     const current = now();
-    tokens = Math.min(options.missesPerSecond, tokens + ((current - refilledAt) / 1000) * options.missesPerSecond);
+    unknownBudget = Math.min(options.unknownPerSecond, unknownBudget + ((current - refilledAt) / 1000) * options.unknownPerSecond);
     refilledAt = current;
-    if (tokens < 1) return false;
-    tokens -= 1;
-    return true;
+  }
+
+  function mayAskAboutNewKey(): boolean {
+    refill();
+    return unknownBudget >= 1 && inFlight.size < options.maxVerifyInFlight;
   }
 
   async function verifyFresh(hashHex: string): Promise<KeyGrant | null> {
@@ -126,7 +134,7 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
       events.coalesced();
       return pending;
     }
-    if (cached === undefined && !takeMissToken()) {
+    if (cached === undefined && !mayAskAboutNewKey()) {
       return Promise.reject(new Refusal('auth_unavailable', 1));
     }
     events.miss();
@@ -134,6 +142,8 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
       (grant) => {
         inFlight.delete(hashHex);
         if (grant === null) {
+          refill();
+          unknownBudget -= 1;
           grants.delete(hashHex);
           unknown.set(hashHex, true);
         } else {

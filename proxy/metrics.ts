@@ -4,7 +4,12 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  * A proxy node's metrics, on a registry of its own. No label carries a key or team:
  * label values come from small fixed sets (outcome codes, regions).
  */
-export function createProxyMetrics() {
+export interface FeedState {
+  silenceMs(): number;
+  appliedSeq(): number;
+}
+
+export function createProxyMetrics(feed: FeedState) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -23,8 +28,39 @@ export function createProxyMetrics() {
     }),
     bytes: new Counter({ name: 'portcullis_proxy_bytes_total', help: 'Bytes between clients and this node', labelNames: ['direction'] as const, registers }),
     exitFailures: new Counter({ name: 'portcullis_proxy_exit_failures_total', help: 'Exits that could not be reached', registers }),
+    catchUps: new Counter({
+      name: 'portcullis_proxy_feed_catch_ups_total',
+      help: 'Revocation catch-ups from the node API that found missed events, by reason',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    feedSilence: new Gauge({
+      name: 'portcullis_proxy_feed_silence_seconds',
+      help: 'Time since the revocation feed last said anything',
+      registers,
+      collect() {
+        const silence = feed.silenceMs();
+        this.set(Number.isFinite(silence) ? silence / 1000 : -1);
+      },
+    }),
+    appliedSeq: new Gauge({
+      name: 'portcullis_proxy_applied_seq',
+      help: 'Highest revocation seq applied',
+      registers,
+      collect() {
+        this.set(feed.appliedSeq());
+      },
+    }),
+    propagationDelay: new Histogram({
+      name: 'portcullis_proxy_revocation_delay_seconds',
+      help: 'From revocation commit to this node applying it',
+      labelNames: ['region'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
     failedOpen: new Counter({ name: 'portcullis_proxy_auth_failed_open_total', help: 'Requests let through on a stale decision because FAIL_OPEN is set', registers }),
   };
 }
 
 export type ProxyMetrics = ReturnType<typeof createProxyMetrics>;
+

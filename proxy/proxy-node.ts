@@ -28,7 +28,7 @@ export interface ProxyNodeOptions {
   subscriber: FeedSubscriber;
   logger: Logger;
   allowPrivateDestinations: boolean;
-  cache: { maxEntries: number; ttlMs: number; negativeTtlMs: number; maxNegativeEntries: number; missesPerSecond: number };
+  cache: { maxEntries: number; ttlMs: number; negativeTtlMs: number; maxNegativeEntries: number; unknownPerSecond: number; maxVerifyInFlight: number };
   /** A feed silent for longer than this makes cached decisions older than it untrusted. */
   stalenessBoundMs: number;
   failOpen: boolean;
@@ -71,7 +71,8 @@ const MAX_REPORTED_REVOCATIONS = 10_000;
 export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyNode> {
   const now = options.now ?? Date.now;
   const { logger } = options;
-  const metrics = createProxyMetrics();
+  // The feed is created below; metrics read it only when scraped.
+  const metrics = createProxyMetrics({ silenceMs: () => feed.silenceMs(), appliedSeq: () => feed.appliedSeq() });
   const policy = createDestinationPolicy({ allowPrivate: options.allowPrivateDestinations });
   const selector = createExitSelector({ now });
   const transports = createExitTransports({ policy, maxIdleSockets: options.maxIdleUpstreamSockets });
@@ -88,9 +89,13 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     now,
     logger,
     retryMs: 250,
-    onCatchUp: () => {},
+    stalenessBoundMs: options.stalenessBoundMs,
+    onCatchUp: (reason, events) => {
+      if (events > 0) metrics.catchUps.inc({ reason });
+    },
     apply(event, receivedAt) {
       cache.applyEvent(event);
+      metrics.propagationDelay.observe({ region: options.region }, Math.max(0, receivedAt - event.at) / 1000);
       let closed = 0;
       if (event.kind !== 'key.updated') {
         closed = connections.closeKey(event.keyHash);

@@ -24,10 +24,17 @@ export interface RevocationFeedOptions {
   apply(event: FeedEvent, receivedAt: number): void;
   now(): number;
   logger: Logger;
-  onCatchUp(reason: 'gap' | 'heartbeat' | 'reconnect' | 'start', events: number): void;
+  onCatchUp(reason: CatchUpReason, events: number): void;
   /** Retry interval for a catch-up that failed (control plane unreachable). */
   retryMs: number;
+  /**
+   * Silence longer than this means the feed is down: the node then polls the node API for
+   * revocations at this interval until the feed speaks again.
+   */
+  stalenessBoundMs: number;
 }
+
+type CatchUpReason = 'gap' | 'heartbeat' | 'reconnect' | 'start' | 'silence';
 
 export function createRevocationFeed(options: RevocationFeedOptions): RevocationFeed {
   const { api, now, logger } = options;
@@ -44,7 +51,7 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
     options.apply(event, receivedAt);
   }
 
-  async function fetchMissing(reason: Parameters<RevocationFeedOptions['onCatchUp']>[0]): Promise<void> {
+  async function fetchMissing(reason: CatchUpReason): Promise<void> {
     if (applied < 0) {
       // A starting node has nothing cached, so history does not concern it: only where it ends.
       applied = (await api.revocationsAfter(Number.MAX_SAFE_INTEGER, 1)).latestSeq;
@@ -63,7 +70,7 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
   }
 
   /** One catch-up at a time; a request during one runs another right after it. */
-  function catchUp(reason: Parameters<RevocationFeedOptions['onCatchUp']>[0]): Promise<void> {
+  function catchUp(reason: CatchUpReason): Promise<void> {
     if (running !== undefined) {
       again = true;
       return running;
@@ -101,8 +108,14 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
     if (message.seq > applied) void catchUp('gap');
   }
 
+  let silenceTimer: NodeJS.Timeout | undefined;
+
   return {
     async start() {
+      silenceTimer = setInterval(() => {
+        if (now() - lastHeardAt > options.stalenessBoundMs) void catchUp('silence');
+      }, Math.max(50, Math.floor(options.stalenessBoundMs / 2)));
+      silenceTimer.unref();
       await options.subscriber.start({
         message: onMessage,
         connected: () => {
@@ -119,6 +132,7 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
     async close() {
       closed = true;
       clearTimeout(retryTimer);
+      clearInterval(silenceTimer);
       await options.subscriber.close();
     },
   };

@@ -51,3 +51,17 @@ export async function waitFor<T>(
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
+
+/** Resolves with `promise`, or rejects if it has not settled within the (scaled) limit. */
+export async function within<T>(promise: Promise<T>, { what, timeoutMs = 10_000 }: Omit<WaitOptions, 'intervalMs'>): Promise<T> {
+  const limit = deadline(timeoutMs);
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${limit} ms waiting for ${what}`)), limit);
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,27 +1,29 @@
 import { randomBytes } from 'node:crypto';
 import type { FeedSubscriber } from '../../feed/messages.js';
 import { createLogger } from '../../lib/logger.js';
-import { createNodeApiClient } from '../../proxy/node-api-client.js';
+import { createNodeApiClient, type NodeApiClient } from '../../proxy/node-api-client.js';
 import { createProxyNode, type ProxyNode, type ProxyNodeOptions } from '../../proxy/proxy-node.js';
 
 export interface TestProxyNodeOptions extends Partial<Omit<ProxyNodeOptions, 'api' | 'subscriber'>> {
   controlPlaneUrl: string;
   nodeToken: string;
   subscriber: FeedSubscriber;
+  /** Puts a fault in front of the real node API client (a delay, a gate). */
+  wrapApi?: (api: NodeApiClient) => NodeApiClient;
 }
 
 /** A proxy node on an ephemeral port with test-friendly defaults (loopback destinations allowed). */
-export function startTestProxyNode({ controlPlaneUrl, nodeToken, subscriber, ...overrides }: TestProxyNodeOptions): Promise<ProxyNode> {
+export function startTestProxyNode({ controlPlaneUrl, nodeToken, subscriber, wrapApi = (api) => api, ...overrides }: TestProxyNodeOptions): Promise<ProxyNode> {
   return createProxyNode({
     nodeId: `node-${randomBytes(3).toString('hex')}`,
     region: 'local',
     host: '127.0.0.1',
     port: 0,
-    api: createNodeApiClient({ baseUrl: controlPlaneUrl, nodeToken, timeoutMs: 2_000 }),
+    api: wrapApi(createNodeApiClient({ baseUrl: controlPlaneUrl, nodeToken, timeoutMs: 2_000 })),
     subscriber,
     logger: createLogger({ level: (process.env.TEST_LOG_LEVEL as 'info' | undefined) ?? 'silent', name: 'proxy' }),
     allowPrivateDestinations: true,
-    cache: { maxEntries: 100_000, ttlMs: 60_000, negativeTtlMs: 10_000, maxNegativeEntries: 10_000, missesPerSecond: 500 },
+    cache: { maxEntries: 100_000, ttlMs: 60_000, negativeTtlMs: 10_000, maxNegativeEntries: 10_000, unknownPerSecond: 50, maxVerifyInFlight: 256 },
     stalenessBoundMs: 2_000,
     failOpen: false,
     timeouts: { connectMs: 2_000, responseMs: 30_000, tunnelIdleMs: 60_000, requestHeadersMs: 10_000, keepAliveMs: 5_000 },

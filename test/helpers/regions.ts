@@ -41,10 +41,10 @@ export async function startRegions(names: string[], controlPlaneOverrides: Param
     origin,
     exit,
     nodes,
-    async startNode(region, { wrapSubscriber = (subscriber) => subscriber, ...overrides } = {}) {
+    async startNode(region, { wrapSubscriber = (subscriber: FeedSubscriber) => subscriber, ...overrides } = {}) {
       const subscriber = wrapSubscriber(createRedisSubscriber({ url: redis.get(region)!.url }));
       const node = await startTestProxyNode({
-        controlPlaneUrl: cp.url,
+        controlPlaneUrl: overrides.controlPlaneUrl ?? cp.url,
         nodeToken: cp.nodeToken,
         subscriber,
         region,

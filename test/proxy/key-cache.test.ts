@@ -42,7 +42,7 @@ t.test('an unknown key is remembered briefly: repeating it costs one call', asyn
 
 t.test('a flood of unknown keys with valid checksums is throttled, not forwarded at full rate', async (t) => {
   const { generateApiKey } = await import('../../lib/secret-format.js');
-  const node = await world.startNode({ cache: { maxEntries: 1000, ttlMs: 60_000, negativeTtlMs: 10_000, maxNegativeEntries: 10_000, missesPerSecond: 20 } });
+  const node = await world.startNode({ cache: { maxEntries: 1000, ttlMs: 60_000, negativeTtlMs: 10_000, maxNegativeEntries: 10_000, unknownPerSecond: 20, maxVerifyInFlight: 20 } });
   const calls = () => metricValue(node.metrics.registry, 'portcullis_proxy_auth_cache_total', { result: 'miss' });
   const responses = await Promise.all(Array.from({ length: 300 }, () => proxyRequest(node.port, `${world.origin.url}/`, bearer(generateApiKey()))));
   const unavailable = responses.filter((response) => response.headers['x-portcullis-error'] === 'auth_unavailable');

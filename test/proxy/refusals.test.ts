@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { generateApiKey } from '../../lib/secret-format.js';
 import { waitFor } from '../helpers/deadline.js';
 import { basic, bearer, proxyConnect, proxyRequest, type ProxyResponse } from '../helpers/proxy-client.js';
@@ -9,7 +9,7 @@ t.teardown(() => world.close());
 const { key } = await world.createKey();
 const url = `${world.origin.url}/`;
 
-function assertRefusal(t: Tap.Test, response: ProxyResponse, status: number, code: string): void {
+function assertRefusal(t: Test, response: ProxyResponse, status: number, code: string): void {
   t.equal(response.status, status, `status ${status}`);
   t.equal(response.headers['x-portcullis-error'], code, 'X-Portcullis-Error');
   t.match(response.headers['proxy-status'], new RegExp(`^portcullis; error=[a-z_]+; details="${code}"$`), 'RFC 9209 Proxy-Status');
