@@ -1,0 +1,91 @@
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createControlPlane } from '../../control-plane/control-plane.js';
+import { createLogger } from '../../lib/logger.js';
+import { generateToken } from '../../lib/secret-format.js';
+import { waitFor } from '../helpers/deadline.js';
+import { freePort } from '../helpers/ports.js';
+import { createTestDatabase } from '../helpers/postgres.js';
+
+t.test('two control planes starting at once on an empty database migrate it once', async (t) => {
+  const database = await createTestDatabase();
+  t.teardown(() => database.drop());
+  const options = {
+    host: '127.0.0.1',
+    port: 0,
+    database: { url: database.url },
+    adminPool: { maxConnections: 2, statementTimeoutMs: 10_000, connectionTimeoutMs: 10_000 },
+    nodePool: { maxConnections: 2, statementTimeoutMs: 10_000, connectionTimeoutMs: 10_000 },
+    adminToken: undefined,
+    nodeToken: generateToken(),
+    bodyLimitBytes: 65_536,
+    trustProxy: false,
+    logger: createLogger({ level: 'silent', name: 'cp' }),
+    publishers: new Map(),
+    relay: { heartbeatMs: 500, pollMs: 1_000 },
+    nodeLivenessMs: 10_000,
+  };
+  const [a, b] = await Promise.all([createControlPlane(options), createControlPlane(options)]);
+  t.teardown(async () => {
+    await a.close();
+    await b.close();
+  });
+  const { rows } = await a.adminDb.query<{ version: string }>('SELECT version FROM schema_migrations ORDER BY version');
+  t.same(rows.map((row) => row.version), ['0001_init', '0002_revocation_propagation']);
+  const tokens = [a.firstAdminToken, b.firstAdminToken].filter((token) => token !== undefined);
+  t.equal(tokens.length, 1, 'exactly one of them created and showed the first admin token');
+  t.equal([a.relay.isLeader(), b.relay.isLeader()].filter(Boolean).length, 1, 'exactly one relay leads');
+});
+
+t.test('portcullis start: a working setup on the embedded database, kept across restarts', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-start-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const [port, proxyPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+  const env = { ...process.env, PORT: String(port), PROXY_PORT: String(proxyPort), METRICS_PORT: String(metricsPort), LOG_LEVEL: 'warn' };
+  delete env.DATABASE_URL;
+
+  async function start(): Promise<{ output: () => string; stop: () => Promise<number | null> }> {
+    // What `npm start` runs, from an empty working directory.
+    const child = spawn(join(process.cwd(), 'node_modules/.bin/tsx'), [join(process.cwd(), 'bin/portcullis.ts'), 'start'], { cwd: dir, env });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const state = await waitFor(() => (child.exitCode !== null ? 'exited' : output.includes('Portcullis is running.') && 'running'), {
+      what: 'portcullis start to be up',
+      timeoutMs: 60_000,
+    }).catch(() => 'timed out');
+    if (state !== 'running') {
+      child.kill('SIGKILL');
+      throw new Error(`portcullis start ${state}:\n${output}`);
+    }
+    return {
+      output: () => output,
+      stop: () =>
+        new Promise((resolve) => {
+          child.once('exit', (code) => resolve(code));
+          child.kill('SIGTERM');
+        }),
+    };
+  }
+
+  const first = await start();
+  const key = /sk_live_[A-Za-z0-9]+/.exec(first.output())?.[0];
+  const adminToken = /platform admin token: (pc_tok_[A-Za-z0-9]+)/.exec(first.output())?.[1];
+  t.ok(key, 'the first start prints a key');
+  t.ok(adminToken, 'and the admin token');
+  t.match(first.output(), new RegExp(`curl -x http://user:${key}@127\\.0\\.0\\.1:${proxyPort} `), 'and a ready-to-paste curl line');
+  const refused = await fetch(`http://127.0.0.1:${proxyPort}/`, { headers: {} }).catch(() => undefined);
+  t.ok(refused, 'the proxy answers');
+  const teams = await fetch(`http://127.0.0.1:${port}/v1/teams`, { headers: { authorization: `Bearer ${adminToken}` } });
+  t.equal(teams.status, 200, 'the admin token works');
+  t.equal(await first.stop(), 0, 'SIGTERM exits 0');
+
+  const second = await start();
+  t.notMatch(second.output(), /platform admin token:/, 'the second start shows no new secrets');
+  const again = await fetch(`http://127.0.0.1:${port}/v1/teams`, { headers: { authorization: `Bearer ${adminToken}` } });
+  t.equal(((await again.json()) as { data: unknown[] }).data.length, 1, 'the data is still there');
+  t.equal(await second.stop(), 0);
+});
