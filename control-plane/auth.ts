@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
+import { LRUCache } from 'lru-cache';
 import { sha256 } from '../lib/hash.js';
 import { isWellFormedToken } from '../lib/secret-format.js';
 import { ApiError } from './api-error.js';
@@ -22,8 +23,12 @@ export interface AdminAuthOptions {
 
 const BEARER = /^Bearer ([\x21-\x7e]{1,200})$/;
 
+/** How long a verified token is trusted without asking the database again. */
+const TOKEN_CACHE_TTL_MS = 10_000;
+
 export function createAdminAuth({ db, configuredAdminToken }: AdminAuthOptions) {
   const configuredHash = configuredAdminToken === undefined ? undefined : sha256(configuredAdminToken);
+  const known = new LRUCache<string, Principal>({ max: 10_000, ttl: TOKEN_CACHE_TTL_MS });
 
   return {
     async authenticate(request: FastifyRequest): Promise<Principal> {
@@ -40,10 +45,15 @@ export function createAdminAuth({ db, configuredAdminToken }: AdminAuthOptions) 
       if (configuredHash !== undefined && timingSafeEqual(hash, configuredHash)) return { kind: 'admin', tokenId: null };
       // The checksum refuses a mistyped or guessed token before any database work.
       if (!isWellFormedToken(token)) throw invalid;
+      const cacheKey = hash.toString('base64');
+      const cached = known.get(cacheKey);
+      if (cached !== undefined) return cached;
       const { rows } = await db.query<{ id: string; team_id: string | null }>('SELECT id, team_id FROM tokens WHERE token_hash = $1', [hash]);
       const row = rows[0];
       if (row === undefined) throw invalid;
-      return row.team_id === null ? { kind: 'admin', tokenId: row.id } : { kind: 'team', teamId: row.team_id, tokenId: row.id };
+      const principal: Principal = row.team_id === null ? { kind: 'admin', tokenId: row.id } : { kind: 'team', teamId: row.team_id, tokenId: row.id };
+      known.set(cacheKey, principal);
+      return principal;
     },
   };
 }

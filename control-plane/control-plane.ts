@@ -21,6 +21,7 @@ import { registerPoolRoutes } from './pools-routes.js';
 import { createRelay, type Relay } from './relay.js';
 import { registerRevocationStatus } from './revocation-status.js';
 import { registerTeamRoutes } from './teams-routes.js';
+import { createTotalCache } from './total-cache.js';
 import { installValidation } from './validation.js';
 
 export type ControlPlaneOptions = Omit<ControlPlaneConfig, 'logLevel' | 'nodeToken' | 'shutdownDeadlineMs' | 'regions'> & {
@@ -154,7 +155,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
         request.principal = await auth.authenticate(request);
       });
       registerTeamRoutes(v1, { db: adminDb, cursors });
-      registerKeyRoutes(v1, { db: adminDb, cursors });
+      registerKeyRoutes(v1, { db: adminDb, cursors, totals: createTotalCache({ ttlMs: 2_000, maxEntries: 10_000 }) });
       registerActivityRoutes(v1, { db: adminDb, cursors });
       registerPoolRoutes(v1, { db: adminDb, cursors });
       registerRevocationStatus(v1, { db: adminDb, regions: [...options.publishers.keys()], nodeLivenessMs: options.nodeLivenessMs });

@@ -4,6 +4,7 @@ import { ApiError } from './api-error.js';
 import type { Queryable } from './db/database.js';
 import { recordActivity, type AuditContext } from './activity-log.js';
 import { appendOutbox } from './outbox.js';
+import type { Total, TotalCache } from './total-cache.js';
 
 /** Above this many matches a list reports "10,000+" instead of counting further. */
 export const TOTAL_CAP = 10_000;
@@ -327,7 +328,7 @@ export function keyListQueries(teamId: string, filter: KeyListFilter, limit: num
 
 export interface KeyListPage {
   rows: KeyRow[];
-  total?: { count: number; capped: boolean };
+  total?: Total;
 }
 
 export async function listKeys(
@@ -336,13 +337,20 @@ export async function listKeys(
   filter: KeyListFilter,
   limit: number,
   after: string[] | undefined,
+  totals: TotalCache,
 ): Promise<KeyListPage> {
   const queries = keyListQueries(teamId, filter, limit, after);
-  const { rows } = await db.query<KeyRow>(queries.page.sql, queries.page.params);
-  if (queries.total === undefined) return { rows };
-  const counted = await db.query<{ count: number }>(queries.total.sql, queries.total.params);
-  const count = counted.rows[0]!.count;
-  return { rows, total: { count: Math.min(count, TOTAL_CAP), capped: count > TOTAL_CAP } };
+  const totalQuery = queries.total;
+  const [page, total] = await Promise.all([
+    db.query<KeyRow>(queries.page.sql, queries.page.params),
+    totalQuery === undefined
+      ? undefined
+      : totals.get(teamId, `${filter.status ?? ''}\0${filter.q ?? ''}`, async () => {
+          const count = (await db.query<{ count: number }>(totalQuery.sql, totalQuery.params)).rows[0]!.count;
+          return { count: Math.min(count, TOTAL_CAP), capped: count > TOTAL_CAP };
+        }),
+  ]);
+  return total === undefined ? { rows: page.rows } : { rows: page.rows, total };
 }
 
 export interface VerifiedKey {
@@ -384,3 +392,29 @@ export async function findKeyByHash(db: Queryable, hash: Buffer): Promise<{ key:
     },
   };
 }
+
+const nullableString = { type: ['string', 'null'] } as const;
+const stringArray = { type: 'array', items: { type: 'string' } } as const;
+
+/** The response shape of a key, compiled by fastify into a fast serializer. */
+export const keyViewSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    teamId: { type: 'string' },
+    name: { type: 'string' },
+    prefix: { type: 'string' },
+    status: { type: 'string' },
+    pools: stringArray,
+    countries: stringArray,
+    expiresAt: nullableString,
+    rateLimit: {
+      type: ['object', 'null'],
+      properties: { requestsPerSecond: { type: 'integer' }, burst: { type: 'integer' } },
+    },
+    createdAt: { type: 'string' },
+    updatedAt: { type: 'string' },
+    lastUsedAt: nullableString,
+    revokedAt: nullableString,
+  },
+} as const;

@@ -13,17 +13,20 @@ import {
   revokeKey,
   rotateKey,
   updateKey,
+  keyViewSchema,
   type KeyChanges,
   type KeyStatus,
   type RateLimit,
 } from './key-store.js';
 import { pageQuerySchema, toPage } from './pagination.js';
+import type { TotalCache } from './total-cache.js';
 import { assertTeamAccess } from './team-access.js';
 import { displayNameSchema, idSchema, poolNameSchema, PRINTABLE_TEXT } from './validation.js';
 
 export interface KeyRoutesOptions {
   db: Database;
   cursors: CursorCodec;
+  totals: TotalCache;
 }
 
 const rateLimitSchema = {
@@ -116,7 +119,13 @@ async function parseGrants(db: Queryable, body: GrantsBody): Promise<KeyChanges>
   return changes;
 }
 
-export function registerKeyRoutes(app: FastifyInstance, { db, cursors }: KeyRoutesOptions): void {
+export function registerKeyRoutes(app: FastifyInstance, { db, cursors, totals }: KeyRoutesOptions): void {
+  // Every change to a team's keys makes its cached list totals stale.
+  app.addHook('onResponse', async (request, reply) => {
+    const team = (request.params as { team?: string } | undefined)?.team;
+    if (request.method !== 'GET' && reply.statusCode < 300 && team !== undefined) totals.invalidate(team);
+  });
+
   app.post<{ Params: { team: string }; Body: CreateKeyBody }>(
     '/v1/teams/:team/keys',
     {
@@ -155,6 +164,17 @@ export function registerKeyRoutes(app: FastifyInstance, { db, cursors }: KeyRout
             q: { type: 'string', maxLength: 200, pattern: PRINTABLE_TEXT },
           },
         },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              data: { type: 'array', items: keyViewSchema },
+              nextCursor: { type: ['string', 'null'] },
+              total: { type: 'integer' },
+              totalCapped: { type: 'boolean' },
+            },
+          },
+        },
       },
     },
     async (request) => {
@@ -164,7 +184,7 @@ export function registerKeyRoutes(app: FastifyInstance, { db, cursors }: KeyRout
       const scope = `keys:${team}:${status ?? ''}:${q ?? ''}`;
       const after = cursor === undefined ? undefined : cursors.decode(scope, cursor, 2);
       const filter = { ...(status !== undefined && { status }), ...(q !== undefined && { q }) };
-      const page = await listKeys(db, team, filter, limit, after);
+      const page = await listKeys(db, team, filter, limit, after, totals);
       const now = Date.now();
       return {
         ...toPage(page.rows, limit, cursors, scope, keyPosition, (row) => renderKey(row, now)),

@@ -44,7 +44,7 @@ t.test('portcullis start: a working setup on the embedded database, kept across 
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-start-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const [port, proxyPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
-  const env = { ...process.env, PORT: String(port), PROXY_PORT: String(proxyPort), METRICS_PORT: String(metricsPort), LOG_LEVEL: 'warn' };
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), PROXY_PORT: String(proxyPort), METRICS_PORT: String(metricsPort), LOG_LEVEL: 'warn' };
   delete env.DATABASE_URL;
 
   async function start(): Promise<{ output: () => string; stop: () => Promise<number | null> }> {
