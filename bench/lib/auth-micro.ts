@@ -1,0 +1,50 @@
+import type { Socket } from 'node:net';
+import { sha256Hex } from '../../lib/hash.js';
+import { generateApiKey } from '../../lib/secret-format.js';
+import { createAuthorizer } from '../../proxy/authorize.js';
+import { createKeyCache } from '../../proxy/key-cache.js';
+
+export interface AuthMicroResult {
+  name: string;
+  nsPerDecision: number;
+}
+
+/**
+ * The cost of one authorisation decision on a cache hit, in-process: credentials parsed,
+ * key hashed (or remembered for the connection), grant looked up, decision made.
+ */
+export async function measureAuthDecision(iterations = 500_000): Promise<AuthMicroResult[]> {
+  const key = generateApiKey();
+  const noop = () => {};
+  const cache = createKeyCache({
+    verify: async () => ({
+      key: { id: 'key_1', teamId: 'team_1', status: 'active', pools: [], countries: ['DE', 'US'], expiresAt: null, rateLimit: null },
+      seq: 0,
+    }),
+    now: Date.now,
+    maxEntries: 1000,
+    maxNegativeEntries: 1000,
+    negativeTtlMs: 10_000,
+    unknownPerSecond: 100,
+    maxVerifyInFlight: 10,
+    trustWindowMs: () => 300_000,
+    failOpen: false,
+    events: { hit: noop, miss: noop, coalesced: noop, negativeHit: noop, verified: noop, failedOpen: noop },
+  });
+  await cache.lookup(sha256Hex(key));
+  const authorizer = createAuthorizer({ cache, now: Date.now, hasPool: () => true });
+  const headers = { 'proxy-authorization': `Basic ${Buffer.from(`customer-country-de:${key}`).toString('base64')}` };
+  const results: AuthMicroResult[] = [];
+  for (const [name, socketFor] of [
+    ['keep-alive connection (hash remembered)', () => sharedSocket],
+    ['new connection each time (hash computed)', () => ({}) as Socket],
+  ] as const) {
+    for (let i = 0; i < 10_000; i++) authorizer.authorize(headers, socketFor(), false);
+    const started = process.hrtime.bigint();
+    for (let i = 0; i < iterations; i++) authorizer.authorize(headers, socketFor(), false);
+    results.push({ name, nsPerDecision: Number(process.hrtime.bigint() - started) / iterations });
+  }
+  return results;
+}
+
+const sharedSocket = {} as Socket;
