@@ -126,18 +126,16 @@ export async function createRelay({ db, publishers, heartbeatMs, pollMs, logger,
         [cursor, BATCH],
       );
       if (rows.length === 0) return;
-      let sent = 0;
-      let failed = false;
-      try {
-        for (const row of rows) {
-          await publisher.publish(toEvent(row));
-          cursor = row.seq;
-          sent++;
-        }
-      } catch (error) {
-        failed = true;
+      // Publishes go out back to back on one connection, which keeps them in order; the
+      // cursor advances past the last one confirmed before the first failure.
+      const outcomes = await Promise.allSettled(rows.map((row) => publisher.publish(toEvent(row))));
+      const firstFailure = outcomes.findIndex((outcome) => outcome.status === 'rejected');
+      const sent = firstFailure < 0 ? rows.length : firstFailure;
+      const failed = firstFailure >= 0;
+      if (sent > 0) cursor = rows[sent - 1]!.seq;
+      if (failed) {
         metrics.publishFailed(region);
-        logger.debug({ err: error, region }, 'region unreachable; backlog kept');
+        logger.debug({ err: (outcomes[firstFailure] as PromiseRejectedResult).reason, region }, 'region unreachable; backlog kept');
       }
       if (sent > 0) {
         cursors.set(region, cursor);

@@ -29,12 +29,15 @@ export interface RevocationFeedOptions {
   retryMs: number;
   /**
    * Silence longer than this means the feed is down: the node then polls the node API for
-   * revocations at this interval until the feed speaks again.
+   * revocations until the feed speaks again.
    */
   stalenessBoundMs: number;
 }
 
 type CatchUpReason = 'gap' | 'heartbeat' | 'reconnect' | 'start' | 'silence';
+
+/** How often silence is checked: a quiet feed is noticed at most this long after the bound. */
+const SILENCE_CHECK_MS = 200;
 
 export function createRevocationFeed(options: RevocationFeedOptions): RevocationFeed {
   const { api, now, logger } = options;
@@ -114,7 +117,7 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
     async start() {
       silenceTimer = setInterval(() => {
         if (now() - lastHeardAt > options.stalenessBoundMs) void catchUp('silence');
-      }, Math.max(50, Math.floor(options.stalenessBoundMs / 2)));
+      }, SILENCE_CHECK_MS);
       silenceTimer.unref();
       await options.subscriber.start({
         message: onMessage,
