@@ -14,6 +14,7 @@ import type { Database } from './db/database.js';
 import { migrate } from './db/migrate.js';
 import { createPgDatabase } from './db/pg-database.js';
 import { createPgliteDatabase } from './db/pglite-database.js';
+import { registerDashboard } from './dashboard/serve-dashboard.js';
 import { registerKeyRoutes } from './keys-routes.js';
 import { registerNodeApi } from './node-api.js';
 import { registerOpsRoutes } from './ops-routes.js';
@@ -149,6 +150,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     });
 
     registerOpsRoutes(app, { databases: [adminDb, nodeDb], registry, isReady: () => ready });
+    await registerDashboard(app);
     registerNodeApi(app, { db: nodeDb, nodeToken: options.nodeToken });
     await app.register(async (v1) => {
       v1.addHook('onRequest', async (request) => {
@@ -157,7 +159,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       registerTeamRoutes(v1, { db: adminDb, cursors });
       registerKeyRoutes(v1, { db: adminDb, cursors, totals: createTotalCache({ ttlMs: 2_000, maxEntries: 10_000 }) });
       registerActivityRoutes(v1, { db: adminDb, cursors });
-      registerPoolRoutes(v1, { db: adminDb, cursors });
+      registerPoolRoutes(v1, { db: adminDb, cursors, nodeLivenessMs: options.nodeLivenessMs });
       registerRevocationStatus(v1, { db: adminDb, regions: [...options.publishers.keys()], nodeLivenessMs: options.nodeLivenessMs });
     });
     relay = await createRelay({

@@ -10,6 +10,8 @@ export interface NodeReport {
   startedAt: number;
   /** Revocations applied since the last report. */
   applied: { seq: number; appliedAt: number; closedConnections: number }[];
+  /** Exits per pool and country, and how many this node currently finds healthy. */
+  exitHealth?: { pool: string; country: string; exits: number; healthy: number }[];
 }
 
 const NAME = { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.:-]+$' } as const;
@@ -25,6 +27,21 @@ export const nodeReportSchema = {
     feedSilenceMs: { type: ['integer', 'null'], minimum: 0 },
     openTunnels: { type: 'integer', minimum: 0 },
     startedAt: { type: 'integer', minimum: 0 },
+    exitHealth: {
+      type: 'array',
+      maxItems: 10_000,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['pool', 'country', 'exits', 'healthy'],
+        properties: {
+          pool: { type: 'string', maxLength: 63 },
+          country: { type: 'string', minLength: 2, maxLength: 2 },
+          exits: { type: 'integer', minimum: 0 },
+          healthy: { type: 'integer', minimum: 0 },
+        },
+      },
+    },
     applied: {
       type: 'array',
       maxItems: 10_000,
@@ -43,11 +60,19 @@ export async function recordNodeReport(db: Database, report: NodeReport): Promis
   await db.transaction(async (tx) => {
     await recordAcks(tx, report);
     await tx.query(
-    `INSERT INTO nodes (id, region, applied_seq, feed_silence_ms, open_tunnels, started_at, last_seen_at)
-     VALUES ($1, $2, $3, $4, $5, to_timestamp($6 / 1000.0), clock_timestamp())
+    `INSERT INTO nodes (id, region, applied_seq, feed_silence_ms, open_tunnels, started_at, last_seen_at, exit_health)
+     VALUES ($1, $2, $3, $4, $5, to_timestamp($6 / 1000.0), clock_timestamp(), $7)
      ON CONFLICT (id) DO UPDATE SET region = $2, applied_seq = $3, feed_silence_ms = $4, open_tunnels = $5,
-       started_at = to_timestamp($6 / 1000.0), last_seen_at = clock_timestamp()`,
-    [report.nodeId, report.region, report.appliedSeq, report.feedSilenceMs === null ? null : Math.min(report.feedSilenceMs, 2_000_000_000), report.openTunnels, report.startedAt],
+       started_at = to_timestamp($6 / 1000.0), last_seen_at = clock_timestamp(), exit_health = $7`,
+    [
+      report.nodeId,
+      report.region,
+      report.appliedSeq,
+      report.feedSilenceMs === null ? null : Math.min(report.feedSilenceMs, 2_000_000_000),
+      report.openTunnels,
+      report.startedAt,
+      JSON.stringify(report.exitHealth ?? []),
+    ],
     );
   });
 }

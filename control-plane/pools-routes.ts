@@ -6,12 +6,13 @@ import { requireAdmin } from './auth.js';
 import type { CursorCodec } from './cursor.js';
 import type { Database } from './db/database.js';
 import { pageQuerySchema, toPage } from './pagination.js';
-import { exitId, renderPool, type PoolExit, type PoolRow } from './pool-store.js';
+import { exitId, loadExitHealth, renderPool, type PoolExit, type PoolRow } from './pool-store.js';
 import { poolNameSchema } from './validation.js';
 
 export interface PoolRoutesOptions {
   db: Database;
   cursors: CursorCodec;
+  nodeLivenessMs: number;
 }
 
 const exitsSchema = {
@@ -59,25 +60,25 @@ function normalizeExits(pool: string, exits: { country: string; url: string }[])
 
 const COLUMNS = 'name, exits, created_at, updated_at';
 
-export function registerPoolRoutes(app: FastifyInstance, { db, cursors }: PoolRoutesOptions): void {
+export function registerPoolRoutes(app: FastifyInstance, { db, cursors, nodeLivenessMs }: PoolRoutesOptions): void {
   app.get<{ Querystring: { limit: number; cursor?: string } }>(
     '/v1/pools',
     { schema: { querystring: { type: 'object', additionalProperties: false, properties: pageQuerySchema } } },
     async (request) => {
       const { limit, cursor } = request.query;
       const after = cursor === undefined ? undefined : cursors.decode('pools', cursor, 1);
-      const { rows } = await db.query<PoolRow>(
-        `SELECT ${COLUMNS} FROM pools WHERE ($2::text IS NULL OR name > $2) ORDER BY name LIMIT $1`,
-        [limit + 1, after?.[0] ?? null],
-      );
-      return toPage(rows, limit, cursors, 'pools', (row) => [row.name], renderPool);
+      const [{ rows }, health] = await Promise.all([
+        db.query<PoolRow>(`SELECT ${COLUMNS} FROM pools WHERE ($2::text IS NULL OR name > $2) ORDER BY name LIMIT $1`, [limit + 1, after?.[0] ?? null]),
+        loadExitHealth(db, nodeLivenessMs),
+      ]);
+      return toPage(rows, limit, cursors, 'pools', (row) => [row.name], (row) => renderPool(row, health));
     },
   );
 
   app.get<{ Params: { name: string } }>('/v1/pools/:name', { schema: { params: poolParams } }, async (request) => {
     const { rows } = await db.query<PoolRow>(`SELECT ${COLUMNS} FROM pools WHERE name = $1`, [request.params.name]);
     if (rows[0] === undefined) throw new ApiError(404, 'pool_not_found', 'pool not found');
-    return renderPool(rows[0]);
+    return renderPool(rows[0], await loadExitHealth(db, nodeLivenessMs));
   });
 
   app.post<{ Body: { name: string; exits: { country: string; url: string }[] } }>(

@@ -3,7 +3,7 @@ import { sha256 } from '../lib/hash.js';
 import { generateId, generateToken } from '../lib/secret-format.js';
 import { ApiError } from './api-error.js';
 import { auditContextOf, recordActivity } from './activity-log.js';
-import { requireAdmin } from './auth.js';
+import { principalOf, requireAdmin } from './auth.js';
 import type { CursorCodec } from './cursor.js';
 import type { Database } from './db/database.js';
 import { pageQuerySchema, toPage } from './pagination.js';
@@ -28,6 +28,14 @@ const nameBody = { type: 'object', additionalProperties: false, required: ['name
 const teamParams = { type: 'object', additionalProperties: false, required: ['team'], properties: { team: idSchema } } as const;
 
 export function registerTeamRoutes(app: FastifyInstance, { db, cursors }: TeamRoutesOptions): void {
+  // Who the token belongs to: the dashboard's first call after sign-in.
+  app.get('/v1/me', async (request) => {
+    const principal = principalOf(request);
+    if (principal.kind === 'admin') return { kind: 'admin', team: null };
+    const { rows } = await db.query<TeamRow>(`SELECT ${TEAM_COLUMNS} FROM teams WHERE id = $1`, [principal.teamId]);
+    return { kind: 'team', team: rows[0] === undefined ? null : renderTeam(rows[0]) };
+  });
+
   app.post<{ Body: { name: string } }>('/v1/teams', { schema: { body: nameBody } }, async (request, reply) => {
     requireAdmin(request);
     const { name } = request.body;

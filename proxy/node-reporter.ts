@@ -17,7 +17,15 @@ export interface NodeReporterOptions {
   api: NodeApiClient;
   intervalMs: number;
   logger: Logger;
-  snapshot(): { nodeId: string; region: string; appliedSeq: number; feedSilenceMs: number | null; openTunnels: number; startedAt: number };
+  snapshot(): {
+    nodeId: string;
+    region: string;
+    appliedSeq: number;
+    feedSilenceMs: number | null;
+    openTunnels: number;
+    startedAt: number;
+    exitHealth: { pool: string; country: string; exits: number; healthy: number }[];
+  };
   takeApplied(): AppliedRevocation[];
 }
 

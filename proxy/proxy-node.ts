@@ -325,6 +325,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
       feedSilenceMs: Number.isFinite(feed.silenceMs()) ? Math.round(feed.silenceMs()) : null,
       openTunnels: openTunnelCount,
       startedAt,
+      exitHealth: selector.summary(),
     }),
   });
   const runningReporter = reporter;

@@ -34,7 +34,7 @@ t.test('two control planes starting at once on an empty database migrate it once
     await b.close();
   });
   const { rows } = await a.adminDb.query<{ version: string }>('SELECT version FROM schema_migrations ORDER BY version');
-  t.same(rows.map((row) => row.version), ['0001_init', '0002_revocation_propagation']);
+  t.same(rows.map((row) => row.version), ['0001_init', '0002_revocation_propagation', '0003_exit_health']);
   const tokens = [a.firstAdminToken, b.firstAdminToken].filter((token) => token !== undefined);
   t.equal(tokens.length, 1, 'exactly one of them created and showed the first admin token');
   t.equal([a.relay.isLeader(), b.relay.isLeader()].filter(Boolean).length, 1, 'exactly one relay leads');

@@ -18,7 +18,7 @@ export interface TestControlPlane extends ControlPlane, ApiClient {
   nodeToken: string;
   database: TestDatabase;
   /** Creates a team and a team token; returns both. */
-  createTeam(name?: string): Promise<{ id: string; token: string }>;
+  createTeam(name?: string): Promise<{ id: string; name: string; token: string }>;
 }
 
 export function createApiClient(baseUrl: string, defaultToken: string | null): ApiClient {
@@ -84,7 +84,7 @@ export async function startTestControlPlane(overrides: Partial<ControlPlaneOptio
       if (team.status !== 201) throw new Error(`creating team failed: ${team.status} ${JSON.stringify(team.body)}`);
       const token = await client.request('POST', `/v1/teams/${team.body.id}/tokens`, { body: { name: 'test' } });
       if (token.status !== 201) throw new Error(`creating token failed: ${token.status}`);
-      return { id: team.body.id, token: token.body.token };
+      return { id: team.body.id, name, token: token.body.token };
     },
     async close() {
       await controlPlane.close();

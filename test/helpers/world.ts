@@ -8,7 +8,7 @@ import { startTestProxyNode, type TestProxyNodeOptions } from './proxy-node.js';
 
 export interface World {
   cp: TestControlPlane;
-  team: { id: string; token: string };
+  team: { id: string; name: string; token: string };
   node: ProxyNode;
   origin: Origin;
   exits: ExitServer[];
