@@ -16,9 +16,8 @@ t.test('the UI copy and the README pass the spell checker', async (t) => {
 t.test('the spell checker catches "Create new keyy"', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-spell-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'copy.html');
-  writeFileSync(file, '<button>Create new keyy</button>\n');
-  const result = await run(cspell, ['--no-progress', '--no-summary', '--config', join(process.cwd(), 'cspell.json'), file]).then(
+  writeFileSync(join(dir, 'copy.html'), '<button>Create new keyy</button>\n');
+  const result = await run(cspell, ['--no-progress', '--no-summary', '--config', join(process.cwd(), 'cspell.json'), 'copy.html'], { cwd: dir }).then(
     () => ({ code: 0, output: '' }),
     (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, output: error.stdout + error.stderr }),
   );
