@@ -65,6 +65,8 @@ try {
   ];
   const results: LoadResult[] = [];
   for (const scenario of scenarios) {
+    // A short warm-up so the first scenario does not also pay for JIT and cold caches.
+    await runLoad({ title: 'warm-up', url: base, path: scenario.path, headers, connections: CONNECTIONS, durationSeconds: 1 });
     results.push(await runLoad({ title: scenario.title, url: base, path: scenario.path, headers, connections: CONNECTIONS, durationSeconds: DURATION }));
   }
   let created = 0;
