@@ -37,7 +37,7 @@ export async function runStart(env: NodeJS.ProcessEnv): Promise<void> {
   const quickstart = await createQuickstart(controlPlane.adminDb, directCountry!);
   const proxy = await startProxy(
     proxySettings,
-    { controlPlaneUrl: controlPlane.url, nodeToken, subscriber: bus.subscriber() },
+    { controlPlaneUrl: controlPlane.url, nodeToken, subscriber: bus.subscriber(), redisUrl: undefined },
     logger.child({ component: 'proxy' }),
   );
 

@@ -22,6 +22,7 @@ import { registerPoolRoutes } from './pools-routes.js';
 import { createRelay, type Relay } from './relay.js';
 import { registerRevocationStatus } from './revocation-status.js';
 import { registerTeamRoutes } from './teams-routes.js';
+import { registerUsageRoutes } from './usage-routes.js';
 import { createTotalCache } from './total-cache.js';
 import { installValidation } from './validation.js';
 
@@ -151,7 +152,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
 
     registerOpsRoutes(app, { databases: [adminDb, nodeDb], registry, isReady: () => ready });
     await registerDashboard(app);
-    registerNodeApi(app, { db: nodeDb, nodeToken: options.nodeToken });
+    registerNodeApi(app, { db: nodeDb, nodeToken: options.nodeToken, nodeLivenessMs: options.nodeLivenessMs });
     await app.register(async (v1) => {
       v1.addHook('onRequest', async (request) => {
         request.principal = await auth.authenticate(request);
@@ -160,6 +161,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       registerKeyRoutes(v1, { db: adminDb, cursors, totals: createTotalCache({ ttlMs: 2_000, maxEntries: 10_000 }) });
       registerActivityRoutes(v1, { db: adminDb, cursors });
       registerPoolRoutes(v1, { db: adminDb, cursors, nodeLivenessMs: options.nodeLivenessMs });
+      registerUsageRoutes(v1, { db: adminDb });
       registerRevocationStatus(v1, { db: adminDb, regions: [...options.publishers.keys()], nodeLivenessMs: options.nodeLivenessMs });
     });
     relay = await createRelay({

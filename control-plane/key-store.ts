@@ -5,6 +5,7 @@ import type { Queryable } from './db/database.js';
 import { recordActivity, type AuditContext } from './activity-log.js';
 import { appendOutbox } from './outbox.js';
 import type { Total, TotalCache } from './total-cache.js';
+import { reconcileQuota } from './usage.js';
 
 /** Above this many matches a list reports "10,000+" instead of counting further. */
 export const TOTAL_CAP = 10_000;
@@ -16,11 +17,18 @@ export interface RateLimit {
   burst: number;
 }
 
+export interface ConcurrencyLimit {
+  perNode: number | null;
+  perRegion: number | null;
+}
+
 export interface KeyGrants {
   pools: string[];
   countries: string[];
   expiresAt: Date | null;
   rateLimit: RateLimit | null;
+  concurrency: ConcurrencyLimit | null;
+  monthlyQuotaBytes: number | null;
 }
 
 interface KeyRow {
@@ -34,6 +42,9 @@ interface KeyRow {
   expires_at: Date | null;
   rate_limit_per_second: number | null;
   rate_limit_burst: number | null;
+  max_concurrent_per_node: number | null;
+  max_concurrent_per_region: number | null;
+  monthly_quota_bytes: number | null;
   created_at: Date;
   updated_at: Date;
   last_used_at: Date | null;
@@ -51,6 +62,8 @@ export interface KeyView {
   countries: string[];
   expiresAt: string | null;
   rateLimit: RateLimit | null;
+  concurrency: ConcurrencyLimit | null;
+  monthlyQuotaBytes: number | null;
   createdAt: string;
   updatedAt: string;
   lastUsedAt: string | null;
@@ -58,7 +71,17 @@ export interface KeyView {
 }
 
 const KEY_COLUMNS = `id, team_id, name, prefix, status, pools, countries, expires_at, rate_limit_per_second,
-  rate_limit_burst, created_at, updated_at, last_used_at, revoked_at, created_at::text AS position`;
+  rate_limit_burst, max_concurrent_per_node, max_concurrent_per_region, monthly_quota_bytes,
+  created_at, updated_at, last_used_at, revoked_at, created_at::text AS position`;
+
+function rateLimitOf(row: Pick<KeyRow, 'rate_limit_per_second' | 'rate_limit_burst'>): RateLimit | null {
+  return row.rate_limit_per_second === null ? null : { requestsPerSecond: row.rate_limit_per_second, burst: row.rate_limit_burst ?? row.rate_limit_per_second };
+}
+
+function concurrencyOf(row: Pick<KeyRow, 'max_concurrent_per_node' | 'max_concurrent_per_region'>): ConcurrencyLimit | null {
+  if (row.max_concurrent_per_node === null && row.max_concurrent_per_region === null) return null;
+  return { perNode: row.max_concurrent_per_node, perRegion: row.max_concurrent_per_region };
+}
 
 function statusOf(row: KeyRow, now: number): KeyStatus {
   if (row.status === 'revoked') return 'revoked';
@@ -75,8 +98,9 @@ export function renderKey(row: KeyRow, now = Date.now()): KeyView {
     pools: row.pools,
     countries: row.countries,
     expiresAt: row.expires_at?.toISOString() ?? null,
-    rateLimit:
-      row.rate_limit_per_second === null ? null : { requestsPerSecond: row.rate_limit_per_second, burst: row.rate_limit_burst ?? row.rate_limit_per_second },
+    rateLimit: rateLimitOf(row),
+    concurrency: concurrencyOf(row),
+    monthlyQuotaBytes: row.monthly_quota_bytes,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
     lastUsedAt: row.last_used_at?.toISOString() ?? null,
@@ -106,8 +130,9 @@ export async function createKey(tx: Queryable, audit: AuditContext, teamId: stri
   let row: KeyRow;
   try {
     const result = await tx.query<KeyRow>(
-      `INSERT INTO api_keys (id, team_id, name, prefix, key_hash, pools, countries, expires_at, rate_limit_per_second, rate_limit_burst)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${KEY_COLUMNS}`,
+      `INSERT INTO api_keys (id, team_id, name, prefix, key_hash, pools, countries, expires_at, rate_limit_per_second, rate_limit_burst,
+         max_concurrent_per_node, max_concurrent_per_region, monthly_quota_bytes)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING ${KEY_COLUMNS}`,
       [
         generateId('key'),
         teamId,
@@ -119,6 +144,9 @@ export async function createKey(tx: Queryable, audit: AuditContext, teamId: stri
         grants.expiresAt,
         grants.rateLimit?.requestsPerSecond ?? null,
         grants.rateLimit?.burst ?? null,
+        grants.concurrency?.perNode ?? null,
+        grants.concurrency?.perRegion ?? null,
+        grants.monthlyQuotaBytes,
       ],
     );
     row = result.rows[0]!;
@@ -161,6 +189,8 @@ export interface KeyChanges {
   countries?: string[];
   expiresAt?: Date | null;
   rateLimit?: RateLimit | null;
+  concurrency?: ConcurrencyLimit | null;
+  monthlyQuotaBytes?: number | null;
 }
 
 export async function updateKey(tx: Queryable, audit: AuditContext, teamId: string, keyId: string, changes: KeyChanges): Promise<KeyView> {
@@ -172,7 +202,8 @@ export async function updateKey(tx: Queryable, audit: AuditContext, teamId: stri
     const result = await tx.query<KeyRow>(
       `UPDATE api_keys SET
          name = $3, pools = $4, countries = $5, expires_at = $6,
-         rate_limit_per_second = $7, rate_limit_burst = $8, updated_at = clock_timestamp()
+         rate_limit_per_second = $7, rate_limit_burst = $8, max_concurrent_per_node = $9, max_concurrent_per_region = $10,
+         monthly_quota_bytes = $11, updated_at = clock_timestamp()
        WHERE id = $1 AND team_id = $2 RETURNING ${KEY_COLUMNS}`,
       [
         keyId,
@@ -183,6 +214,9 @@ export async function updateKey(tx: Queryable, audit: AuditContext, teamId: stri
         changes.expiresAt === undefined ? before.expires_at : changes.expiresAt,
         changes.rateLimit === undefined ? before.rate_limit_per_second : (changes.rateLimit?.requestsPerSecond ?? null),
         changes.rateLimit === undefined ? before.rate_limit_burst : (changes.rateLimit?.burst ?? null),
+        changes.concurrency === undefined ? before.max_concurrent_per_node : (changes.concurrency?.perNode ?? null),
+        changes.concurrency === undefined ? before.max_concurrent_per_region : (changes.concurrency?.perRegion ?? null),
+        changes.monthlyQuotaBytes === undefined ? before.monthly_quota_bytes : changes.monthlyQuotaBytes,
       ],
     );
     row = result.rows[0]!;
@@ -192,10 +226,11 @@ export async function updateKey(tx: Queryable, audit: AuditContext, teamId: stri
   }
   const after = renderKey(row);
   const changed: Record<string, { from: unknown; to: unknown }> = {};
-  for (const field of ['name', 'pools', 'countries', 'expiresAt', 'rateLimit'] as const) {
+  for (const field of ['name', 'pools', 'countries', 'expiresAt', 'rateLimit', 'concurrency', 'monthlyQuotaBytes'] as const) {
     if (JSON.stringify(beforeView[field]) !== JSON.stringify(after[field])) changed[field] = { from: beforeView[field], to: after[field] };
   }
   await recordActivity(tx, audit, { teamId, action: 'key.updated', targetType: 'key', targetId: keyId, details: { changes: changed } });
+  if ('monthlyQuotaBytes' in changed) await reconcileQuota(tx, 'key', keyId, after.monthlyQuotaBytes);
   const grantsChanged = Object.keys(changed).some((field) => field !== 'name');
   // Nodes cache grants; tell them to forget this key so narrowed grants bite at once.
   if (grantsChanged) await appendOutbox(tx, { kind: 'key.updated', teamId, keyId, keyHash: before.key_hash });
@@ -361,6 +396,9 @@ export interface VerifiedKey {
   countries: string[];
   expiresAt: string | null;
   rateLimit: RateLimit | null;
+  concurrency: ConcurrencyLimit | null;
+  /** The key's or its team's monthly byte quota is used up. */
+  overQuota: boolean;
 }
 
 /**
@@ -369,9 +407,14 @@ export interface VerifiedKey {
  * this answer, and must not cache it.
  */
 export async function findKeyByHash(db: Queryable, hash: Buffer): Promise<{ key: VerifiedKey | null; seq: number }> {
-  const { rows } = await db.query<KeyRow & { seq: number }>(
+  const { rows } = await db.query<KeyRow & { seq: number; over_quota: boolean }>(
     `SELECT snapshot.seq, k.id, k.team_id, k.status, k.pools, k.countries, k.expires_at,
-            k.rate_limit_per_second, k.rate_limit_burst
+            k.rate_limit_per_second, k.rate_limit_burst, k.max_concurrent_per_node, k.max_concurrent_per_region,
+            EXISTS (
+              SELECT 1 FROM usage_monthly u
+              WHERE u.month = date_trunc('month', now() AT TIME ZONE 'UTC')::date AND u.exceeded_at IS NOT NULL
+                AND ((u.subject_type = 'key' AND u.subject_id = k.id) OR (u.subject_type = 'team' AND u.subject_id = k.team_id))
+            ) AS over_quota
      FROM (SELECT coalesce(max(seq), 0) AS seq FROM outbox) snapshot
      LEFT JOIN api_keys k ON k.key_hash = $1`,
     [hash],
@@ -387,8 +430,9 @@ export async function findKeyByHash(db: Queryable, hash: Buffer): Promise<{ key:
       pools: row.pools,
       countries: row.countries,
       expiresAt: row.expires_at?.toISOString() ?? null,
-      rateLimit:
-        row.rate_limit_per_second === null ? null : { requestsPerSecond: row.rate_limit_per_second, burst: row.rate_limit_burst ?? row.rate_limit_per_second },
+      rateLimit: rateLimitOf(row),
+      concurrency: concurrencyOf(row),
+      overQuota: row.over_quota,
     },
   };
 }
@@ -412,6 +456,11 @@ export const keyViewSchema = {
       type: ['object', 'null'],
       properties: { requestsPerSecond: { type: 'integer' }, burst: { type: 'integer' } },
     },
+    concurrency: {
+      type: ['object', 'null'],
+      properties: { perNode: { type: ['integer', 'null'] }, perRegion: { type: ['integer', 'null'] } },
+    },
+    monthlyQuotaBytes: { type: ['integer', 'null'] },
     createdAt: { type: 'string' },
     updatedAt: { type: 'string' },
     lastUsedAt: nullableString,

@@ -39,11 +39,23 @@ const rateLimitSchema = {
   },
 } as const;
 
+const concurrencySchema = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  minProperties: 1,
+  properties: {
+    perNode: { type: ['integer', 'null'], minimum: 1, maximum: 1_000_000 },
+    perRegion: { type: ['integer', 'null'], minimum: 1, maximum: 1_000_000 },
+  },
+} as const;
+
 const grantProperties = {
   pools: { type: 'array', maxItems: 100, uniqueItems: true, items: poolNameSchema },
   countries: { type: 'array', maxItems: 300, uniqueItems: true, items: { type: 'string', minLength: 2, maxLength: 2 } },
   expiresAt: { type: ['string', 'null'], format: 'date-time' },
   rateLimit: rateLimitSchema,
+  concurrency: concurrencySchema,
+  monthlyQuotaBytes: { type: ['integer', 'null'], minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
 } as const;
 
 const teamParams = { type: 'object', additionalProperties: false, required: ['team'], properties: { team: idSchema } } as const;
@@ -59,6 +71,8 @@ interface GrantsBody {
   countries?: string[];
   expiresAt?: string | null;
   rateLimit?: { requestsPerSecond: number; burst?: number } | null;
+  concurrency?: { perNode?: number | null; perRegion?: number | null } | null;
+  monthlyQuotaBytes?: number | null;
 }
 
 interface CreateKeyBody extends GrantsBody {
@@ -116,6 +130,10 @@ async function parseGrants(db: Queryable, body: GrantsBody): Promise<KeyChanges>
   if (expiresAt !== undefined) changes.expiresAt = expiresAt;
   const rateLimit = parseRateLimit(body.rateLimit);
   if (rateLimit !== undefined) changes.rateLimit = rateLimit;
+  if (body.concurrency !== undefined) {
+    changes.concurrency = body.concurrency === null ? null : { perNode: body.concurrency.perNode ?? null, perRegion: body.concurrency.perRegion ?? null };
+  }
+  if (body.monthlyQuotaBytes !== undefined) changes.monthlyQuotaBytes = body.monthlyQuotaBytes;
   return changes;
 }
 
@@ -144,6 +162,8 @@ export function registerKeyRoutes(app: FastifyInstance, { db, cursors, totals }:
           countries: grants.countries ?? [],
           expiresAt: grants.expiresAt ?? null,
           rateLimit: grants.rateLimit ?? null,
+          concurrency: grants.concurrency ?? null,
+          monthlyQuotaBytes: grants.monthlyQuotaBytes ?? null,
         }),
       );
       return reply.status(201).send({ ...created.view, key: created.secret });

@@ -3,7 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import { ApiError } from './api-error.js';
 import type { Database } from './db/database.js';
 import { findKeyByHash } from './key-store.js';
-import { nodeReportSchema, recordNodeReport, type NodeReport } from './node-reports.js';
+import { liveNodesInRegion, nodeReportSchema, recordNodeReport, type NodeReport } from './node-reports.js';
+import { recordUsageBatch, usageBatchSchema, type UsageBatch } from './usage.js';
 import { listAllPools } from './pool-store.js';
 
 /**
@@ -13,11 +14,12 @@ import { listAllPools } from './pool-store.js';
 export interface NodeApiOptions {
   db: Database;
   nodeToken: string;
+  nodeLivenessMs: number;
 }
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
-export function registerNodeApi(app: FastifyInstance, { db, nodeToken }: NodeApiOptions): void {
+export function registerNodeApi(app: FastifyInstance, { db, nodeToken, nodeLivenessMs }: NodeApiOptions): void {
   const expected = digest(`Bearer ${nodeToken}`);
 
   app.register(async (scope) => {
@@ -52,7 +54,7 @@ export function registerNodeApi(app: FastifyInstance, { db, nodeToken }: NodeApi
       },
       async (request) => {
         const { after, limit } = request.query;
-        const { rows } = await db.query<{ seq: number; kind: string; team_id: string; key_id: string; key_hash: Uint8Array; created_at: Date }>(
+        const { rows } = await db.query<{ seq: number; kind: string; team_id: string; key_id: string | null; key_hash: Uint8Array | null; created_at: Date }>(
           `SELECT seq, kind, team_id, key_id, key_hash, created_at FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2`,
           [after, limit],
         );
@@ -63,7 +65,7 @@ export function registerNodeApi(app: FastifyInstance, { db, nodeToken }: NodeApi
             kind: row.kind,
             teamId: row.team_id,
             keyId: row.key_id,
-            keyHash: Buffer.from(row.key_hash).toString('hex'),
+            keyHash: row.key_hash === null ? null : Buffer.from(row.key_hash).toString('hex'),
             at: row.created_at.getTime(),
           })),
           latestSeq: latest.rows[0]!.seq,
@@ -71,10 +73,14 @@ export function registerNodeApi(app: FastifyInstance, { db, nodeToken }: NodeApi
       },
     );
 
-    scope.post<{ Body: NodeReport }>('/internal/v1/nodes/report', { schema: { body: nodeReportSchema } }, async (request, reply) => {
+    scope.post<{ Body: NodeReport }>('/internal/v1/nodes/report', { schema: { body: nodeReportSchema } }, async (request) => {
       await recordNodeReport(db, request.body);
-      return reply.status(204).send();
+      // A node falls back to a local rate limiter when its Redis is down, and divides each
+      // key's limit by the number of live nodes in its region.
+      return { regionNodes: await liveNodesInRegion(db, request.body.region, nodeLivenessMs) };
     });
+
+    scope.post<{ Body: UsageBatch }>('/internal/v1/usage', { schema: { body: usageBatchSchema } }, async (request) => recordUsageBatch(db, request.body));
 
     scope.get('/internal/v1/pools', async (request, reply) => {
       const pools = await listAllPools(db);

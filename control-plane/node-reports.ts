@@ -87,3 +87,11 @@ async function recordAcks(tx: Queryable, report: NodeReport): Promise<void> {
     [report.nodeId, report.region, report.applied.map((a) => a.seq), report.applied.map((a) => a.appliedAt), report.applied.map((a) => a.closedConnections)],
   );
 }
+
+export async function liveNodesInRegion(db: Queryable, region: string, nodeLivenessMs: number): Promise<number> {
+  const { rows } = await db.query<{ count: number }>(
+    `SELECT count(*) AS count FROM nodes WHERE region = $1 AND last_seen_at > clock_timestamp() - make_interval(secs => $2 / 1000.0)`,
+    [region, nodeLivenessMs],
+  );
+  return rows[0]!.count;
+}

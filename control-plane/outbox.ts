@@ -4,14 +4,15 @@ import type { Queryable } from './db/database.js';
 const OUTBOX_LOCK = 7_301_002;
 export const OUTBOX_CHANNEL = 'portcullis_outbox';
 
-export type OutboxKind = 'key.revoked' | 'key.rotated' | 'key.updated';
+export type OutboxKind = 'key.revoked' | 'key.rotated' | 'key.updated' | 'quota.exceeded' | 'team.updated';
 
 export interface OutboxEvent {
   kind: OutboxKind;
   teamId: string;
-  keyId: string;
-  /** The hash nodes must evict (for a rotation, the old secret's hash). */
-  keyHash: Buffer;
+  /** Null for events about a whole team. */
+  keyId: string | null;
+  /** The hash nodes must evict (for a rotation, the old secret's hash); null for team events. */
+  keyHash: Buffer | null;
 }
 
 /**

@@ -24,7 +24,7 @@ export async function createQuickstart(db: Database, directCountry: string): Pro
     const teamId = generateId('team');
     await tx.query(`INSERT INTO teams (id, name) VALUES ($1, 'default')`, [teamId]);
     await recordActivity(tx, SYSTEM_AUDIT, { teamId, action: 'team.created', targetType: 'team', targetId: teamId, details: { name: 'default' } });
-    const created = await createKey(tx, SYSTEM_AUDIT, teamId, 'quickstart', { pools: [], countries: [], expiresAt: null, rateLimit: null });
+    const created = await createKey(tx, SYSTEM_AUDIT, teamId, 'quickstart', { pools: [], countries: [], expiresAt: null, rateLimit: null, concurrency: null, monthlyQuotaBytes: null });
     return { teamId, key: created.secret };
   });
 }

@@ -44,8 +44,8 @@ interface OutboxRow {
   seq: number;
   kind: FeedEvent['kind'];
   team_id: string;
-  key_id: string;
-  key_hash: Uint8Array;
+  key_id: string | null;
+  key_hash: Uint8Array | null;
   created_at: Date;
 }
 
@@ -108,7 +108,7 @@ export async function createRelay({ db, publishers, heartbeatMs, pollMs, logger,
       kind: row.kind,
       teamId: row.team_id,
       keyId: row.key_id,
-      keyHash: Buffer.from(row.key_hash).toString('hex'),
+      keyHash: row.key_hash === null ? null : Buffer.from(row.key_hash).toString('hex'),
       at: row.created_at.getTime(),
     };
   }

@@ -6,7 +6,9 @@ import { auditContextOf, recordActivity } from './activity-log.js';
 import { principalOf, requireAdmin } from './auth.js';
 import type { CursorCodec } from './cursor.js';
 import type { Database } from './db/database.js';
+import { appendOutbox } from './outbox.js';
 import { pageQuerySchema, toPage } from './pagination.js';
+import { reconcileQuota } from './usage.js';
 import { assertTeamAccess } from './team-access.js';
 import { displayNameSchema, idSchema } from './validation.js';
 
@@ -18,12 +20,13 @@ export interface TeamRoutesOptions {
 interface TeamRow {
   id: string;
   name: string;
+  monthly_quota_bytes: number | null;
   created_at: Date;
   position: string;
 }
 
-const renderTeam = (row: TeamRow) => ({ id: row.id, name: row.name, createdAt: row.created_at.toISOString() });
-const TEAM_COLUMNS = 'id, name, created_at, created_at::text AS position';
+const renderTeam = (row: TeamRow) => ({ id: row.id, name: row.name, monthlyQuotaBytes: row.monthly_quota_bytes, createdAt: row.created_at.toISOString() });
+const TEAM_COLUMNS = 'id, name, monthly_quota_bytes, created_at, created_at::text AS position';
 const nameBody = { type: 'object', additionalProperties: false, required: ['name'], properties: { name: displayNameSchema } } as const;
 const teamParams = { type: 'object', additionalProperties: false, required: ['team'], properties: { team: idSchema } } as const;
 
@@ -77,6 +80,37 @@ export function registerTeamRoutes(app: FastifyInstance, { db, cursors }: TeamRo
     if (rows[0] === undefined) throw new ApiError(404, 'team_not_found', 'team not found');
     return renderTeam(rows[0]);
   });
+
+  app.patch<{ Params: { team: string }; Body: { monthlyQuotaBytes: number | null } }>(
+    '/v1/teams/:team',
+    {
+      schema: {
+        params: teamParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['monthlyQuotaBytes'],
+          properties: { monthlyQuotaBytes: { type: ['integer', 'null'], minimum: 1, maximum: Number.MAX_SAFE_INTEGER } },
+        },
+      },
+    },
+    async (request) => {
+      requireAdmin(request);
+      const { team } = request.params;
+      const quota = request.body.monthlyQuotaBytes;
+      return renderTeam(
+        await db.transaction(async (tx) => {
+          const { rows } = await tx.query<TeamRow>(`UPDATE teams SET monthly_quota_bytes = $2 WHERE id = $1 RETURNING ${TEAM_COLUMNS}`, [team, quota]);
+          if (rows[0] === undefined) throw new ApiError(404, 'team_not_found', 'team not found');
+          await reconcileQuota(tx, 'team', team, quota);
+          await recordActivity(tx, auditContextOf(request), { teamId: team, action: 'team.updated', targetType: 'team', targetId: team, details: { monthlyQuotaBytes: quota } });
+          // Nodes drop what they cached about the team's quota.
+          await appendOutbox(tx, { kind: 'team.updated', teamId: team, keyId: null, keyHash: null });
+          return rows[0];
+        }),
+      );
+    },
+  );
 
   app.post<{ Params: { team: string }; Body: { name: string } }>(
     '/v1/teams/:team/tokens',

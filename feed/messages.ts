@@ -3,16 +3,17 @@
  * what proxy nodes read. Shared by both sides as a contract, like the node API.
  */
 
-export type FeedEventKind = 'key.revoked' | 'key.rotated' | 'key.updated';
+export type FeedEventKind = 'key.revoked' | 'key.rotated' | 'key.updated' | 'quota.exceeded' | 'team.updated';
 
 export interface FeedEvent {
   type: 'event';
   seq: number;
   kind: FeedEventKind;
   teamId: string;
-  keyId: string;
-  /** SHA-256 of the secret to forget, hex. */
-  keyHash: string;
+  /** Null for events about a whole team. */
+  keyId: string | null;
+  /** SHA-256 of the secret to forget, hex; null for events about a whole team. */
+  keyHash: string | null;
   /** When the change committed (epoch ms, control plane clock). */
   at: number;
 }
@@ -44,7 +45,8 @@ export function decodeFeedMessage(text: string): FeedMessage | undefined {
   const message = value as Record<string, unknown>;
   if (!Number.isSafeInteger(message.seq) || typeof message.at !== 'number') return undefined;
   if (message.type === 'heartbeat') return message as unknown as FeedHeartbeat;
-  if (message.type !== 'event' || typeof message.keyHash !== 'string' || typeof message.keyId !== 'string' || typeof message.kind !== 'string') return undefined;
+  const isKeyOrNull = (value: unknown) => typeof value === 'string' || value === null;
+  if (message.type !== 'event' || !isKeyOrNull(message.keyHash) || !isKeyOrNull(message.keyId) || typeof message.kind !== 'string') return undefined;
   return message as unknown as FeedEvent;
 }
 

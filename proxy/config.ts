@@ -18,6 +18,9 @@ export interface ProxyNodeSettings {
   maxIdleUpstreamSockets: number;
   poolRefreshMs: number;
   reportIntervalMs: number;
+  limiterCooldownMs: number;
+  usageFlushMs: number;
+  maxPendingUsageBatches: number;
   maxExitAttempts: number;
   defaultSessionMinutes: number;
   shutdownDeadlineMs: number;
@@ -73,6 +76,9 @@ export function readProxyNodeSettings(read: EnvReader, defaults: ProxyNodeDefaul
     maxIdleUpstreamSockets: read.integer('UPSTREAM_MAX_IDLE_SOCKETS', { default: 2_048, min: 1, max: 1_000_000 }),
     poolRefreshMs: millis('POOL_REFRESH_MS', 5_000),
     reportIntervalMs: millis('REPORT_INTERVAL_MS', 1_000),
+    limiterCooldownMs: millis('LIMITER_COOLDOWN_MS', 1_000),
+    usageFlushMs: millis('USAGE_FLUSH_MS', 2_000),
+    maxPendingUsageBatches: read.integer('USAGE_MAX_PENDING_BATCHES', { default: 1_000, min: 1, max: 1_000_000 }),
     maxExitAttempts: read.integer('MAX_EXIT_ATTEMPTS', { default: 3, min: 1, max: 20 }),
     defaultSessionMinutes: read.integer('SESSION_MINUTES', { default: 10, min: 1, max: 1_440 }),
     shutdownDeadlineMs: read.integer('SHUTDOWN_DEADLINE_MS', { default: 10_000, min: 0, max: 600_000 }),

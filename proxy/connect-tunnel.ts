@@ -13,7 +13,15 @@ export interface TunnelOptions {
   lookup: net.LookupFunction;
 }
 
-const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
+/** The 200 reply, with headers of ours (X-RateLimit-*) given as [name, value, ...]. */
+function established(extraHeaders: string[]): string {
+  let reply = 'HTTP/1.1 200 Connection Established\r\n';
+  for (let i = 0; i < extraHeaders.length; i += 2) reply += `${extraHeaders[i]}: ${extraHeaders[i + 1]}\r\n`;
+  return `${reply}\r\n`;
+}
+
+/** A tunnel's payload bytes each way (what metering counts), reported when it closes. */
+export type TunnelClosed = (bytesIn: number, bytesOut: number) => void;
 
 function openDirect(target: RequestTarget, options: TunnelOptions): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
@@ -72,7 +80,8 @@ export async function openTunnel(
   target: RequestTarget,
   attempts: ExitAttempts,
   options: TunnelOptions,
-  onOpen: (upstream: net.Socket) => void,
+  extraHeaders: string[],
+  onClose: TunnelClosed,
 ): Promise<TunnelOutcome> {
   for (;;) {
     const transport = attempts.next();
@@ -97,21 +106,35 @@ export async function openTunnel(
       upstream.destroy();
       return 'client_aborted';
     }
-    client.write(ESTABLISHED);
-    splice(client, upstream, head, upstreamHead, options.idleTimeoutMs);
-    onOpen(upstream);
+    client.write(established(extraHeaders));
+    splice(client, upstream, head, upstreamHead, options.idleTimeoutMs, onClose);
     return 'ok';
   }
 }
 
-function splice(client: net.Socket, upstream: net.Socket, head: Buffer, upstreamHead: Buffer | undefined, idleTimeoutMs: number): void {
+function splice(
+  client: net.Socket,
+  upstream: net.Socket,
+  head: Buffer,
+  upstreamHead: Buffer | undefined,
+  idleTimeoutMs: number,
+  onClose: TunnelClosed,
+): void {
+  let bytesIn = head.length;
+  let bytesOut = upstreamHead?.length ?? 0;
   if (head.length > 0) upstream.write(head);
   if (upstreamHead !== undefined && upstreamHead.length > 0) client.write(upstreamHead);
+  client.on('data', (chunk: Buffer) => (bytesIn += chunk.length));
+  upstream.on('data', (chunk: Buffer) => (bytesOut += chunk.length));
   client.pipe(upstream);
   upstream.pipe(client);
+  let closed = false;
   const closeBoth = () => {
     client.destroy();
     upstream.destroy();
+    if (closed) return;
+    closed = true;
+    onClose(bytesIn, bytesOut);
   };
   client.once('close', closeBoth);
   upstream.once('close', closeBoth);

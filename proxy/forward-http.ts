@@ -13,6 +13,13 @@ export interface ExitAttempts {
 
 export type ForwardOutcome = 'ok' | 'exit_failed' | 'destination_forbidden' | 'client_aborted' | 'target_failed';
 
+/** How a forward ended, and the body bytes that went each way (what metering counts). */
+export interface ForwardResult {
+  outcome: ForwardOutcome;
+  bytesIn: number;
+  bytesOut: number;
+}
+
 export interface HttpForwardOptions {
   connectTimeoutMs: number;
   /** Time allowed for the target to start answering. */
@@ -39,16 +46,20 @@ export function forwardHttp(
   stripAuthorization: boolean,
   attempts: ExitAttempts,
   options: HttpForwardOptions,
+  /** Headers of ours for the response (X-RateLimit-*), as [name, value, ...]. */
+  extraResponseHeaders: string[],
   onRefusal: (outcome: 'exit_failed' | 'destination_forbidden') => void,
-): Promise<ForwardOutcome> {
+): Promise<ForwardResult> {
   const headers = forwardedRequestHeaders(request.rawHeaders, target.authority, stripAuthorization);
   const withBody = hasBody(request);
-  return new Promise<ForwardOutcome>((resolve) => {
+  let bytesIn = 0;
+  let bytesOut = 0;
+  return new Promise<ForwardResult>((resolve) => {
     let settled = false;
     const settle = (outcome: ForwardOutcome) => {
       if (settled) return;
       settled = true;
-      resolve(outcome);
+      resolve({ outcome, bytesIn, bytesOut });
     };
 
     const attempt = (): void => {
@@ -76,6 +87,8 @@ export function forwardHttp(
         if (!withBody) return upstream.end();
         bodyStarted = true;
         request.pipe(upstream);
+        // Counted only once piping starts: a listener earlier would let the body flow away.
+        request.on('data', (chunk: Buffer) => (bytesIn += chunk.length));
       };
       upstream.once('socket', (socket: Socket) => {
         if (!socket.connecting) return startBody();
@@ -93,7 +106,10 @@ export function forwardHttp(
           settle('exit_failed');
           return;
         }
-        response.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage, forwardedResponseHeaders(upstreamResponse.rawHeaders));
+        const responseHeaders = forwardedResponseHeaders(upstreamResponse.rawHeaders);
+        if (extraResponseHeaders.length > 0) responseHeaders.push(...extraResponseHeaders);
+        response.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage, responseHeaders);
+        upstreamResponse.on('data', (chunk: Buffer) => (bytesOut += chunk.length));
         upstreamResponse.pipe(response);
         upstreamResponse.once('end', () => settle('ok'));
         upstreamResponse.once('error', () => {

@@ -14,6 +14,9 @@ export interface KeyGrant {
   /** Epoch ms; Infinity when the key never expires. */
   expiresAt: number;
   rateLimit: { requestsPerSecond: number; burst: number } | null;
+  concurrency: { perNode: number | null; perRegion: number | null } | null;
+  /** The key's or its team's monthly byte quota was used up when this was verified. */
+  overQuota: boolean;
   /** When the control plane last confirmed this (epoch ms). */
   verifiedAt: number;
 }
@@ -55,8 +58,10 @@ export interface KeyCacheOptions {
 export interface KeyCache {
   /** The grant, null for an unknown key, or a promise when the control plane must be asked. */
   lookup(hashHex: string): KeyGrant | null | Promise<KeyGrant | null>;
-  /** Applies a feed event: forget the key, and remember the event against in-flight verifies. */
-  applyEvent(event: Pick<RevocationEventWire, 'kind' | 'keyHash' | 'seq'>): void;
+  /** Applies a feed event about one key: forget it, and remember the event against in-flight verifies. */
+  applyEvent(event: Pick<RevocationEventWire, 'kind' | 'seq'> & { keyHash: string }): void;
+  /** Forgets every cached key of a team (its quota changed). */
+  forgetTeam(teamId: string): void;
   size(): number;
   clear(): void;
 }
@@ -78,6 +83,8 @@ function toGrant(key: NonNullable<VerifyResult['key']>, verifiedAt: number): Key
     countries: key.countries.length === 0 ? null : new Set(key.countries),
     expiresAt: key.expiresAt === null ? Infinity : Date.parse(key.expiresAt),
     rateLimit: key.rateLimit,
+    concurrency: key.concurrency,
+    overQuota: key.overQuota,
     verifiedAt,
   };
 }
@@ -182,6 +189,9 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
       unknown.delete(keyHash);
       const existing = tombstones.get(keyHash);
       if (existing === undefined || existing.seq < seq) tombstones.set(keyHash, { seq, kind });
+    },
+    forgetTeam(teamId) {
+      for (const [hash, grant] of grants.entries()) if (grant.teamId === teamId) grants.delete(hash);
     },
     size: () => grants.size,
     clear() {

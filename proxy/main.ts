@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { createRedisSubscriber } from '../feed/redis-bus.js';
 import type { FeedSubscriber } from '../feed/messages.js';
 import { createLogger, type Logger } from '../lib/logger.js';
@@ -15,13 +16,20 @@ export interface RunningProxy {
 /** Starts a node and its ops server (/healthz, /readyz, /metrics) from settings. */
 export async function startProxy(
   settings: ProxyNodeSettings,
-  connection: { controlPlaneUrl: string; nodeToken: string; subscriber: FeedSubscriber },
+  connection: { controlPlaneUrl: string; nodeToken: string; subscriber: FeedSubscriber; redisUrl: string | undefined },
   logger: Logger,
 ): Promise<RunningProxy> {
+  // Commands fail at once while Redis is down (no queue), so limits fall back to local.
+  const limitsRedis =
+    connection.redisUrl === undefined
+      ? undefined
+      : new Redis(connection.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 250, enableAutoPipelining: true });
+  limitsRedis?.on('error', () => {});
   const node = await createProxyNode({
     ...settings,
     api: createNodeApiClient({ baseUrl: connection.controlPlaneUrl, nodeToken: connection.nodeToken, timeoutMs: settings.verifyTimeoutMs }),
     subscriber: connection.subscriber,
+    limitsRedis,
     logger,
   });
   const ops = await createOpsServer({ host: settings.host, port: settings.metricsPort, registry: node.metrics.registry, isReady: node.isReady });
@@ -31,6 +39,7 @@ export async function startProxy(
     async close() {
       await node.close(settings.shutdownDeadlineMs);
       await ops.close();
+      limitsRedis?.disconnect();
     },
   };
 }

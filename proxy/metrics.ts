@@ -58,6 +58,13 @@ export function createProxyMetrics(feed: FeedState) {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     }),
+    limiterMode: new Gauge({ name: 'portcullis_proxy_rate_limiter_redis', help: '1 while rate limits are shared through Redis, 0 while local', registers }),
+    limitDecisions: new Counter({
+      name: 'portcullis_proxy_limit_decisions_total',
+      help: 'Rate, concurrency and quota decisions by result',
+      labelNames: ['result'] as const,
+      registers,
+    }),
     failedOpen: new Counter({ name: 'portcullis_proxy_auth_failed_open_total', help: 'Requests let through on a stale decision because FAIL_OPEN is set', registers }),
   };
 }

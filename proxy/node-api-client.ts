@@ -1,3 +1,5 @@
+import type { FeedEvent } from '../feed/messages.js';
+
 /**
  * The proxy node's side of the node API's wire contract (`/internal/v1`). This is the only
  * way a node learns about keys and pools; it never imports control plane modules.
@@ -11,6 +13,8 @@ export interface VerifiedKeyWire {
   countries: string[];
   expiresAt: string | null;
   rateLimit: { requestsPerSecond: number; burst: number } | null;
+  concurrency: { perNode: number | null; perRegion: number | null } | null;
+  overQuota: boolean;
 }
 
 export interface VerifyResult {
@@ -19,14 +23,7 @@ export interface VerifyResult {
   seq: number;
 }
 
-export interface RevocationEventWire {
-  seq: number;
-  kind: 'key.revoked' | 'key.rotated' | 'key.updated';
-  teamId: string;
-  keyId: string;
-  keyHash: string;
-  at: number;
-}
+export type RevocationEventWire = Omit<FeedEvent, 'type'>;
 
 export interface PoolWire {
   name: string;

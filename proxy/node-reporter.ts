@@ -27,12 +27,14 @@ export interface NodeReporterOptions {
     exitHealth: { pool: string; country: string; exits: number; healthy: number }[];
   };
   takeApplied(): AppliedRevocation[];
+  /** The control plane answers with the number of live nodes in the region. */
+  onRegionNodes(count: number): void;
 }
 
 const NUDGE_DELAY_MS = 20;
 const MAX_UNSENT = 10_000;
 
-export function createNodeReporter({ api, intervalMs, logger, snapshot, takeApplied }: NodeReporterOptions): NodeReporter {
+export function createNodeReporter({ api, intervalMs, logger, snapshot, takeApplied, onRegionNodes }: NodeReporterOptions): NodeReporter {
   let unsent: AppliedRevocation[] = [];
   let sending: Promise<void> | undefined;
   let again = false;
@@ -43,10 +45,11 @@ export function createNodeReporter({ api, intervalMs, logger, snapshot, takeAppl
     const batch = unsent;
     unsent = [];
     try {
-      await api.post('/internal/v1/nodes/report', {
+      const answer = (await api.post('/internal/v1/nodes/report', {
         ...snapshot(),
         applied: batch.map((revocation) => ({ seq: revocation.seq, appliedAt: revocation.appliedAt, closedConnections: revocation.closedConnections })),
-      });
+      })) as { regionNodes?: number } | undefined;
+      if (typeof answer?.regionNodes === 'number') onRegionNodes(answer.regionNodes);
     } catch (error) {
       unsent = batch.concat(unsent).slice(-MAX_UNSENT);
       logger.debug({ err: error }, 'node report failed; will retry');

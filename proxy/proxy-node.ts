@@ -1,14 +1,16 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Server } from 'proxy-chain';
+import type { Redis } from 'ioredis';
 import type { FeedEvent, FeedSubscriber } from '../feed/messages.js';
-import { createExitSelector, type ExitRequest } from '../geo/exit-selection.js';
+import { createExitSelector } from '../geo/exit-selection.js';
 import type { Logger } from '../lib/logger.js';
 import { createAuthorizer, type Authorization } from './authorize.js';
 import { openTunnel } from './connect-tunnel.js';
 import { createConnectionRegistry } from './connection-registry.js';
 import { createDestinationPolicy } from './destination-policy.js';
-import { createExitTransports, type ExitTransport } from './exit-transport.js';
+import { planExitAttempts, type ExitAttemptsOptions } from './exit-attempts.js';
+import { createExitTransports } from './exit-transport.js';
 import { forwardHttp, hasBody, type ExitAttempts } from './forward-http.js';
 import { createKeyCache } from './key-cache.js';
 import { createProxyMetrics } from './metrics.js';
@@ -18,6 +20,8 @@ import { createPoolRefresher } from './pool-refresher.js';
 import { Refusal, refusalParts, renderRefusal, type RefusalCode } from './refusal.js';
 import { parseAbsoluteHttpTarget, parseConnectTarget } from './request-target.js';
 import { createRevocationFeed } from './revocation-feed.js';
+import { createTrafficLimits, type Admission } from './traffic-limits.js';
+import { createUsageMeter } from './usage-meter.js';
 
 export interface ProxyNodeOptions {
   nodeId: string;
@@ -36,6 +40,15 @@ export interface ProxyNodeOptions {
   maxIdleUpstreamSockets: number;
   poolRefreshMs: number;
   reportIntervalMs: number;
+  /**
+   * The region's Redis, for rate limits and concurrency caps shared by the region's nodes;
+   * undefined in a single-process deployment, where they are kept in memory.
+   */
+  limitsRedis: Redis | undefined;
+  /** How long rate limiting stays local after Redis fails before Redis is tried again. */
+  limiterCooldownMs: number;
+  usageFlushMs: number;
+  maxPendingUsageBatches: number;
   /** Exits tried for one request before answering exit_failed. */
   maxExitAttempts: number;
   defaultSessionMinutes: number;
@@ -45,7 +58,7 @@ export interface ProxyNodeOptions {
 export interface AppliedRevocation {
   seq: number;
   kind: FeedEvent['kind'];
-  keyId: string;
+  keyId: string | null;
   appliedAt: number;
   closedConnections: number;
 }
@@ -60,6 +73,8 @@ export interface ProxyNode {
   feedSilenceMs(): number;
   isReady(): boolean;
   openTunnels(): number;
+  /** Sends metered usage now (tests and shutdown); resolves when every batch is delivered or failed. */
+  flushUsage(): Promise<void>;
   /** Client connections open now (tunnels, keep-alive and in-flight requests). */
   openConnections(): number;
   /** Stops accepting, lets open requests and tunnels finish up to `deadlineMs`, then closes. */
@@ -81,7 +96,29 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
   let openTunnelCount = 0;
   let activeRequests = 0;
   let reporter: NodeReporter | undefined;
+  let regionNodes = 1;
   const startedAt = now();
+  const limits = createTrafficLimits({
+    redis: options.limitsRedis,
+    nodeId: options.nodeId,
+    now,
+    regionNodes: () => regionNodes,
+    cooldownMs: options.limiterCooldownMs,
+    onModeChange: (mode) => {
+      metrics.limiterMode.set(mode === 'redis' ? 1 : 0);
+      logger.warn({ mode }, mode === 'redis' ? 'rate limiting back on Redis' : 'Redis unreachable: rate limiting locally, limits shared out over the region');
+    },
+    onDecision: (result) => metrics.limitDecisions.inc({ result }),
+  });
+  metrics.limiterMode.set(limits.mode() === 'redis' ? 1 : 0);
+  const usage = createUsageMeter({
+    api: options.api,
+    nodeId: options.nodeId,
+    intervalMs: options.usageFlushMs,
+    maxPendingBatches: options.maxPendingUsageBatches,
+    logger,
+    now,
+  });
 
   const feed = createRevocationFeed({
     subscriber: options.subscriber,
@@ -94,17 +131,24 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
       if (events > 0) metrics.catchUps.inc({ reason });
     },
     apply(event, receivedAt) {
-      cache.applyEvent(event);
       metrics.propagationDelay.observe({ region: options.region }, Math.max(0, receivedAt - event.at) / 1000);
-      let closed = 0;
-      if (event.kind !== 'key.updated') {
-        closed = connections.closeKey(event.keyHash);
-        if (event.kind === 'key.revoked') selector.dropSessions(event.keyId);
-        if (appliedRevocations.length < MAX_REPORTED_REVOCATIONS) {
-          appliedRevocations.push({ seq: event.seq, kind: event.kind, keyId: event.keyId, appliedAt: receivedAt, closedConnections: closed });
+      if (event.keyHash === null) {
+        // About a whole team: its quota was used up, or changed.
+        if (event.kind === 'quota.exceeded') limits.markTeamOverQuota(event.teamId);
+        else {
+          limits.clearTeam(event.teamId);
+          cache.forgetTeam(event.teamId);
         }
-        reporter?.nudge();
+        return;
       }
+      cache.applyEvent({ kind: event.kind, seq: event.seq, keyHash: event.keyHash });
+      if (event.kind !== 'key.revoked' && event.kind !== 'key.rotated') return;
+      const closed = connections.closeKey(event.keyHash);
+      if (event.kind === 'key.revoked' && event.keyId !== null) selector.dropSessions(event.keyId);
+      if (appliedRevocations.length < MAX_REPORTED_REVOCATIONS) {
+        appliedRevocations.push({ seq: event.seq, kind: event.kind, keyId: event.keyId, appliedAt: receivedAt, closedConnections: closed });
+      }
+      reporter?.nudge();
     },
   });
 
@@ -130,6 +174,13 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
   });
 
   const authorizer = createAuthorizer({ cache, now, hasPool: (name) => selector.hasPool(name) });
+  const attemptOptions: ExitAttemptsOptions = {
+    selector,
+    transports,
+    maxAttempts: options.maxExitAttempts,
+    defaultSessionMinutes: options.defaultSessionMinutes,
+    onExitFailed: () => metrics.exitFailures.inc(),
+  };
   const pools = createPoolRefresher({
     api: options.api,
     intervalMs: options.poolRefreshMs,
@@ -139,52 +190,6 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
       transports.retain(new Set(next.flatMap((pool) => pool.exits.map((exit) => exit.id))));
     },
   });
-
-  function exitAttempts(authorization: Authorization): ExitAttempts {
-    const { grant, target } = authorization;
-    const exclude = new Set<string>();
-    const request: ExitRequest = {
-      pools: grant.pools,
-      pool: target.pool,
-      country: target.country,
-      exclude,
-      session:
-        target.sessionId === undefined
-          ? undefined
-          : { owner: grant.keyId, id: target.sessionId, ttlMs: (target.sessionMinutes ?? options.defaultSessionMinutes) * 60_000 },
-    };
-    let tries = 0;
-    return {
-      next() {
-        if (tries++ >= options.maxExitAttempts) return undefined;
-        const exit = selector.pickExit(request);
-        return exit === undefined ? undefined : transports.get(exit);
-      },
-      failed(transport: ExitTransport) {
-        metrics.exitFailures.inc();
-        exclude.add(transport.exit.id);
-        selector.markExitFailed(transport.exit.id);
-      },
-    };
-  }
-
-  /** Picks the first exit up front so `no_exit` is answered before anything else happens. */
-  function firstAttempts(authorization: Authorization): ExitAttempts {
-    const attempts = exitAttempts(authorization);
-    const first = attempts.next();
-    if (first === undefined) throw new Refusal('no_exit', 5);
-    let handedOut = false;
-    return {
-      next: () => {
-        if (!handedOut) {
-          handedOut = true;
-          return first;
-        }
-        return attempts.next();
-      },
-      failed: attempts.failed,
-    };
-  }
 
   function refuseHttp(response: http.ServerResponse, request: http.IncomingMessage, refusal: Refusal): void {
     metrics.requests.inc({ outcome: refusal.code });
@@ -215,25 +220,34 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     if (target === undefined) return refuseHttp(response, request, new Refusal('bad_request'));
     let authorization: Authorization;
     let attempts: ExitAttempts;
+    let admission: Admission;
     try {
       const decided = authorizer.authorize(request.headers, request.socket, false);
       authorization = decided instanceof Promise ? await decided : decided;
       policy.checkTarget(target.hostname, target.port);
-      attempts = firstAttempts(authorization);
+      attempts = planExitAttempts(authorization, attemptOptions);
+      const admitting = limits.admit(authorization.grant);
+      admission = admitting instanceof Promise ? await admitting : admitting;
     } catch (error) {
       return refuseHttp(response, request, toRefusal(error));
     }
+    response.once('close', admission.release);
     connections.track(authorization.keyHash, request.socket);
-    const outcome = await forwardHttp(
+    const { grant } = authorization;
+    const result = await forwardHttp(
       request,
       response,
       target,
       authorization.target.source === 'authorization',
       attempts,
       { connectTimeoutMs: options.timeouts.connectMs, responseTimeoutMs: options.timeouts.responseMs },
+      admission.headers,
       (code: RefusalCode) => refuseHttp(response, request, new Refusal(code)),
     );
-    if (outcome !== 'exit_failed' && outcome !== 'destination_forbidden') metrics.requests.inc({ outcome });
+    usage.record(grant.keyId, grant.teamId, result.bytesIn, result.bytesOut, 'request');
+    metrics.bytes.inc({ direction: 'in' }, result.bytesIn);
+    metrics.bytes.inc({ direction: 'out' }, result.bytesOut);
+    if (result.outcome !== 'exit_failed' && result.outcome !== 'destination_forbidden') metrics.requests.inc({ outcome: result.outcome });
   }
 
   async function handleConnect(request: http.IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
@@ -241,34 +255,44 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     if (target === undefined) return refuseConnect(socket, new Refusal('bad_request'));
     let authorization: Authorization;
     let attempts: ExitAttempts;
+    let admission: Admission;
     try {
       const decided = authorizer.authorize(request.headers, socket, true);
       authorization = decided instanceof Promise ? await decided : decided;
       policy.checkTarget(target.hostname, target.port);
-      attempts = firstAttempts(authorization);
+      attempts = planExitAttempts(authorization, attemptOptions);
+      const admitting = limits.admit(authorization.grant);
+      admission = admitting instanceof Promise ? await admitting : admitting;
     } catch (error) {
       return refuseConnect(socket, toRefusal(error));
     }
     connections.track(authorization.keyHash, socket);
+    const { grant } = authorization;
+    openTunnelCount++;
+    metrics.openTunnels.inc();
     const outcome = await openTunnel(
       socket,
       head,
       target,
       attempts,
       { connectTimeoutMs: options.timeouts.connectMs, idleTimeoutMs: options.timeouts.tunnelIdleMs, lookup: policy.lookup },
-      (upstream) => {
-        openTunnelCount++;
-        metrics.openTunnels.inc();
-        upstream.once('close', () => {
-          openTunnelCount--;
-          metrics.openTunnels.dec();
-          metrics.bytes.inc({ direction: 'in' }, socket.bytesRead);
-          metrics.bytes.inc({ direction: 'out' }, socket.bytesWritten);
-        });
+      admission.headers,
+      (bytesIn, bytesOut) => {
+        openTunnelCount--;
+        metrics.openTunnels.dec();
+        admission.release();
+        usage.record(grant.keyId, grant.teamId, bytesIn, bytesOut, 'tunnel');
+        metrics.bytes.inc({ direction: 'in' }, bytesIn);
+        metrics.bytes.inc({ direction: 'out' }, bytesOut);
       },
     );
     if (outcome === 'ok' || outcome === 'client_aborted') metrics.tunnels.inc({ outcome });
-    else refuseConnect(socket, new Refusal(outcome));
+    if (outcome !== 'ok') {
+      openTunnelCount--;
+      metrics.openTunnels.dec();
+      admission.release();
+      if (outcome !== 'client_aborted') refuseConnect(socket, new Refusal(outcome));
+    }
   }
 
   class PortcullisServer extends Server {
@@ -318,6 +342,9 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     intervalMs: options.reportIntervalMs,
     logger,
     takeApplied: takeAppliedRevocations,
+    onRegionNodes: (count) => {
+      regionNodes = Math.max(1, count);
+    },
     snapshot: () => ({
       nodeId: options.nodeId,
       region: options.region,
@@ -340,6 +367,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     feedSilenceMs: () => feed.silenceMs(),
     isReady: () => feed.appliedSeq() >= 0 && pools.isLoaded(),
     openTunnels: () => openTunnelCount,
+    flushUsage: () => usage.flush(),
     openConnections: () => server.connections.size,
     async close(deadlineMs = 0) {
       const closing = new Promise<void>((resolve) => server.server.close(() => resolve()));
@@ -351,6 +379,9 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
       }
       server.closeConnections();
       await closing;
+      // Usage of the requests just drained goes out before the node is gone.
+      await usage.close(Math.max(1_000, deadlineMs));
+      limits.close();
       await runningReporter.close();
       await feed.close();
       pools.close();

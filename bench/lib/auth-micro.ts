@@ -18,7 +18,7 @@ export async function measureAuthDecision(iterations = 500_000): Promise<AuthMic
   const noop = () => {};
   const cache = createKeyCache({
     verify: async () => ({
-      key: { id: 'key_1', teamId: 'team_1', status: 'active', pools: [], countries: ['DE', 'US'], expiresAt: null, rateLimit: null },
+      key: { id: 'key_1', teamId: 'team_1', status: 'active', pools: [], countries: ['DE', 'US'], expiresAt: null, rateLimit: null, concurrency: null, overQuota: false },
       seq: 0,
     }),
     now: Date.now,
