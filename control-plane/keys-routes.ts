@@ -113,9 +113,8 @@ function parseExpiry(value: string | null | undefined): Date | null | undefined 
 
 function parseRateLimit(value: GrantsBody['rateLimit']): RateLimit | null | undefined {
   if (value === undefined || value === null) return value;
-  const burst = value.burst ?? value.requestsPerSecond;
-  if (burst < value.requestsPerSecond) throw new ApiError(422, 'rate_limit_invalid', 'rateLimit.burst must be at least requestsPerSecond');
-  return { requestsPerSecond: value.requestsPerSecond, burst };
+  // The burst is how many requests may arrive at once; by default one second's worth.
+  return { requestsPerSecond: value.requestsPerSecond, burst: value.burst ?? value.requestsPerSecond };
 }
 
 /** Validates grants against the pools and countries that exist; returns only the fields given. */

@@ -4,12 +4,14 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  * A proxy node's metrics, on a registry of its own. No label carries a key or team:
  * label values come from small fixed sets (outcome codes, regions).
  */
-export interface FeedState {
+/** Readings taken when metrics are scraped. */
+export interface NodeState {
   silenceMs(): number;
   appliedSeq(): number;
+  pendingUsage(): { batches: number; bytes: number };
 }
 
-export function createProxyMetrics(feed: FeedState) {
+export function createProxyMetrics(state: NodeState) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -39,7 +41,7 @@ export function createProxyMetrics(feed: FeedState) {
       help: 'Time since the revocation feed last said anything',
       registers,
       collect() {
-        const silence = feed.silenceMs();
+        const silence = state.silenceMs();
         this.set(Number.isFinite(silence) ? silence / 1000 : -1);
       },
     }),
@@ -48,7 +50,7 @@ export function createProxyMetrics(feed: FeedState) {
       help: 'Highest revocation seq applied',
       registers,
       collect() {
-        this.set(feed.appliedSeq());
+        this.set(state.appliedSeq());
       },
     }),
     propagationDelay: new Histogram({
@@ -57,6 +59,22 @@ export function createProxyMetrics(feed: FeedState) {
       labelNames: ['region'] as const,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
+    }),
+    usagePendingBytes: new Gauge({
+      name: 'portcullis_proxy_usage_pending_bytes',
+      help: 'Metered traffic not yet delivered to the control plane',
+      registers,
+      collect() {
+        this.set(state.pendingUsage().bytes);
+      },
+    }),
+    usagePendingBatches: new Gauge({
+      name: 'portcullis_proxy_usage_pending_batches',
+      help: 'Usage batches waiting for the control plane',
+      registers,
+      collect() {
+        this.set(state.pendingUsage().batches);
+      },
     }),
     limiterMode: new Gauge({ name: 'portcullis_proxy_rate_limiter_redis', help: '1 while rate limits are shared through Redis, 0 while local', registers }),
     limitDecisions: new Counter({

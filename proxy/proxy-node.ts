@@ -86,8 +86,8 @@ const MAX_REPORTED_REVOCATIONS = 10_000;
 export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyNode> {
   const now = options.now ?? Date.now;
   const { logger } = options;
-  // The feed is created below; metrics read it only when scraped.
-  const metrics = createProxyMetrics({ silenceMs: () => feed.silenceMs(), appliedSeq: () => feed.appliedSeq() });
+  // The feed and the meter are created below; metrics read them only when scraped.
+  const metrics = createProxyMetrics({ silenceMs: () => feed.silenceMs(), appliedSeq: () => feed.appliedSeq(), pendingUsage: () => usage.pending() });
   const policy = createDestinationPolicy({ allowPrivate: options.allowPrivateDestinations });
   const selector = createExitSelector({ now });
   const transports = createExitTransports({ policy, maxIdleSockets: options.maxIdleUpstreamSockets });

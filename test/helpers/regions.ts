@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { createExitServer, type ExitServer } from '../../exit/exit-server.js';
 import type { FeedSubscriber } from '../../feed/messages.js';
 import { createRedisPublisher, createRedisSubscriber } from '../../feed/redis-bus.js';
@@ -33,6 +34,7 @@ export async function startRegions(names: string[], controlPlaneOverrides: Param
   const team = await cp.createTeam();
   const origin = await startOrigin();
   const nodes: ProxyNode[] = [];
+  const limitClients: Redis[] = [];
   let counter = 0;
   return {
     cp,
@@ -43,12 +45,16 @@ export async function startRegions(names: string[], controlPlaneOverrides: Param
     nodes,
     async startNode(region, { wrapSubscriber = (subscriber: FeedSubscriber) => subscriber, ...overrides } = {}) {
       const subscriber = wrapSubscriber(createRedisSubscriber({ url: redis.get(region)!.url }));
+      const limitsRedis = new Redis(redis.get(region)!.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 250, enableAutoPipelining: true });
+      limitsRedis.on('error', () => {});
+      limitClients.push(limitsRedis);
       const node = await startTestProxyNode({
         controlPlaneUrl: overrides.controlPlaneUrl ?? cp.url,
         nodeToken: cp.nodeToken,
         subscriber,
         region,
         nodeId: `${region}-node-${++counter}`,
+        limitsRedis,
         ...overrides,
       });
       nodes.push(node);
@@ -61,6 +67,7 @@ export async function startRegions(names: string[], controlPlaneOverrides: Param
     },
     async close() {
       await Promise.all(nodes.map((node) => node.close()));
+      for (const client of limitClients) client.disconnect();
       await exit.close();
       await origin.close();
       await cp.close();
