@@ -10,6 +10,7 @@ import { freePort } from '../test/helpers/ports.js';
 import { startRedis } from '../test/helpers/redis.js';
 import { startTestControlPlane } from '../test/helpers/control-plane.js';
 import { measureAuthDecision } from './lib/auth-micro.js';
+import { measureLimiterDecision } from './lib/limiter-micro.js';
 import { pinSelf, startPinned, type ChildServer } from './lib/child.js';
 import { measureConnectRate } from './lib/connect-rate.js';
 import { loadRow, runLoad, type LoadResult } from './lib/load.js';
@@ -39,6 +40,10 @@ try {
   const team = await cp.createTeam('bench');
   const directKey = (await cp.request('POST', `/v1/teams/${team.id}/keys`, { body: { name: 'direct', pools: ['direct'] } })).body.key as string;
   const chainedKey = (await cp.request('POST', `/v1/teams/${team.id}/keys`, { body: { name: 'chained', pools: ['chained'] } })).body.key as string;
+  // A limit far above what the machine can send: every request pays for the decision, none is refused.
+  const limitedKey = (
+    await cp.request('POST', `/v1/teams/${team.id}/keys`, { body: { name: 'limited', pools: ['direct'], rateLimit: { requestsPerSecond: 1_000_000, burst: 1_000_000 } } })
+  ).body.key as string;
 
   const nodePort = await freePort();
   const node = await startPinned(
@@ -71,21 +76,27 @@ try {
     { title: 'bare proxy-chain, no auth', ...proxied(barePort) },
     { title: 'portcullis node, cached key, direct egress', ...proxied(nodePort, directKey) },
     { title: 'portcullis node → portcullis exit', ...proxied(nodePort, chainedKey) },
+    { title: 'portcullis node, rate limit on (Redis)', ...proxied(nodePort, limitedKey) },
   ];
   // Warm the key cache and the keep-alive pools.
   for (const target of targets) await runLoad({ ...target, connections: 10, durationSeconds: 1 });
 
-  const results: { result: LoadResult; bare: LoadResult | undefined }[] = [];
+  const results: { result: LoadResult; bare: LoadResult | undefined; unlimited: LoadResult | undefined }[] = [];
   for (const connections of CONNECTIONS) {
     let bareResult: LoadResult | undefined;
+    let unlimitedResult: LoadResult | undefined;
     for (const target of targets) {
       const result = await runLoad({ ...target, connections, durationSeconds: DURATION });
       if (target.title.startsWith('bare')) bareResult = result;
-      results.push({ result, bare: bareResult });
+      if (target.title.includes('direct egress')) unlimitedResult = result;
+      results.push({ result, bare: bareResult, unlimited: unlimitedResult });
     }
   }
-  const rows = results.map(({ result, bare }) =>
-    loadRow(result, { 'vs proxy-chain': result.title.startsWith('portcullis') && bare !== undefined ? `${(result.okPerSecond / bare.okPerSecond).toFixed(2)}×` : '' }),
+  const rows = results.map(({ result, bare, unlimited }) =>
+    loadRow(result, {
+      'vs proxy-chain': result.title.startsWith('portcullis') && bare !== undefined ? `${(result.okPerSecond / bare.okPerSecond).toFixed(2)}×` : '',
+      'vs limit off': result.title.includes('rate limit on') && unlimited !== undefined ? `${(result.okPerSecond / unlimited.okPerSecond).toFixed(2)}×` : '',
+    }),
   );
   printTable(`Plain HTTP through the proxy, 1 KiB responses, ${DURATION} s per run`, rows);
 
@@ -104,7 +115,12 @@ try {
     'Auth decision on a cache hit (in-process micro-benchmark)',
     micro.map((entry) => ({ path: entry.name, 'µs per decision': entry.nsPerDecision / 1000, 'under 5 µs': entry.nsPerDecision < 5000 ? 'yes' : 'NO' })),
   );
-  process.stdout.write(`results: ${saveResults('proxy', { results, connectRows, micro })}\n`);
+  const limiter = await measureLimiterDecision(redis.url);
+  printTable(
+    'Rate-limit decision against Redis (GCRA Lua script, in-process)',
+    limiter.map((entry) => ({ mode: entry.name, 'µs per decision': entry.microsecondsPerDecision, 'decisions/s': Math.round(entry.decisionsPerSecond) })),
+  );
+  process.stdout.write(`results: ${saveResults('proxy', { results, connectRows, micro, limiter })}\n`);
 } finally {
   await Promise.all(children.map((child) => child.stop()));
   await cp.close();

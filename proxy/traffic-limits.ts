@@ -61,27 +61,33 @@ export function createTrafficLimits(options: TrafficLimitsOptions): TrafficLimit
     return new Refusal('quota_exceeded', (startOfNextMonth(now()) - now()) / 1000);
   }
 
-  async function admitLimited(grant: KeyGrant): Promise<Admission> {
-    let headers: string[] = [];
-    if (grant.rateLimit !== null) {
-      const decision = await rates.check(grant.keyId, grant.rateLimit);
-      headers = rateHeaders(decision);
-      if (!decision.allowed) {
-        options.onDecision('rate_limited');
-        throw new Refusal('rate_limited', decision.retryAfterSeconds, Object.fromEntries(pairs(headers)));
-      }
+  function afterRate(grant: KeyGrant, decision: RateDecision | undefined): Admission | Promise<Admission> {
+    const headers = decision === undefined ? [] : rateHeaders(decision);
+    if (decision !== undefined && !decision.allowed) {
+      options.onDecision('rate_limited');
+      throw new Refusal('rate_limited', decision.retryAfterSeconds, Object.fromEntries(pairs(headers)));
     }
-    let release = UNLIMITED.release;
-    if (grant.concurrency !== null) {
-      try {
-        release = await concurrency.acquire(grant.keyId, grant.concurrency);
-      } catch (error) {
+    if (grant.concurrency === null) {
+      options.onDecision('allowed');
+      return { headers, release: UNLIMITED.release };
+    }
+    return concurrency.acquire(grant.keyId, grant.concurrency).then(
+      (release) => {
+        options.onDecision('allowed');
+        return { headers, release };
+      },
+      (error: unknown) => {
         options.onDecision('concurrency_exceeded');
         throw error;
-      }
-    }
-    options.onDecision('allowed');
-    return { headers, release };
+      },
+    );
+  }
+
+  /** Stays synchronous while the rate decision is (a lease) and no concurrency cap applies. */
+  function admitLimited(grant: KeyGrant): Admission | Promise<Admission> {
+    if (grant.rateLimit === null) return afterRate(grant, undefined);
+    const decision = rates.check(grant.keyId, grant.rateLimit);
+    return decision instanceof Promise ? decision.then((resolved) => afterRate(grant, resolved)) : afterRate(grant, decision);
   }
 
   return {
