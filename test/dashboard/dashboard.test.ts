@@ -97,6 +97,19 @@ if (!hasChromium()) {
     await page.getByRole('button', { name: 'Close' }).click();
   });
 
+  t.test('the usage page charts the traffic the proxy metered', async (t) => {
+    await world.node.flushUsage();
+    await waitFor(async () => {
+      const usage = await world.cp.request('GET', `/v1/teams/${world.team.id}/usage`, { token: world.team.token });
+      return usage.body.data.length > 0;
+    }, { what: 'the metered request to reach the control plane' });
+    await page.getByRole('link', { name: 'Usage', exact: true }).click();
+    await page.locator('#usage-summary', { hasText: 'downloaded' }).waitFor();
+    t.match(await page.locator('#usage-summary').textContent(), /downloaded, .* uploaded, [1-9][\d,]* requests?, /);
+    t.equal(await page.locator('svg.chart rect').count() > 0, true, 'a bar chart');
+    await page.screenshot({ path: `${ARTIFACTS}/usage.png` });
+  });
+
   t.test('a key name full of markup renders as text', async (t) => {
     const hostile = `<img src=x onerror="alert(1)"><script>alert(2)</script> "quoted" 'single' 🚀 ${'x'.repeat(120)}`;
     await world.createKey({ name: hostile });
