@@ -1,0 +1,37 @@
+import t from 'tap';
+import { createExitServer } from '../../exit/exit-server.js';
+import { createLogger } from '../../lib/logger.js';
+import { startOrigin } from '../helpers/origin.js';
+import { proxyConnect, proxyRequest } from '../helpers/proxy-client.js';
+
+const exit = await createExitServer({ id: 'exit-test', country: 'NL', logger: createLogger({ level: 'silent', name: 'exit' }) });
+t.teardown(() => exit.close());
+const origin = await startOrigin();
+t.teardown(() => origin.close());
+
+t.test('the stand-in exit forwards and marks which exit carried the request', async (t) => {
+  const response = await proxyRequest(exit.port, `${origin.url}/marked`, {});
+  t.equal(response.status, 200);
+  t.equal(response.headers['x-portcullis-exit'], 'exit-test');
+  t.equal(response.headers['x-portcullis-exit-country'], 'NL');
+  t.equal(JSON.parse(response.body).exit, 'exit-test', 'the origin sees the marker too');
+  const tunnel = await proxyConnect(exit.port, `127.0.0.1:${origin.port}`);
+  t.equal(tunnel.status, 200);
+  t.match(tunnel.head, /X-Portcullis-Exit: exit-test/);
+  tunnel.socket.destroy();
+  t.equal(exit.stats().requests, 1);
+});
+
+t.test('a target it cannot reach is a marked 502', async (t) => {
+  const response = await proxyRequest(exit.port, 'http://127.0.0.1:1/', {});
+  t.equal(response.status, 502);
+  t.equal(response.headers['x-portcullis-exit-error'], 'ECONNREFUSED');
+  const tunnel = await proxyConnect(exit.port, '127.0.0.1:1');
+  t.equal(tunnel.status, 502);
+  tunnel.socket.destroy();
+});
+
+t.test('it serves /healthz and /metrics for itself', async (t) => {
+  t.equal((await fetch(`${exit.url}/healthz`)).status, 200);
+  t.match(await (await fetch(`${exit.url}/metrics`)).text(), /portcullis_exit_requests_total/);
+});

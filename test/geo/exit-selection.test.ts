@@ -1,0 +1,94 @@
+import t from 'tap';
+import { COUNTRIES, normalizeCountryCode } from '../../geo/countries.js';
+import { createExitSelector, type Exit } from '../../geo/exit-selection.js';
+
+const exit = (id: string, country: string): Exit => ({ id, country, url: `http://127.0.0.1:${id.length}` });
+const pools = [
+  { name: 'residential', exits: [exit('de-1', 'DE'), exit('de-2', 'DE'), exit('de-3', 'DE'), exit('us-1', 'US')] },
+  { name: 'datacenter', exits: [exit('fr-1', 'FR')] },
+];
+
+function selector(now = () => 0) {
+  const created = createExitSelector({ now, maxSessions: 3, failureCooldownMs: 1_000 });
+  created.setPools(pools);
+  return created;
+}
+
+t.test('the country list has every officially assigned ISO 3166-1 alpha-2 code', async (t) => {
+  t.equal(COUNTRIES.length, 249);
+  t.equal(normalizeCountryCode('de'), 'DE');
+  t.equal(normalizeCountryCode('GB'), 'GB');
+  t.equal(normalizeCountryCode('UK'), undefined, 'UK is not an ISO code');
+  t.equal(normalizeCountryCode('XK'), undefined);
+  t.equal(normalizeCountryCode('DEU'), undefined);
+});
+
+t.test('rotation spreads requests evenly over the exits of the country asked for', async (t) => {
+  const picks = new Map<string, number>();
+  const select = selector();
+  for (let i = 0; i < 300; i++) {
+    const picked = select.pickExit({ pools: null, country: 'DE' })!;
+    picks.set(picked.id, (picks.get(picked.id) ?? 0) + 1);
+  }
+  t.same([...picks].sort(), [['de-1', 100], ['de-2', 100], ['de-3', 100]]);
+});
+
+t.test('pool grants limit the candidates', async (t) => {
+  const select = selector();
+  t.equal(select.pickExit({ pools: new Set(['datacenter']), country: 'DE' }), undefined, 'no German exit in the granted pool');
+  t.equal(select.pickExit({ pools: new Set(['datacenter']), country: undefined })!.id, 'fr-1');
+  t.equal(select.pickExit({ pools: null, pool: 'datacenter', country: 'FR' })!.id, 'fr-1');
+});
+
+t.test('a sticky session keeps its exit for its lifetime, then may move', async (t) => {
+  let now = 0;
+  const select = selector(() => now);
+  const session = { owner: 'key_1', id: 's1', ttlMs: 60_000 };
+  const first = select.pickExit({ pools: null, country: 'DE', session })!;
+  for (let i = 0; i < 10; i++) t.equal(select.pickExit({ pools: null, country: 'DE', session })!.id, first.id);
+  t.not(select.pickExit({ pools: null, country: 'DE', session: { ...session, owner: 'key_2' } })!.id, undefined);
+  now = 61_000;
+  select.pickExit({ pools: null, country: 'DE' });
+  const after = select.pickExit({ pools: null, country: 'DE', session })!;
+  t.ok(after.country === 'DE', 'a new pin after expiry, still in the country');
+});
+
+t.test('a failed exit is skipped, and a pinned session moves once and stays moved', async (t) => {
+  let now = 0;
+  const select = selector(() => now);
+  const session = { owner: 'key_1', id: 's2', ttlMs: 600_000 };
+  const pinned = select.pickExit({ pools: null, country: 'DE', session })!;
+  select.markExitFailed(pinned.id);
+  const moved = select.pickExit({ pools: null, country: 'DE', session })!;
+  t.not(moved.id, pinned.id);
+  now = 5_000;
+  select.markExitHealthy(pinned.id);
+  t.equal(select.pickExit({ pools: null, country: 'DE', session })!.id, moved.id, 'stays on the new exit');
+  for (let i = 0; i < 6; i++) t.not(select.pickExit({ pools: null, country: 'DE', exclude: new Set([moved.id]) })!.id, moved.id, 'exclude is honoured');
+});
+
+t.test('when every exit of a country is cooling down, the longest-failed one is still tried', async (t) => {
+  let now = 0;
+  const select = selector(() => now);
+  select.markExitFailed('de-1');
+  now = 10;
+  select.markExitFailed('de-2');
+  now = 20;
+  select.markExitFailed('de-3');
+  t.equal(select.pickExit({ pools: null, country: 'DE' })!.id, 'de-1');
+  t.equal(select.summary().find((entry) => entry.country === 'DE')!.healthy, 0);
+});
+
+t.test('sessions are bounded, dropped by owner, and survive a pool refresh only where their exit does', async (t) => {
+  const select = selector();
+  for (let i = 0; i < 5; i++) select.pickExit({ pools: null, country: 'DE', session: { owner: 'key_a', id: `s${i}`, ttlMs: 60_000 } });
+  t.equal(select.sessionCount(), 3, 'bounded by maxSessions');
+  t.equal(select.dropSessions('key_a'), 3);
+  t.equal(select.sessionCount(), 0);
+  const session = { owner: 'key_b', id: 's', ttlMs: 60_000 };
+  const pinned = select.pickExit({ pools: null, country: 'DE', session })!;
+  select.setPools([{ name: 'residential', exits: pools[0]!.exits.filter((candidate) => candidate.id !== pinned.id) }]);
+  const moved = select.pickExit({ pools: null, country: 'DE', session })!;
+  t.not(moved.id, pinned.id, 'an orphaned session moves to an exit that still exists');
+  t.notOk(select.hasPool('datacenter'), 'the refreshed pools replace the old ones');
+});
