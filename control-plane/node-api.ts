@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { ApiError } from './api-error.js';
 import type { Database } from './db/database.js';
 import { findKeyByHash } from './key-store.js';
+import { OUTBOX_COLUMNS, toFeedEvent, type OutboxRow } from './outbox.js';
 import { liveNodesInRegion, nodeReportSchema, recordNodeReport, type NodeReport } from './node-reports.js';
 import { recordUsageBatch, usageBatchSchema, type UsageBatch } from './usage.js';
 import { listAllPools } from './pool-store.js';
@@ -54,20 +55,13 @@ export function registerNodeApi(app: FastifyInstance, { db, nodeToken, nodeLiven
       },
       async (request) => {
         const { after, limit } = request.query;
-        const { rows } = await db.query<{ seq: number; kind: string; team_id: string; key_id: string | null; key_hash: Uint8Array | null; created_at: Date }>(
-          `SELECT seq, kind, team_id, key_id, key_hash, created_at FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2`,
-          [after, limit],
-        );
+        const { rows } = await db.query<OutboxRow>(`SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2`, [after, limit]);
         const latest = await db.query<{ seq: number }>('SELECT coalesce(max(seq), 0) AS seq FROM outbox');
         return {
-          events: rows.map((row) => ({
-            seq: row.seq,
-            kind: row.kind,
-            teamId: row.team_id,
-            keyId: row.key_id,
-            keyHash: row.key_hash === null ? null : Buffer.from(row.key_hash).toString('hex'),
-            at: row.created_at.getTime(),
-          })),
+          events: rows.map((row) => {
+            const { type: _type, ...event } = toFeedEvent(row);
+            return event;
+          }),
           latestSeq: latest.rows[0]!.seq,
         };
       },

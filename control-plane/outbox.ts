@@ -1,3 +1,4 @@
+import type { FeedEvent } from '../feed/messages.js';
 import type { Queryable } from './db/database.js';
 
 /** Arbitrary constant: the advisory lock held while drawing an outbox sequence number. */
@@ -31,4 +32,28 @@ export async function appendOutbox(tx: Queryable, event: OutboxEvent): Promise<n
   // Delivered at commit: wakes the relay at once instead of at its next poll.
   await tx.query(`SELECT pg_notify('${OUTBOX_CHANNEL}', '')`);
   return rows[0]!.seq;
+}
+
+export interface OutboxRow {
+  seq: number;
+  kind: OutboxKind;
+  team_id: string;
+  key_id: string | null;
+  key_hash: Uint8Array | null;
+  created_at: Date;
+}
+
+export const OUTBOX_COLUMNS = 'seq, kind, team_id, key_id, key_hash, created_at';
+
+/** An outbox row as the feed and the node API carry it. */
+export function toFeedEvent(row: OutboxRow): FeedEvent {
+  return {
+    type: 'event',
+    seq: row.seq,
+    kind: row.kind,
+    teamId: row.team_id,
+    keyId: row.key_id,
+    keyHash: row.key_hash === null ? null : Buffer.from(row.key_hash).toString('hex'),
+    at: row.created_at.getTime(),
+  };
 }

@@ -1,7 +1,7 @@
-import type { FeedEvent, FeedPublisher } from '../feed/messages.js';
+import type { FeedPublisher } from '../feed/messages.js';
 import type { Logger } from '../lib/logger.js';
 import type { Database, DedicatedConnection } from './db/database.js';
-import { OUTBOX_CHANNEL } from './outbox.js';
+import { OUTBOX_CHANNEL, OUTBOX_COLUMNS, toFeedEvent, type OutboxRow } from './outbox.js';
 
 /**
  * The outbox relay (DESIGN "Revocation protocol", step 2). Publishes each outbox row, in
@@ -39,15 +39,6 @@ export interface RelayOptions {
 
 const RELAY_LOCK = 7_301_004;
 const BATCH = 500;
-
-interface OutboxRow {
-  seq: number;
-  kind: FeedEvent['kind'];
-  team_id: string;
-  key_id: string | null;
-  key_hash: Uint8Array | null;
-  created_at: Date;
-}
 
 export async function createRelay({ db, publishers, heartbeatMs, pollMs, logger, metrics }: RelayOptions): Promise<Relay> {
   const regions = [...publishers.keys()];
@@ -101,18 +92,6 @@ export async function createRelay({ db, publishers, heartbeatMs, pollMs, logger,
     }
   }
 
-  function toEvent(row: OutboxRow): FeedEvent {
-    return {
-      type: 'event',
-      seq: row.seq,
-      kind: row.kind,
-      teamId: row.team_id,
-      keyId: row.key_id,
-      keyHash: row.key_hash === null ? null : Buffer.from(row.key_hash).toString('hex'),
-      at: row.created_at.getTime(),
-    };
-  }
-
   /**
    * Sends a region everything after its cursor, batch by batch, in seq order. Stops at the
    * first failed publish: that region keeps its cursor and resumes there next time.
@@ -122,13 +101,13 @@ export async function createRelay({ db, publishers, heartbeatMs, pollMs, logger,
     for (;;) {
       let cursor = cursors.get(region) ?? 0;
       const { rows } = await db.query<OutboxRow>(
-        'SELECT seq, kind, team_id, key_id, key_hash, created_at FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2',
+        `SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2`,
         [cursor, BATCH],
       );
       if (rows.length === 0) return;
       // Publishes go out back to back on one connection, which keeps them in order; the
       // cursor advances past the last one confirmed before the first failure.
-      const outcomes = await Promise.allSettled(rows.map((row) => publisher.publish(toEvent(row))));
+      const outcomes = await Promise.allSettled(rows.map((row) => publisher.publish(toFeedEvent(row))));
       const firstFailure = outcomes.findIndex((outcome) => outcome.status === 'rejected');
       const sent = firstFailure < 0 ? rows.length : firstFailure;
       const failed = firstFailure >= 0;

@@ -1,28 +1,12 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { createEnvReader, type EnvReader, type LogLevel } from '../lib/env.js';
+import type { ProxyNodeTuning } from './proxy-node.js';
 
 /** Every proxy node setting except where its control plane and feed are (see `readProxyConfig`). */
-export interface ProxyNodeSettings {
-  nodeId: string;
-  region: string;
-  host: string;
-  port: number;
+export interface ProxyNodeSettings extends ProxyNodeTuning {
   metricsPort: number;
-  allowPrivateDestinations: boolean;
-  cache: { maxEntries: number; ttlMs: number; negativeTtlMs: number; maxNegativeEntries: number; unknownPerSecond: number; maxVerifyInFlight: number };
-  stalenessBoundMs: number;
-  failOpen: boolean;
-  timeouts: { connectMs: number; responseMs: number; tunnelIdleMs: number; requestHeadersMs: number; keepAliveMs: number };
   verifyTimeoutMs: number;
-  maxIdleUpstreamSockets: number;
-  poolRefreshMs: number;
-  reportIntervalMs: number;
-  limiterCooldownMs: number;
-  usageFlushMs: number;
-  maxPendingUsageBatches: number;
-  maxExitAttempts: number;
-  defaultSessionMinutes: number;
   shutdownDeadlineMs: number;
   logLevel: LogLevel;
 }

@@ -18,19 +18,17 @@ import type { NodeApiClient } from './node-api-client.js';
 import { createNodeReporter, type NodeReporter } from './node-reporter.js';
 import { createPoolRefresher } from './pool-refresher.js';
 import { Refusal, refusalParts, renderRefusal, type RefusalCode } from './refusal.js';
-import { parseAbsoluteHttpTarget, parseConnectTarget } from './request-target.js';
+import { parseAbsoluteHttpTarget, parseConnectTarget, type RequestTarget } from './request-target.js';
 import { createRevocationFeed } from './revocation-feed.js';
 import { createTrafficLimits, type Admission } from './traffic-limits.js';
 import { createUsageMeter } from './usage-meter.js';
 
-export interface ProxyNodeOptions {
+/** A node's tuning: every setting that is a number or a switch (see proxy/config.ts). */
+export interface ProxyNodeTuning {
   nodeId: string;
   region: string;
   host: string;
   port: number;
-  api: NodeApiClient;
-  subscriber: FeedSubscriber;
-  logger: Logger;
   allowPrivateDestinations: boolean;
   cache: { maxEntries: number; ttlMs: number; negativeTtlMs: number; maxNegativeEntries: number; unknownPerSecond: number; maxVerifyInFlight: number };
   /** A feed silent for longer than this makes cached decisions older than it untrusted. */
@@ -40,11 +38,6 @@ export interface ProxyNodeOptions {
   maxIdleUpstreamSockets: number;
   poolRefreshMs: number;
   reportIntervalMs: number;
-  /**
-   * The region's Redis, for rate limits and concurrency caps shared by the region's nodes;
-   * undefined in a single-process deployment, where they are kept in memory.
-   */
-  limitsRedis: Redis | undefined;
   /** How long rate limiting stays local after Redis fails before Redis is tried again. */
   limiterCooldownMs: number;
   usageFlushMs: number;
@@ -52,6 +45,17 @@ export interface ProxyNodeOptions {
   /** Exits tried for one request before answering exit_failed. */
   maxExitAttempts: number;
   defaultSessionMinutes: number;
+}
+
+export interface ProxyNodeOptions extends ProxyNodeTuning {
+  api: NodeApiClient;
+  subscriber: FeedSubscriber;
+  logger: Logger;
+  /**
+   * The region's Redis, for rate limits and concurrency caps shared by the region's nodes;
+   * undefined in a single-process deployment, where they are kept in memory.
+   */
+  limitsRedis: Redis | undefined;
   now?: () => number;
 }
 
@@ -215,22 +219,32 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     return new Refusal('auth_unavailable', 1);
   }
 
+  interface Admitted {
+    authorization: Authorization;
+    attempts: ExitAttempts;
+    admission: Admission;
+  }
+
+  /** Credentials, destination policy, exit choice and limits, in that order; throws a Refusal. */
+  async function admit(request: http.IncomingMessage, socket: Socket, target: RequestTarget, isConnect: boolean): Promise<Admitted> {
+    const decided = authorizer.authorize(request.headers, socket, isConnect);
+    const authorization = decided instanceof Promise ? await decided : decided;
+    policy.checkTarget(target.hostname, target.port);
+    const attempts = planExitAttempts(authorization, attemptOptions);
+    const admitting = limits.admit(authorization.grant);
+    return { authorization, attempts, admission: admitting instanceof Promise ? await admitting : admitting };
+  }
+
   async function handleRequest(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
     const target = parseAbsoluteHttpTarget(request.url);
     if (target === undefined) return refuseHttp(response, request, new Refusal('bad_request'));
-    let authorization: Authorization;
-    let attempts: ExitAttempts;
-    let admission: Admission;
+    let admitted: Admitted;
     try {
-      const decided = authorizer.authorize(request.headers, request.socket, false);
-      authorization = decided instanceof Promise ? await decided : decided;
-      policy.checkTarget(target.hostname, target.port);
-      attempts = planExitAttempts(authorization, attemptOptions);
-      const admitting = limits.admit(authorization.grant);
-      admission = admitting instanceof Promise ? await admitting : admitting;
+      admitted = await admit(request, request.socket, target, false);
     } catch (error) {
       return refuseHttp(response, request, toRefusal(error));
     }
+    const { authorization, attempts, admission } = admitted;
     response.once('close', admission.release);
     connections.track(authorization.keyHash, request.socket);
     const { grant } = authorization;
@@ -253,19 +267,13 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
   async function handleConnect(request: http.IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
     const target = parseConnectTarget(request.url);
     if (target === undefined) return refuseConnect(socket, new Refusal('bad_request'));
-    let authorization: Authorization;
-    let attempts: ExitAttempts;
-    let admission: Admission;
+    let admitted: Admitted;
     try {
-      const decided = authorizer.authorize(request.headers, socket, true);
-      authorization = decided instanceof Promise ? await decided : decided;
-      policy.checkTarget(target.hostname, target.port);
-      attempts = planExitAttempts(authorization, attemptOptions);
-      const admitting = limits.admit(authorization.grant);
-      admission = admitting instanceof Promise ? await admitting : admitting;
+      admitted = await admit(request, socket, target, true);
     } catch (error) {
       return refuseConnect(socket, toRefusal(error));
     }
+    const { authorization, attempts, admission } = admitted;
     connections.track(authorization.keyHash, socket);
     const { grant } = authorization;
     openTunnelCount++;

@@ -7,7 +7,6 @@ import { createControlPlane } from '../../control-plane/control-plane.js';
 import { createLogger } from '../../lib/logger.js';
 import { generateToken } from '../../lib/secret-format.js';
 import { waitFor } from '../helpers/deadline.js';
-import { freePort } from '../helpers/ports.js';
 import { createTestDatabase } from '../helpers/postgres.js';
 
 t.test('two control planes starting at once on an empty database migrate it once', async (t) => {
@@ -44,11 +43,11 @@ t.test('two control planes starting at once on an empty database migrate it once
 t.test('portcullis start: a working setup on the embedded database, kept across restarts', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-start-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const [port, proxyPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), PROXY_PORT: String(proxyPort), METRICS_PORT: String(metricsPort), LOG_LEVEL: 'warn' };
+  // Port 0 everywhere: the ports in use are read back from what start prints.
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0', PROXY_PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'warn' };
   delete env.DATABASE_URL;
 
-  async function start(): Promise<{ output: () => string; stop: () => Promise<number | null> }> {
+  async function start(): Promise<{ output: () => string; port: number; proxyPort: number; stop: () => Promise<number | null> }> {
     // What `npm start` runs, from an empty working directory.
     const child = spawn(join(process.cwd(), 'node_modules/.bin/tsx'), [join(process.cwd(), 'bin/portcullis.ts'), 'start'], { cwd: dir, env });
     let output = '';
@@ -64,6 +63,8 @@ t.test('portcullis start: a working setup on the embedded database, kept across 
     }
     return {
       output: () => output,
+      port: Number(/control plane and dashboard: http:\/\/127\.0\.0\.1:(\d+)\//.exec(output)![1]),
+      proxyPort: Number(/proxy: http:\/\/127\.0\.0\.1:(\d+)/.exec(output)![1]),
       stop: () =>
         new Promise((resolve) => {
           child.once('exit', (code) => resolve(code));
@@ -73,6 +74,7 @@ t.test('portcullis start: a working setup on the embedded database, kept across 
   }
 
   const first = await start();
+  const { port, proxyPort } = first;
   const key = /sk_live_[A-Za-z0-9]+/.exec(first.output())?.[0];
   const adminToken = /platform admin token: (pc_tok_[A-Za-z0-9]+)/.exec(first.output())?.[1];
   t.ok(key, 'the first start prints a key');
@@ -86,7 +88,7 @@ t.test('portcullis start: a working setup on the embedded database, kept across 
 
   const second = await start();
   t.notMatch(second.output(), /platform admin token:/, 'the second start shows no new secrets');
-  const again = await fetch(`http://127.0.0.1:${port}/v1/teams`, { headers: { authorization: `Bearer ${adminToken}` } });
+  const again = await fetch(`http://127.0.0.1:${second.port}/v1/teams`, { headers: { authorization: `Bearer ${adminToken}` } });
   t.equal(((await again.json()) as { data: unknown[] }).data.length, 1, 'the data is still there');
   t.equal(await second.stop(), 0);
 });
