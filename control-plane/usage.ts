@@ -45,6 +45,10 @@ export async function recordUsageBatch(db: Database, batch: UsageBatch): Promise
     if (fresh.rowCount === 0) return { duplicate: true, exceeded: 0 };
     if (batch.entries.length === 0) return { duplicate: false, exceeded: 0 };
     const column = <K extends keyof UsageBatch['entries'][number]>(name: K) => batch.entries.map((entry) => entry[name]);
+    // A quota changed concurrently must not be judged by its old value: hold the keys and
+    // teams that have quotas (in that order, as quota changes do) until this commits.
+    await tx.query('SELECT 1 FROM api_keys WHERE id = ANY($1) AND monthly_quota_bytes IS NOT NULL ORDER BY id FOR SHARE', [[...new Set(column('keyId'))]]);
+    await tx.query('SELECT 1 FROM teams WHERE id = ANY($1) AND monthly_quota_bytes IS NOT NULL ORDER BY id FOR SHARE', [[...new Set(column('teamId'))]]);
     const params = [column('keyId'), column('teamId'), column('bytesIn'), column('bytesOut'), column('requests'), column('tunnels')];
     const rows = `unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
       AS entry(key_id, team_id, bytes_in, bytes_out, requests, tunnels)`;

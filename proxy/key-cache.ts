@@ -126,8 +126,9 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
         if (result.key === null) return null;
         return toGrant(result.key, started);
       }
-      // The answer predates an event we already applied.
-      if (tombstone.kind !== 'key.updated') {
+      // The answer predates an event we already applied: a revoked or rotated-away secret
+      // stays refused; after any other change, ask again for an answer that includes it.
+      if (tombstone.kind === 'key.revoked' || tombstone.kind === 'key.rotated') {
         if (result.key === null) return null;
         return { ...toGrant(result.key, started), revoked: true };
       }
