@@ -27,14 +27,15 @@ function openDirect(target: RequestTarget, options: TunnelOptions): Promise<net.
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: target.hostname, port: target.port, lookup: options.lookup });
     const timer = setTimeout(() => socket.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), options.connectTimeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.removeListener('error', reject);
-      resolve(socket);
-    });
-    socket.once('error', (error) => {
+    const fail = (error: Error) => {
       clearTimeout(timer);
       reject(error);
+    };
+    socket.once('error', fail);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeListener('error', fail);
+      resolve(socket);
     });
   });
 }
