@@ -15,8 +15,6 @@ export class ApiError extends Error {
   }
 }
 
-export const notFound = (what: string): ApiError => new ApiError(404, `${what}_not_found`, `${what.replace('_', ' ')} not found`);
-
 interface AjvError {
   keyword: string;
   instancePath: string;

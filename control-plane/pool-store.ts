@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { countryName } from '../geo/countries.js';
 import type { Queryable } from './db/database.js';
 
 export interface PoolExit {
@@ -41,9 +42,14 @@ export async function loadExitHealth(db: Queryable, nodeLivenessMs: number): Pro
 
 /** What a pool looks like through the admin API: exit credentials are never shown. */
 export function renderPool(row: PoolRow, health: ExitHealth = new Map()) {
-  const countries = new Map<string, { country: string; exits: number; healthy: number | null }>();
+  const countries = new Map<string, { country: string; name: string; exits: number; healthy: number | null }>();
   for (const exit of row.exits) {
-    const entry = countries.get(exit.country) ?? { country: exit.country, exits: 0, healthy: health.get(`${row.name}\0${exit.country}`) ?? null };
+    const entry = countries.get(exit.country) ?? {
+      country: exit.country,
+      name: countryName(exit.country) ?? exit.country,
+      exits: 0,
+      healthy: health.get(`${row.name}\0${exit.country}`) ?? null,
+    };
     entry.exits++;
     countries.set(exit.country, entry);
   }

@@ -4,10 +4,6 @@ export type { Continent };
 
 const BY_CODE = new Map(COUNTRIES.map(([code, name, continent]) => [code, { name, continent }]));
 
-export function isCountryCode(code: string): boolean {
-  return BY_CODE.has(code);
-}
-
 /** Upper-cases and validates a country code; undefined when it is not ISO 3166-1 alpha-2. */
 export function normalizeCountryCode(input: string): string | undefined {
   if (input.length !== 2) return undefined;
@@ -19,6 +15,7 @@ export function countryName(code: string): string | undefined {
   return BY_CODE.get(code)?.name;
 }
 
+/** The continent a country is on: the region its traffic is closest to. */
 export function continentOf(code: string): Continent | undefined {
   return BY_CODE.get(code)?.continent;
 }

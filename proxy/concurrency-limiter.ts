@@ -26,7 +26,6 @@ export interface ConcurrencyLimiterOptions {
 export interface ConcurrencyLimiter {
   /** Takes a slot or throws 429 concurrency_exceeded; the returned function gives it back. */
   acquire(keyId: string, limit: ConcurrencyLimit): Promise<() => void>;
-  openFor(keyId: string): number;
   close(): void;
 }
 
@@ -117,7 +116,6 @@ export function createConcurrencyLimiter({ redis, nodeId, regionNodes, entryTtlM
         release(keyId);
       };
     },
-    openFor: (keyId) => open.get(keyId) ?? 0,
     close() {
       clearInterval(refresher);
       for (const keyId of regional) {

@@ -8,7 +8,6 @@ export interface ConnectionRegistry {
   track(keyHash: string, socket: Socket): void;
   /** Destroys every connection the key authorised; returns how many. */
   closeKey(keyHash: string): number;
-  connectionsOf(keyHash: string): number;
   size(): number;
 }
 
@@ -48,7 +47,6 @@ export function createConnectionRegistry(): ConnectionRegistry {
       byKey.delete(keyHash);
       return count;
     },
-    connectionsOf: (keyHash) => byKey.get(keyHash)?.size ?? 0,
     size: () => keysOf.size,
   };
 }

@@ -63,10 +63,6 @@ export class Refusal extends Error {
   }
 }
 
-export function refusalStatus(code: RefusalCode): number {
-  return KINDS[code].status;
-}
-
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',
   403: 'Forbidden',

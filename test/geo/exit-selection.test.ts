@@ -1,5 +1,5 @@
 import t from 'tap';
-import { COUNTRIES, normalizeCountryCode } from '../../geo/countries.js';
+import { continentOf, COUNTRIES, countryName, normalizeCountryCode } from '../../geo/countries.js';
 import { createExitSelector, type Exit } from '../../geo/exit-selection.js';
 
 const exit = (id: string, country: string): Exit => ({ id, country, url: `http://127.0.0.1:${id.length}` });
@@ -21,6 +21,9 @@ t.test('the country list has every officially assigned ISO 3166-1 alpha-2 code',
   t.equal(normalizeCountryCode('UK'), undefined, 'UK is not an ISO code');
   t.equal(normalizeCountryCode('XK'), undefined);
   t.equal(normalizeCountryCode('DEU'), undefined);
+  t.equal(countryName('DE'), 'Germany');
+  t.equal(continentOf('JP'), 'AS');
+  t.equal(continentOf('AQ'), 'AN');
 });
 
 t.test('rotation spreads requests evenly over the exits of the country asked for', async (t) => {

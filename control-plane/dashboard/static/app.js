@@ -765,7 +765,7 @@ async function renderPools() {
     for (const pool of page.data) {
       for (const country of pool.countries) {
         body.append(
-          el('tr', {}, el('td', {}, pool.name), el('td', {}, country.country), el('td', {}, String(country.exits)), el('td', {}, country.healthy === null ? 'no node reporting' : String(country.healthy))),
+          el('tr', {}, el('td', {}, pool.name), el('td', {}, `${country.name} (${country.country})`), el('td', {}, String(country.exits)), el('td', {}, country.healthy === null ? 'no node reporting' : String(country.healthy))),
         );
       }
     }
