@@ -169,7 +169,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       publishers: options.publishers,
       heartbeatMs: options.relay.heartbeatMs,
       pollMs: options.relay.pollMs,
-      logger: options.logger.child({ component: 'relay' }),
+      logger: options.logger.child({ module: 'relay' }),
       metrics: metrics.relay,
     });
 

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from './api-error.js';
 import type { Database } from './db/database.js';
-import { findKeyByHash } from './key-store.js';
+import { findKeysByHashes } from './key-store.js';
 import { OUTBOX_COLUMNS, toFeedEvent, type OutboxRow } from './outbox.js';
 import { liveNodesInRegion, nodeReportSchema, recordNodeReport, type NodeReport } from './node-reports.js';
 import { recordUsageBatch, usageBatchSchema, type UsageBatch } from './usage.js';
@@ -18,6 +18,9 @@ export interface NodeApiOptions {
   nodeLivenessMs: number;
 }
 
+/** Part of the node API's contract: the most hashes one verify call may carry. */
+const MAX_VERIFY_BATCH = 100;
+
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
 export function registerNodeApi(app: FastifyInstance, { db, nodeToken, nodeLivenessMs }: NodeApiOptions): void {
@@ -31,13 +34,24 @@ export function registerNodeApi(app: FastifyInstance, { db, nodeToken, nodeLiven
       }
     });
 
-    scope.get<{ Params: { hash: string } }>(
-      '/internal/v1/keys/:hash',
-      { schema: { params: { type: 'object', required: ['hash'], properties: { hash: { type: 'string', pattern: '^[0-9a-f]{64}$' } } } } },
-      async (request, reply) => {
-        const { key, seq } = await findKeyByHash(db, Buffer.from(request.params.hash, 'hex'));
-        if (key === null) return reply.status(404).send({ error: { code: 'key_not_found', message: 'no key has this hash' }, seq });
-        return { key, seq };
+    // Nodes batch their cache misses: one call answers for up to MAX_VERIFY_BATCH keys.
+    scope.post<{ Body: { hashes: string[] } }>(
+      '/internal/v1/keys/verify',
+      {
+        schema: {
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['hashes'],
+            properties: {
+              hashes: { type: 'array', minItems: 1, maxItems: MAX_VERIFY_BATCH, uniqueItems: true, items: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
+            },
+          },
+        },
+      },
+      async (request) => {
+        const { keys, seq } = await findKeysByHashes(db, request.body.hashes);
+        return { keys: Object.fromEntries(keys), seq };
       },
     );
 

@@ -28,6 +28,12 @@ export function createProxyMetrics(state: NodeState) {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     }),
+    verifyBatchKeys: new Histogram({
+      name: 'portcullis_proxy_verify_batch_keys',
+      help: 'Keys asked about per control plane verify call',
+      buckets: [1, 2, 5, 10, 20, 50, 100],
+      registers,
+    }),
     bytes: new Counter({ name: 'portcullis_proxy_bytes_total', help: 'Bytes between clients and this node', labelNames: ['direction'] as const, registers }),
     exitFailures: new Counter({ name: 'portcullis_proxy_exit_failures_total', help: 'Exits that could not be reached', registers }),
     catchUps: new Counter({

@@ -23,6 +23,16 @@ export interface VerifyResult {
   seq: number;
 }
 
+export interface BatchVerifyResult {
+  /** By key hash; hashes of unknown keys are absent. */
+  keys: Map<string, VerifiedKeyWire>;
+  /** The latest outbox seq in the snapshot the answer was read from. */
+  seq: number;
+}
+
+/** The node API refuses verify calls with more hashes than this. */
+export const MAX_VERIFY_BATCH = 100;
+
 export type RevocationEventWire = Omit<FeedEvent, 'type'>;
 
 export interface PoolWire {
@@ -31,7 +41,8 @@ export interface PoolWire {
 }
 
 export interface NodeApiClient {
-  verifyKey(hashHex: string): Promise<VerifyResult>;
+  /** Looks up to MAX_VERIFY_BATCH key hashes (hex) in one call. */
+  verifyKeys(hashesHex: readonly string[]): Promise<BatchVerifyResult>;
   revocationsAfter(seq: number, limit?: number): Promise<{ events: RevocationEventWire[]; latestSeq: number }>;
   /** Pools, or `undefined` when unchanged since `etag`. */
   pools(etag: string | undefined): Promise<{ pools: PoolWire[]; etag: string | undefined } | undefined>;
@@ -71,12 +82,14 @@ export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs }: NodeApiCl
   }
 
   return {
-    async verifyKey(hashHex) {
-      const response = await call(`/internal/v1/keys/${hashHex}`);
-      const body = (await response.json()) as { key?: VerifiedKeyWire; seq: number };
-      if (response.status === 404) return { key: null, seq: body.seq };
-      if (response.status !== 200 || body.key === undefined) throw new NodeApiError(`unexpected verify answer ${response.status}`);
-      return { key: body.key, seq: body.seq };
+    async verifyKeys(hashesHex) {
+      const response = await call('/internal/v1/keys/verify', { method: 'POST', body: JSON.stringify({ hashes: hashesHex }) });
+      if (response.status !== 200) {
+        await response.body?.cancel();
+        throw new NodeApiError(`unexpected verify answer ${response.status}`);
+      }
+      const body = (await response.json()) as { keys: Record<string, VerifiedKeyWire>; seq: number };
+      return { keys: new Map(Object.entries(body.keys)), seq: body.seq };
     },
     async revocationsAfter(seq, limit = 1000) {
       const response = await call(`/internal/v1/revocations?after=${seq}&limit=${limit}`);

@@ -14,7 +14,8 @@ import { createExitTransports } from './exit-transport.js';
 import { forwardHttp, hasBody, type ExitAttempts } from './forward-http.js';
 import { createKeyCache } from './key-cache.js';
 import { createProxyMetrics } from './metrics.js';
-import type { NodeApiClient } from './node-api-client.js';
+import { MAX_VERIFY_BATCH, type NodeApiClient } from './node-api-client.js';
+import { createVerifyBatcher } from './verify-batcher.js';
 import { createNodeReporter, type NodeReporter } from './node-reporter.js';
 import { createPoolRefresher } from './pool-refresher.js';
 import { Refusal, refusalParts, renderRefusal, type RefusalCode } from './refusal.js';
@@ -31,6 +32,8 @@ export interface ProxyNodeTuning {
   port: number;
   allowPrivateDestinations: boolean;
   cache: { maxEntries: number; ttlMs: number; negativeTtlMs: number; maxNegativeEntries: number; unknownPerSecond: number; maxVerifyInFlight: number };
+  /** Verify calls to the control plane in flight at once, each for up to 100 keys. */
+  maxVerifyCalls: number;
   /** A feed silent for longer than this makes cached decisions older than it untrusted. */
   stalenessBoundMs: number;
   failOpen: boolean;
@@ -156,8 +159,14 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     },
   });
 
+  const batcher = createVerifyBatcher({
+    verifyMany: (hashes) => options.api.verifyKeys(hashes),
+    maxBatchSize: MAX_VERIFY_BATCH,
+    maxConcurrentCalls: options.maxVerifyCalls,
+    onCall: (keys) => metrics.verifyBatchKeys.observe(keys),
+  });
   const cache = createKeyCache({
-    verify: (hash) => options.api.verifyKey(hash),
+    verify: batcher.verify,
     now,
     ...options.cache,
     // While the feed speaks, revocations reach us through it and cached grants stay good for

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { generateToken } from '../../lib/secret-format.js';
+import { generateApiKey, generateToken } from '../../lib/secret-format.js';
 import { startTestControlPlane } from '../helpers/control-plane.js';
 
 const cp = await startTestControlPlane();
@@ -75,7 +75,25 @@ const cases: Case[] = [
   { name: 'bad pool name', method: 'POST', path: '/v1/pools', body: { name: 'Bad Name', exits: [] }, status: 400, code: 'invalid_field' },
   { name: 'bad exit url', method: 'POST', path: '/v1/pools', body: { name: 'p1', exits: [{ country: 'DE', url: 'ftp://x' }] }, status: 422, code: 'exit_url_invalid' },
   { name: 'node API without node token', method: 'GET', path: '/internal/v1/pools', status: 401, code: 'node_token_invalid' },
+  ...verifyCases(),
 ];
+
+/** The node API's batched verify: a node token, 1 to 100 distinct lower-case SHA-256 hex hashes. */
+function verifyCases(): Case[] {
+  const hash = 'ab'.repeat(32);
+  const path = '/internal/v1/keys/verify';
+  const call = (name: string, body: unknown, code = 'invalid_field') => ({ name, method: 'POST', path, token: cp.nodeToken, body, status: 400, code });
+  return [
+    call('verify without hashes', {}, 'missing_field'),
+    call('verify with no hash', { hashes: [] }),
+    call('verify with 101 hashes', { hashes: Array.from({ length: 101 }, (_, i) => i.toString(16).padStart(64, '0')) }),
+    call('verify with a repeated hash', { hashes: [hash, hash] }),
+    call('verify with an upper-case hash', { hashes: [hash.toUpperCase()] }),
+    call('verify with a key instead of its hash', { hashes: [generateApiKey()] }),
+    call('verify with an unknown field', { hashes: [hash], keys: [] }, 'unknown_field'),
+    { name: 'verify with an admin token', method: 'POST', path, body: { hashes: [hash] }, status: 401, code: 'node_token_invalid' },
+  ];
+}
 
 for (const testCase of cases) {
   t.test(`${testCase.name} → ${testCase.status} ${testCase.code}`, async (t) => {

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { keyListQueries, type KeyListFilter } from '../../control-plane/key-store.js';
+import { createHash } from 'node:crypto';
+import { keyListQueries, keysByHashesQuery, type KeyListFilter } from '../../control-plane/key-store.js';
 import { startTestControlPlane } from '../helpers/control-plane.js';
 import { seedKeys } from '../helpers/seed-keys.js';
 
@@ -114,4 +115,13 @@ t.test('every list variant is served by an index, never a sequential scan of api
       t.match(plan, /Index (Only )?Scan|Bitmap Index Scan/, `${name}: uses an index`);
     }
   }
+});
+
+t.test("the node API's batched key lookup probes the hash index, never scans api_keys", async (t) => {
+  const hashes = Array.from({ length: 100 }, (_, i) => createHash('sha256').update(`probe-${i}`).digest('hex'));
+  const query = keysByHashesQuery(hashes);
+  const { rows } = await cp.adminDb.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) ${query.sql}`, query.params);
+  const plan = JSON.stringify(rows[0]!['QUERY PLAN']);
+  t.notMatch(plan, /"Node Type":\s*"Seq Scan",[^{}]*"Relation Name":\s*"api_keys"/, 'no sequential scan of api_keys');
+  t.match(plan, /"Index Name":\s*"api_keys_hash_unique"/, 'uses the hash index');
 });

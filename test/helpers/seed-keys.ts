@@ -1,4 +1,6 @@
 import type { Queryable } from '../../control-plane/db/database.js';
+import { sha256Hex } from '../../lib/hash.js';
+import { apiKeyDisplayPrefix, generateApiKey, generateId } from '../../lib/secret-format.js';
 
 export interface SeedOptions {
   teamId: string;
@@ -31,4 +33,16 @@ export async function seedKeys(db: Queryable, { teamId, count, batch = 'a', revo
   );
   // As autovacuum would in production: statistics for the planner, a visibility map for index-only scans.
   await db.query('VACUUM ANALYZE api_keys');
+}
+
+/** Inserts `count` usable keys for a team in one statement and returns their secrets. */
+export async function seedUsableKeys(db: Queryable, teamId: string, count: number): Promise<string[]> {
+  const secrets = Array.from({ length: count }, () => generateApiKey());
+  await db.query(
+    `INSERT INTO api_keys (id, team_id, name, prefix, key_hash)
+     SELECT id, $1, 'usable-' || id, prefix, decode(hash, 'hex')
+     FROM unnest($2::text[], $3::text[], $4::text[]) AS seeded(id, prefix, hash)`,
+    [teamId, secrets.map(() => generateId('key')), secrets.map(apiKeyDisplayPrefix), secrets.map(sha256Hex)],
+  );
+  return secrets;
 }

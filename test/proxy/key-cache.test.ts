@@ -1,7 +1,9 @@
 import t from 'tap';
+import http from 'node:http';
 import { randomBase62 } from '../../lib/secret-format.js';
 import { metricValue } from '../helpers/metrics.js';
 import { bearer, proxyRequest } from '../helpers/proxy-client.js';
+import { seedUsableKeys } from '../helpers/seed-keys.js';
 import { startWorld } from '../helpers/world.js';
 
 const world = await startWorld({ exitCountries: ['DE'] });
@@ -11,7 +13,7 @@ const verifyCalls = () => metricValue(registry, 'portcullis_proxy_auth_cache_tot
 
 t.test('10,000 random well-formed-looking keys cause no control-plane call', async (t) => {
   const before = await verifyCalls();
-  const agent = new (await import('node:http')).Agent({ keepAlive: true, maxSockets: 50 });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 50 });
   t.teardown(() => agent.destroy());
   const statuses = new Map<number, number>();
   const keys = Array.from({ length: 10_000 }, () => `sk_live_${randomBase62(38)}`);
@@ -30,6 +32,23 @@ t.test('concurrent first requests with one new key make one control-plane call',
   t.ok(responses.every((response) => response.status === 200));
   t.equal((await verifyCalls()) - before, 1, 'one verify call');
   t.ok((await metricValue(registry, 'portcullis_proxy_auth_cache_total', { result: 'coalesced' })) >= 1, 'the rest were coalesced or hit the cache');
+});
+
+t.test('a cold node meeting 2,000 keys at once verifies them in batched calls and refuses none', async (t) => {
+  const secrets = await seedUsableKeys(world.cp.adminDb, world.team.id, 2_000);
+  const node = await world.startNode();
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 500 });
+  t.teardown(() => agent.destroy());
+  const responses = await Promise.all(secrets.map((key) => proxyRequest(node.port, `${world.origin.url}/`, bearer(key), { agent })));
+  const statuses = new Map<number, number>();
+  for (const response of responses) statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+  t.same([...statuses], [[200, 2_000]], 'every key served');
+  const calls = await metricValue(node.metrics.registry, 'portcullis_proxy_verify_batch_keys_count');
+  const keys = await metricValue(node.metrics.registry, 'portcullis_proxy_verify_batch_keys_sum');
+  t.equal(keys, 2_000, 'each key asked about once');
+  // Calls go out as soon as one of the node's few slots is free, so how many keys share a call
+  // depends on how fast the control plane answers; under this load, several always do.
+  t.ok(calls <= 1_000, `${calls} verify calls for 2,000 keys`);
 });
 
 t.test('an unknown key is remembered briefly: repeating it costs one call', async (t) => {

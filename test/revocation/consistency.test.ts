@@ -1,7 +1,7 @@
 import t from 'tap';
 import { Redis } from 'ioredis';
 import { decodeFeedMessage, FEED_CHANNEL, type FeedEvent, type FeedSubscriber } from '../../feed/messages.js';
-import type { NodeApiClient, VerifyResult } from '../../proxy/node-api-client.js';
+import type { NodeApiClient, BatchVerifyResult } from '../../proxy/node-api-client.js';
 import { waitFor } from '../helpers/deadline.js';
 import { metricValue } from '../helpers/metrics.js';
 import { bearer, proxyRequest } from '../helpers/proxy-client.js';
@@ -71,8 +71,8 @@ t.test('a verify answer that began before a revocation cannot put the revoked ke
   let answered = false;
   const gated = (api: NodeApiClient): NodeApiClient => ({
     ...api,
-    async verifyKey(hash): Promise<VerifyResult> {
-      const result = await api.verifyKey(hash);
+    async verifyKeys(hashes): Promise<BatchVerifyResult> {
+      const result = await api.verifyKeys(hashes);
       answered = true;
       await new Promise<void>((resolve) => (release = resolve));
       return result;
