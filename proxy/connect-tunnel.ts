@@ -1,6 +1,6 @@
 import http from 'node:http';
 import net from 'node:net';
-import type { ExitAttempts } from './forward-http.js';
+import type { ByteMeter, ExitAttempts } from './forward-http.js';
 import type { ExitTransport } from './exit-transport.js';
 import type { RequestTarget } from './request-target.js';
 
@@ -19,9 +19,6 @@ function established(extraHeaders: string[]): string {
   for (let i = 0; i < extraHeaders.length; i += 2) reply += `${extraHeaders[i]}: ${extraHeaders[i + 1]}\r\n`;
   return `${reply}\r\n`;
 }
-
-/** A tunnel's payload bytes each way (what metering counts), reported when it closes. */
-export type TunnelClosed = (bytesIn: number, bytesOut: number) => void;
 
 function openDirect(target: RequestTarget, options: TunnelOptions): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
@@ -73,7 +70,7 @@ function openThroughExit(target: RequestTarget, transport: ExitTransport, option
  * nothing has been sent to the client; an exit that reached out but was refused by the
  * target is not (another exit would meet the same target). On success the client gets
  * `200 Connection Established` and bytes flow both ways until either side closes or
- * the tunnel idles out; `onOpen` receives the upstream socket so the caller can track it.
+ * the tunnel idles out; `meter` hears of its payload bytes as they flow, `onClose` once at the end.
  */
 export async function openTunnel(
   client: net.Socket,
@@ -82,7 +79,8 @@ export async function openTunnel(
   attempts: ExitAttempts,
   options: TunnelOptions,
   extraHeaders: string[],
-  onClose: TunnelClosed,
+  meter: ByteMeter,
+  onClose: () => void,
 ): Promise<TunnelOutcome> {
   for (;;) {
     const transport = attempts.next();
@@ -108,7 +106,7 @@ export async function openTunnel(
       return 'client_aborted';
     }
     client.write(established(extraHeaders));
-    splice(client, upstream, head, upstreamHead, options.idleTimeoutMs, onClose);
+    splice(client, upstream, head, upstreamHead, options.idleTimeoutMs, meter, onClose);
     return 'ok';
   }
 }
@@ -119,14 +117,14 @@ function splice(
   head: Buffer,
   upstreamHead: Buffer | undefined,
   idleTimeoutMs: number,
-  onClose: TunnelClosed,
+  meter: ByteMeter,
+  onClose: () => void,
 ): void {
-  let bytesIn = head.length;
-  let bytesOut = upstreamHead?.length ?? 0;
+  meter(head.length, upstreamHead?.length ?? 0);
   if (head.length > 0) upstream.write(head);
   if (upstreamHead !== undefined && upstreamHead.length > 0) client.write(upstreamHead);
-  client.on('data', (chunk: Buffer) => (bytesIn += chunk.length));
-  upstream.on('data', (chunk: Buffer) => (bytesOut += chunk.length));
+  client.on('data', (chunk: Buffer) => meter(chunk.length, 0));
+  upstream.on('data', (chunk: Buffer) => meter(0, chunk.length));
   client.pipe(upstream);
   upstream.pipe(client);
   let closed = false;
@@ -135,7 +133,7 @@ function splice(
     upstream.destroy();
     if (closed) return;
     closed = true;
-    onClose(bytesIn, bytesOut);
+    onClose();
   };
   client.once('close', closeBoth);
   upstream.once('close', closeBoth);

@@ -13,11 +13,19 @@ export interface ExitAttempts {
 
 export type ForwardOutcome = 'ok' | 'exit_failed' | 'destination_forbidden' | 'client_aborted' | 'target_failed';
 
-/** How a forward ended, and the body bytes that went each way (what metering counts). */
-export interface ForwardResult {
-  outcome: ForwardOutcome;
-  bytesIn: number;
-  bytesOut: number;
+/** Receives payload bytes (what metering counts) from the client (in) and to it (out) as they flow. */
+export type ByteMeter = (bytesIn: number, bytesOut: number) => void;
+
+/** One request's forwarding: where to, through which exits, and what to tell whom. */
+export interface HttpForward {
+  target: RequestTarget & { path: string };
+  /** The key came in `Authorization`, which then must not reach the target. */
+  stripAuthorization: boolean;
+  attempts: ExitAttempts;
+  /** Headers of ours for the response (X-RateLimit-*), as [name, value, ...]. */
+  extraResponseHeaders: string[];
+  onRefusal(outcome: 'exit_failed' | 'destination_forbidden'): void;
+  meter: ByteMeter;
 }
 
 export interface HttpForwardOptions {
@@ -42,24 +50,17 @@ export function hasBody(request: http.IncomingMessage): boolean {
 export function forwardHttp(
   request: http.IncomingMessage,
   response: http.ServerResponse,
-  target: RequestTarget & { path: string },
-  stripAuthorization: boolean,
-  attempts: ExitAttempts,
+  { target, stripAuthorization, attempts, extraResponseHeaders, onRefusal, meter }: HttpForward,
   options: HttpForwardOptions,
-  /** Headers of ours for the response (X-RateLimit-*), as [name, value, ...]. */
-  extraResponseHeaders: string[],
-  onRefusal: (outcome: 'exit_failed' | 'destination_forbidden') => void,
-): Promise<ForwardResult> {
+): Promise<ForwardOutcome> {
   const headers = forwardedRequestHeaders(request.rawHeaders, target.authority, stripAuthorization);
   const withBody = hasBody(request);
-  let bytesIn = 0;
-  let bytesOut = 0;
-  return new Promise<ForwardResult>((resolve) => {
+  return new Promise<ForwardOutcome>((resolve) => {
     let settled = false;
     const settle = (outcome: ForwardOutcome) => {
       if (settled) return;
       settled = true;
-      resolve({ outcome, bytesIn, bytesOut });
+      resolve(outcome);
     };
 
     const attempt = (): void => {
@@ -88,7 +89,7 @@ export function forwardHttp(
         bodyStarted = true;
         request.pipe(upstream);
         // Counted only once piping starts: a listener earlier would let the body flow away.
-        request.on('data', (chunk: Buffer) => (bytesIn += chunk.length));
+        request.on('data', (chunk: Buffer) => meter(chunk.length, 0));
       };
       upstream.once('socket', (socket: Socket) => {
         if (!socket.connecting) return startBody();
@@ -109,7 +110,7 @@ export function forwardHttp(
         const responseHeaders = forwardedResponseHeaders(upstreamResponse.rawHeaders);
         if (extraResponseHeaders.length > 0) responseHeaders.push(...extraResponseHeaders);
         response.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage, responseHeaders);
-        upstreamResponse.on('data', (chunk: Buffer) => (bytesOut += chunk.length));
+        upstreamResponse.on('data', (chunk: Buffer) => meter(0, chunk.length));
         upstreamResponse.pipe(response);
         upstreamResponse.once('end', () => settle('ok'));
         upstreamResponse.once('error', () => {

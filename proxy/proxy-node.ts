@@ -11,11 +11,10 @@ import { createConnectionRegistry } from './connection-registry.js';
 import { createDestinationPolicy } from './destination-policy.js';
 import { planExitAttempts, type ExitAttemptsOptions } from './exit-attempts.js';
 import { createExitTransports } from './exit-transport.js';
-import { forwardHttp, hasBody, type ExitAttempts } from './forward-http.js';
-import { createKeyCache } from './key-cache.js';
+import { forwardHttp, hasBody, type ByteMeter, type ExitAttempts } from './forward-http.js';
+import { createKeyCache, type KeyGrant } from './key-cache.js';
 import { createProxyMetrics } from './metrics.js';
 import { MAX_VERIFY_BATCH, type NodeApiClient } from './node-api-client.js';
-import { createVerifyBatcher } from './verify-batcher.js';
 import { createNodeReporter, type NodeReporter } from './node-reporter.js';
 import { createPoolRefresher } from './pool-refresher.js';
 import { Refusal, refusalParts, renderRefusal, type RefusalCode } from './refusal.js';
@@ -23,6 +22,7 @@ import { parseAbsoluteHttpTarget, parseConnectTarget, type RequestTarget } from 
 import { createRevocationFeed } from './revocation-feed.js';
 import { createTrafficLimits, type Admission } from './traffic-limits.js';
 import { createUsageMeter } from './usage-meter.js';
+import { createVerifyBatcher } from './verify-batcher.js';
 
 /** A node's tuning: every setting that is a number or a switch (see proxy/config.ts). */
 export interface ProxyNodeTuning {
@@ -95,10 +95,16 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
   const { logger } = options;
   // The feed and the meter are created below; metrics read them only when scraped.
   const metrics = createProxyMetrics({ silenceMs: () => feed.silenceMs(), appliedSeq: () => feed.appliedSeq(), pendingUsage: () => usage.pending() });
+  // Bytes are counted chunk by chunk: the labelled series are looked up once.
+  const bytesInTotal = metrics.bytes.labels({ direction: 'in' });
+  const bytesOutTotal = metrics.bytes.labels({ direction: 'out' });
   const policy = createDestinationPolicy({ allowPrivate: options.allowPrivateDestinations });
   const selector = createExitSelector({ now });
   const transports = createExitTransports({ policy, maxIdleSockets: options.maxIdleUpstreamSockets });
+  // A revocation closes every connection a key authorised; a used-up quota closes only its
+  // tunnels, which would stream on without limit, and lets plain requests end with a 429.
   const connections = createConnectionRegistry();
+  const tunnels = createConnectionRegistry();
   let appliedRevocations: AppliedRevocation[] = [];
   let openTunnelCount = 0;
   let activeRequests = 0;
@@ -141,14 +147,17 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
       metrics.propagationDelay.observe({ region: options.region }, Math.max(0, receivedAt - event.at) / 1000);
       if (event.keyHash === null) {
         // About a whole team: its quota was used up, or changed.
-        if (event.kind === 'quota.exceeded') limits.markTeamOverQuota(event.teamId);
-        else {
+        if (event.kind === 'quota.exceeded') {
+          limits.markTeamOverQuota(event.teamId);
+          tunnels.closeTeam(event.teamId);
+        } else {
           limits.clearTeam(event.teamId);
           cache.forgetTeam(event.teamId);
         }
         return;
       }
       cache.applyEvent({ kind: event.kind, seq: event.seq, keyHash: event.keyHash });
+      if (event.kind === 'quota.exceeded') tunnels.closeKey(event.keyHash);
       if (event.kind !== 'key.revoked' && event.kind !== 'key.rotated') return;
       const closed = connections.closeKey(event.keyHash);
       if (event.kind === 'key.revoked' && event.keyId !== null) selector.dropSessions(event.keyId);
@@ -244,6 +253,14 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     return { authorization, attempts, admission: admitting instanceof Promise ? await admitting : admitting };
   }
 
+  function meterFor({ keyId, teamId }: KeyGrant): ByteMeter {
+    return (bytesIn, bytesOut) => {
+      usage.addBytes(keyId, teamId, bytesIn, bytesOut);
+      if (bytesIn > 0) bytesInTotal.inc(bytesIn);
+      if (bytesOut > 0) bytesOutTotal.inc(bytesOut);
+    };
+  }
+
   async function handleRequest(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
     const target = parseAbsoluteHttpTarget(request.url);
     if (target === undefined) return refuseHttp(response, request, new Refusal('bad_request'));
@@ -255,22 +272,22 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     }
     const { authorization, attempts, admission } = admitted;
     response.once('close', admission.release);
-    connections.track(authorization.keyHash, request.socket);
-    const { grant } = authorization;
-    const result = await forwardHttp(
+    connections.track(authorization.keyHash, authorization.grant.teamId, request.socket);
+    usage.count(authorization.grant.keyId, authorization.grant.teamId, 'request');
+    const outcome = await forwardHttp(
       request,
       response,
-      target,
-      authorization.target.source === 'authorization',
-      attempts,
+      {
+        target,
+        stripAuthorization: authorization.target.source === 'authorization',
+        attempts,
+        extraResponseHeaders: admission.headers,
+        onRefusal: (code: RefusalCode) => refuseHttp(response, request, new Refusal(code)),
+        meter: meterFor(authorization.grant),
+      },
       { connectTimeoutMs: options.timeouts.connectMs, responseTimeoutMs: options.timeouts.responseMs },
-      admission.headers,
-      (code: RefusalCode) => refuseHttp(response, request, new Refusal(code)),
     );
-    usage.record(grant.keyId, grant.teamId, result.bytesIn, result.bytesOut, 'request');
-    metrics.bytes.inc({ direction: 'in' }, result.bytesIn);
-    metrics.bytes.inc({ direction: 'out' }, result.bytesOut);
-    if (result.outcome !== 'exit_failed' && result.outcome !== 'destination_forbidden') metrics.requests.inc({ outcome: result.outcome });
+    if (outcome !== 'exit_failed' && outcome !== 'destination_forbidden') metrics.requests.inc({ outcome });
   }
 
   async function handleConnect(request: http.IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
@@ -283,8 +300,9 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
       return refuseConnect(socket, toRefusal(error));
     }
     const { authorization, attempts, admission } = admitted;
-    connections.track(authorization.keyHash, socket);
-    const { grant } = authorization;
+    connections.track(authorization.keyHash, authorization.grant.teamId, socket);
+    tunnels.track(authorization.keyHash, authorization.grant.teamId, socket);
+    usage.count(authorization.grant.keyId, authorization.grant.teamId, 'tunnel');
     openTunnelCount++;
     metrics.openTunnels.inc();
     const outcome = await openTunnel(
@@ -294,13 +312,11 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
       attempts,
       { connectTimeoutMs: options.timeouts.connectMs, idleTimeoutMs: options.timeouts.tunnelIdleMs, lookup: policy.lookup },
       admission.headers,
-      (bytesIn, bytesOut) => {
+      meterFor(authorization.grant),
+      () => {
         openTunnelCount--;
         metrics.openTunnels.dec();
         admission.release();
-        usage.record(grant.keyId, grant.teamId, bytesIn, bytesOut, 'tunnel');
-        metrics.bytes.inc({ direction: 'in' }, bytesIn);
-        metrics.bytes.inc({ direction: 'out' }, bytesOut);
       },
     );
     if (outcome === 'ok' || outcome === 'client_aborted') metrics.tunnels.inc({ outcome });

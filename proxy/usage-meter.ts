@@ -23,7 +23,10 @@ interface Batch {
 }
 
 export interface UsageMeter {
-  record(keyId: string, teamId: string, bytesIn: number, bytesOut: number, kind: 'request' | 'tunnel'): void;
+  /** Counts one proxied request or CONNECT tunnel. */
+  count(keyId: string, teamId: string, kind: 'request' | 'tunnel'): void;
+  /** Adds bytes as they flow, so a long tunnel or download is metered while it lasts. */
+  addBytes(keyId: string, teamId: string, bytesIn: number, bytesOut: number): void;
   /** Seals what was recorded since the last flush and sends every pending batch. */
   flush(): Promise<void>;
   pending(): { batches: number; bytes: number };
@@ -75,14 +78,22 @@ export function createUsageMeter({ api, nodeId, intervalMs, maxPendingBatches, l
   const timer = setInterval(() => void flush(), intervalMs);
   timer.unref();
 
+  function countsOf(keyId: string, teamId: string): Counts {
+    let counts = open.get(keyId);
+    if (counts === undefined) open.set(keyId, (counts = { teamId, bytesIn: 0, bytesOut: 0, requests: 0, tunnels: 0 }));
+    return counts;
+  }
+
   return {
-    record(keyId, teamId, bytesIn, bytesOut, kind) {
-      let counts = open.get(keyId);
-      if (counts === undefined) open.set(keyId, (counts = { teamId, bytesIn: 0, bytesOut: 0, requests: 0, tunnels: 0 }));
-      counts.bytesIn += bytesIn;
-      counts.bytesOut += bytesOut;
+    count(keyId, teamId, kind) {
+      const counts = countsOf(keyId, teamId);
       if (kind === 'request') counts.requests++;
       else counts.tunnels++;
+    },
+    addBytes(keyId, teamId, bytesIn, bytesOut) {
+      const counts = countsOf(keyId, teamId);
+      counts.bytesIn += bytesIn;
+      counts.bytesOut += bytesOut;
     },
     flush,
     pending() {

@@ -29,9 +29,12 @@ function handler(seen: SeenRequest[]) {
     request.on('end', () => {
       seen.push({ method: request.method!, url: request.url!, headers: request.headers, body });
       if (request.url?.startsWith('/stream')) {
-        // A response that never ends, for tests that cut traffic already flowing.
+        // A response that never ends, for tests that cut traffic already flowing:
+        // `?bytes=n` sends n bytes every 20 ms instead of a short line.
+        const bytes = Number(new URL(request.url, 'http://origin').searchParams.get('bytes') ?? 0);
+        const chunk = bytes > 0 ? 'x'.repeat(bytes) : 'tick\n';
         response.writeHead(200, { 'content-type': 'text/plain' });
-        const timer = setInterval(() => response.write('tick\n'), 20);
+        const timer = setInterval(() => response.write(chunk), 20);
         response.on('close', () => clearInterval(timer));
         return;
       }

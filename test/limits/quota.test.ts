@@ -1,6 +1,6 @@
-import t from 'tap';
-import { deadline, waitFor } from '../helpers/deadline.js';
-import { bearer, proxyRequest } from '../helpers/proxy-client.js';
+import t, { type Test } from 'tap';
+import { deadline, waitFor, within } from '../helpers/deadline.js';
+import { bearer, proxyConnect, proxyRequest } from '../helpers/proxy-client.js';
 import { startRegions } from '../helpers/regions.js';
 
 const world = await startRegions(['us', 'eu', 'ap']);
@@ -50,6 +50,26 @@ t.test('a key that uses up its monthly quota gets 429 quota_exceeded in every re
   t.pass('raising the quota lets the key through again everywhere');
 });
 
+/** A CONNECT tunnel with the key through `node`, carrying a response that never ends; resolves when it is cut. */
+async function streamingTunnel(t: Test, node: { port: number }, key: string, bytesPer20Ms = 0): Promise<{ cut: Promise<void> }> {
+  const tunnel = await proxyConnect(node.port, `127.0.0.1:${world.origin.port}`, bearer(key));
+  t.equal(tunnel.status, 200, 'tunnel open');
+  t.teardown(() => tunnel.socket.destroy());
+  tunnel.socket.write(`GET /stream?bytes=${bytesPer20Ms} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+  tunnel.socket.resume();
+  return { cut: new Promise((resolve) => tunnel.socket.once('close', () => resolve())) };
+}
+
+t.test('a tunnel streaming past its key quota is metered while open and cut within seconds', async (t) => {
+  const { key } = await world.createKey({ monthlyQuotaBytes: 200_000 });
+  const started = Date.now();
+  // About 200 KB/s: the quota runs out after a second of streaming through a tunnel that never closes by itself.
+  const { cut } = await streamingTunnel(t, nodes[1]!, key, 4_096);
+  await within(cut, { what: 'the tunnel to be cut once the quota is used up', timeoutMs: 5_000 });
+  t.ok(Date.now() - started <= deadline(5_000), `cut ${Date.now() - started} ms after it opened`);
+  t.equal((await proxyRequest(nodes[1]!.port, `${world.origin.url}/`, bearer(key))).headers['x-portcullis-error'], 'quota_exceeded');
+});
+
 t.test("a team's monthly quota stops all of its keys in every region", async (t) => {
   const [first, second] = [await world.createKey(), await world.createKey()];
   for (const node of nodes) t.equal((await proxyRequest(node.port, `${world.origin.url}/`, bearer(second.key))).status, 200);
@@ -59,10 +79,13 @@ t.test("a team's monthly quota stops all of its keys in every region", async (t)
   );
   const patched = await world.cp.request('PATCH', `/v1/teams/${world.team.id}`, { body: { monthlyQuotaBytes: Number(rows[0]!.bytes) + 20_000 } });
   t.equal(patched.status, 200);
+  const { cut: secondTunnelCut } = await streamingTunnel(t, nodes[2]!, second.key);
   const start = Date.now();
   await spendUntilRefused(first.key);
   await refusedEverywhere(second.key, start);
   t.pass('another key of the team is refused everywhere too');
+  await within(secondTunnelCut, { what: "the team's open tunnel to be cut", timeoutMs: 5_000 });
+  t.pass('and the tunnel it had open is cut');
   const removed = await world.cp.request('PATCH', `/v1/teams/${world.team.id}`, { body: { monthlyQuotaBytes: null } });
   t.equal(removed.body.monthlyQuotaBytes, null);
   await Promise.all(
