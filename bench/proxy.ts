@@ -34,7 +34,7 @@ try {
   const barePort = portOf(bare).port!;
 
   const exitPort = await freePort();
-  children.push(await startPinned(1, 'bin/portcullis.ts', ['exit'], { COUNTRY: 'DE', PORT: String(exitPort), LOG_LEVEL: 'info' }, /exit listening/));
+  children.push(await startPinned(1, 'bin/portcullis.ts', ['exit'], { COUNTRY: 'DE', PORT: String(exitPort), ALLOW_PRIVATE_DESTINATIONS: 'true', LOG_LEVEL: 'info' }, /exit listening/));
   await cp.request('POST', '/v1/pools', { body: { name: 'direct', exits: [{ country: 'US', url: 'direct' }] } });
   await cp.request('POST', '/v1/pools', { body: { name: 'chained', exits: [{ country: 'DE', url: `http://127.0.0.1:${exitPort}` }] } });
   const team = await cp.createTeam('bench');

@@ -6,6 +6,7 @@ export interface ExitConfig {
   host: string;
   port: number;
   id: string;
+  allowPrivateDestinations: boolean;
   logLevel: LogLevel;
 }
 
@@ -21,6 +22,7 @@ export function readExitConfig(env: NodeJS.ProcessEnv): ExitConfig {
     host: read.string('HOST', '127.0.0.1'),
     port,
     id: read.string('EXIT_ID', `exit-${(country ?? 'zz').toLowerCase()}-${port}`),
+    allowPrivateDestinations: read.boolean('ALLOW_PRIVATE_DESTINATIONS', false),
     logLevel: read.logLevel(),
   };
   read.finish();

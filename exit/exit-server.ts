@@ -3,6 +3,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Logger } from '../lib/logger.js';
+import { createDestinationPolicy, FORBIDDEN_DESTINATION } from '../proxy/destination-policy.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders } from '../proxy/headers.js';
 import { parseAbsoluteHttpTarget, parseConnectTarget } from '../proxy/request-target.js';
 
@@ -10,11 +11,16 @@ import { parseAbsoluteHttpTarget, parseConnectTarget } from '../proxy/request-ta
  * A stand-in residential exit for development, tests and benchmarks: an upstream HTTP
  * proxy that egresses directly and marks what it carried (`X-Portcullis-Exit` on the
  * request to the target, on the response and on the CONNECT reply), so a test can prove
- * which country and exit a request went through.
+ * which country and exit a request went through. Like a real residential exit, it resolves
+ * the target's name itself (so DNS answers are the exit country's), and so it is the one
+ * that must refuse names resolving into its own network: private destinations answer 403
+ * with `X-Portcullis-Exit-Error: destination_forbidden`, which nodes pass on to the client.
  */
 export interface ExitServerOptions {
   id: string;
   country: string;
+  /** Reach loopback and private addresses (development and tests only). */
+  allowPrivateDestinations: boolean;
   host?: string;
   port?: number;
   logger: Logger;
@@ -30,7 +36,16 @@ export interface ExitServer {
   close(): Promise<void>;
 }
 
-export async function createExitServer({ id, country, host = '127.0.0.1', port = 0, logger, connectTimeoutMs = 10_000 }: ExitServerOptions): Promise<ExitServer> {
+export async function createExitServer({
+  id,
+  country,
+  allowPrivateDestinations,
+  host = '127.0.0.1',
+  port = 0,
+  logger,
+  connectTimeoutMs = 10_000,
+}: ExitServerOptions): Promise<ExitServer> {
+  const policy = createDestinationPolicy({ allowPrivate: allowPrivateDestinations });
   const registry = new Registry();
   const requests = new Counter({ name: 'portcullis_exit_requests_total', help: 'Plain HTTP requests carried', registers: [registry] });
   const tunnels = new Counter({ name: 'portcullis_exit_tunnels_total', help: 'CONNECT tunnels opened', registers: [registry] });
@@ -42,11 +57,31 @@ export async function createExitServer({ id, country, host = '127.0.0.1', port =
   let tunnelCount = 0;
   const marker = ['X-Portcullis-Exit', id, 'X-Portcullis-Exit-Country', country];
 
+  function errorCodeOf(error: NodeJS.ErrnoException): string {
+    return error.code === FORBIDDEN_DESTINATION ? 'destination_forbidden' : (error.code ?? 'EUNKNOWN');
+  }
+
   function failRequest(response: http.ServerResponse, code: string): void {
     upstreamErrors.inc({ code });
     if (response.headersSent) return void response.destroy();
-    response.writeHead(502, { 'x-portcullis-exit': id, 'x-portcullis-exit-error': code, 'content-type': 'text/plain' });
+    const status = code === 'destination_forbidden' ? 403 : 502;
+    response.writeHead(status, { 'x-portcullis-exit': id, 'x-portcullis-exit-error': code, 'content-type': 'text/plain' });
     response.end(`exit ${id} could not reach the target: ${code}\n`);
+  }
+
+  function failTunnel(client: net.Socket, code: string): void {
+    upstreamErrors.inc({ code });
+    const status = code === 'destination_forbidden' ? '403 Forbidden' : '502 Bad Gateway';
+    client.end(`HTTP/1.1 ${status}\r\nX-Portcullis-Exit: ${id}\r\nX-Portcullis-Exit-Error: ${code}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  }
+
+  function isForbidden(hostname: string, port: number): boolean {
+    try {
+      policy.checkTarget(hostname, port);
+      return false;
+    } catch {
+      return true;
+    }
   }
 
   async function serveOwn(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
@@ -64,6 +99,10 @@ export async function createExitServer({ id, country, host = '127.0.0.1', port =
     if (target === undefined) return void response.writeHead(400, { 'content-type': 'text/plain' }).end('absolute http:// URL required\n');
     requestCount++;
     requests.inc();
+    if (isForbidden(target.hostname, target.port)) {
+      request.resume();
+      return failRequest(response, 'destination_forbidden');
+    }
     const headers = forwardedRequestHeaders(request.rawHeaders, target.authority, false);
     headers.push('X-Portcullis-Exit', id);
     const upstream = http.request({
@@ -74,6 +113,7 @@ export async function createExitServer({ id, country, host = '127.0.0.1', port =
       headers: headers as unknown as http.OutgoingHttpHeaders,
       setHost: false,
       agent,
+      lookup: policy.lookup,
       timeout: connectTimeoutMs,
     });
     upstream.on('response', (upstreamResponse) => {
@@ -82,7 +122,7 @@ export async function createExitServer({ id, country, host = '127.0.0.1', port =
       upstreamResponse.on('error', () => response.destroy());
     });
     upstream.on('timeout', () => upstream.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
-    upstream.on('error', (error: NodeJS.ErrnoException) => failRequest(response, error.code ?? 'EUNKNOWN'));
+    upstream.on('error', (error: NodeJS.ErrnoException) => failRequest(response, errorCodeOf(error)));
     response.on('close', () => {
       if (!response.writableFinished) upstream.destroy();
     });
@@ -93,7 +133,8 @@ export async function createExitServer({ id, country, host = '127.0.0.1', port =
     client.on('error', () => client.destroy());
     const target = parseConnectTarget(request.url);
     if (target === undefined) return void client.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    const upstream = net.connect({ host: target.hostname, port: target.port });
+    if (isForbidden(target.hostname, target.port)) return failTunnel(client, 'destination_forbidden');
+    const upstream = net.connect({ host: target.hostname, port: target.port, lookup: policy.lookup });
     const timer = setTimeout(() => upstream.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })), connectTimeoutMs);
     upstream.once('connect', () => {
       clearTimeout(timer);
@@ -119,9 +160,11 @@ export async function createExitServer({ id, country, host = '127.0.0.1', port =
     });
     upstream.on('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      upstreamErrors.inc({ code: error.code ?? 'EUNKNOWN' });
-      if (!client.destroyed && tunnelSockets.has(client)) return void client.destroy();
-      client.end(`HTTP/1.1 502 Bad Gateway\r\nX-Portcullis-Exit: ${id}\r\nX-Portcullis-Exit-Error: ${error.code ?? 'EUNKNOWN'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      if (!client.destroyed && tunnelSockets.has(client)) {
+        upstreamErrors.inc({ code: errorCodeOf(error) });
+        return void client.destroy();
+      }
+      failTunnel(client, errorCodeOf(error));
     });
     client.once('close', () => {
       if (upstream.connecting) upstream.destroy();

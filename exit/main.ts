@@ -7,7 +7,14 @@ import { createExitServer } from './exit-server.js';
 export async function runExit(env: NodeJS.ProcessEnv): Promise<void> {
   const config = readExitConfig(env);
   const logger = createLogger({ level: config.logLevel, name: 'exit' });
-  const exit = await createExitServer({ id: config.id, country: config.country, host: config.host, port: config.port, logger });
+  const exit = await createExitServer({
+    id: config.id,
+    country: config.country,
+    host: config.host,
+    port: config.port,
+    allowPrivateDestinations: config.allowPrivateDestinations,
+    logger,
+  });
   logger.info({ id: exit.id, country: exit.country, url: exit.url }, 'exit listening');
   exitOnSignal(logger, () => exit.close(), 5_000);
 }

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import net from 'node:net';
+import { FORBIDDEN_DESTINATION, ForbiddenDestinationError } from './destination-policy.js';
 import type { ByteMeter, ExitAttempts } from './forward-http.js';
 import type { ExitTransport } from './exit-transport.js';
 import type { RequestTarget } from './request-target.js';
@@ -52,7 +53,8 @@ function openThroughExit(target: RequestTarget, transport: ExitTransport, option
       clearTimeout(timer);
       if (response.statusCode !== 200) {
         socket.destroy();
-        reject(new ExitRefusedError(`exit answered ${response.statusCode}`));
+        const refusedPrivate = response.headers['x-portcullis-exit-error'] === 'destination_forbidden';
+        reject(refusedPrivate ? new ForbiddenDestinationError('the exit refused a private destination') : new ExitRefusedError(`exit answered ${response.statusCode}`));
         return;
       }
       resolve({ socket, head });
@@ -95,7 +97,7 @@ export async function openTunnel(
       }
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EDESTINATIONFORBIDDEN') return 'destination_forbidden';
+      if (code === FORBIDDEN_DESTINATION) return 'destination_forbidden';
       if (client.destroyed) return 'client_aborted';
       if (transport.isDirect || code === 'EEXITREFUSED') return 'exit_failed';
       attempts.failed(transport);

@@ -59,8 +59,11 @@ export interface DestinationPolicy {
   lookup: net.LookupFunction;
 }
 
+/** The `code` of the error a refused lookup fails with, as net and http pass it on. */
+export const FORBIDDEN_DESTINATION = 'EDESTINATIONFORBIDDEN';
+
 export class ForbiddenDestinationError extends Error {
-  readonly code = 'EDESTINATIONFORBIDDEN';
+  readonly code = FORBIDDEN_DESTINATION;
 }
 
 export function createDestinationPolicy({ allowPrivate }: { allowPrivate: boolean }): DestinationPolicy {

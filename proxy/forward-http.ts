@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
+import { FORBIDDEN_DESTINATION } from './destination-policy.js';
 import type { ExitTransport } from './exit-transport.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders } from './headers.js';
 import type { RequestTarget } from './request-target.js';
@@ -100,11 +101,14 @@ export function forwardHttp(
 
       upstream.on('response', (upstreamResponse) => {
         upstream.setTimeout(0);
-        // An exit that could not reach the target says so; that is our 502, not the target's.
-        if (upstreamResponse.headers['x-portcullis-exit-error'] !== undefined) {
+        // An exit that could not, or would not, reach the target says so; that is our 502 or
+        // 403, not the target's answer.
+        const exitError = upstreamResponse.headers['x-portcullis-exit-error'];
+        if (exitError !== undefined) {
           upstreamResponse.resume();
-          onRefusal('exit_failed');
-          settle('exit_failed');
+          const outcome = exitError === 'destination_forbidden' ? 'destination_forbidden' : 'exit_failed';
+          onRefusal(outcome);
+          settle(outcome);
           return;
         }
         const responseHeaders = forwardedResponseHeaders(upstreamResponse.rawHeaders);
@@ -126,7 +130,7 @@ export function forwardHttp(
           settle('target_failed');
           return;
         }
-        if (error.code === 'EDESTINATIONFORBIDDEN') {
+        if (error.code === FORBIDDEN_DESTINATION) {
           onRefusal('destination_forbidden');
           settle('destination_forbidden');
           return;

@@ -4,7 +4,7 @@ import { createLogger } from '../../lib/logger.js';
 import { startOrigin } from '../helpers/origin.js';
 import { proxyConnect, proxyRequest } from '../helpers/proxy-client.js';
 
-const exit = await createExitServer({ id: 'exit-test', country: 'NL', logger: createLogger({ level: 'silent', name: 'exit' }) });
+const exit = await createExitServer({ id: 'exit-test', country: 'NL', allowPrivateDestinations: true, logger: createLogger({ level: 'silent', name: 'exit' }) });
 t.teardown(() => exit.close());
 const origin = await startOrigin();
 t.teardown(() => origin.close());
@@ -29,6 +29,24 @@ t.test('a target it cannot reach is a marked 502', async (t) => {
   const tunnel = await proxyConnect(exit.port, '127.0.0.1:1');
   t.equal(tunnel.status, 502);
   tunnel.socket.destroy();
+});
+
+t.test('by default it refuses private destinations, named or not, with a marked 403', async (t) => {
+  const guarded = await createExitServer({ id: 'exit-guarded', country: 'NL', allowPrivateDestinations: false, logger: createLogger({ level: 'silent', name: 'exit' }) });
+  t.teardown(() => guarded.close());
+  const seenBefore = origin.seen.length;
+  for (const url of [`${origin.url}/`, `http://127.1:${origin.port}/`, 'http://169.254.169.254/latest/meta-data/']) {
+    const response = await proxyRequest(guarded.port, url, {});
+    t.equal(response.status, 403, url);
+    t.equal(response.headers['x-portcullis-exit-error'], 'destination_forbidden');
+  }
+  for (const authority of [`127.0.0.1:${origin.port}`, `127.1:${origin.port}`]) {
+    const tunnel = await proxyConnect(guarded.port, authority);
+    t.equal(tunnel.status, 403, authority);
+    t.match(tunnel.head, /X-Portcullis-Exit-Error: destination_forbidden/);
+    tunnel.socket.destroy();
+  }
+  t.equal(origin.seen.length, seenBefore, 'the origin saw nothing');
 });
 
 t.test('it serves /healthz and /metrics for itself', async (t) => {

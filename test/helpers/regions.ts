@@ -29,7 +29,7 @@ export async function startRegions(names: string[], controlPlaneOverrides: Param
   const redis = new Map(await Promise.all(names.map(async (name) => [name, await startRedis()] as const)));
   const publishers = new Map([...redis].map(([name, server]) => [name, createRedisPublisher({ url: server.url, commandTimeoutMs: 500 })]));
   const cp = await startTestControlPlane({ publishers, ...controlPlaneOverrides });
-  const exit = await createExitServer({ id: 'exit-de', country: 'DE', logger: createLogger({ level: 'silent', name: 'exit' }) });
+  const exit = await createExitServer({ id: 'exit-de', country: 'DE', allowPrivateDestinations: true, logger: createLogger({ level: 'silent', name: 'exit' }) });
   await cp.request('POST', '/v1/pools', { body: { name: 'residential', exits: [{ country: 'DE', url: exit.url }] } });
   const team = await cp.createTeam();
   const origin = await startOrigin();

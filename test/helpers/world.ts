@@ -32,7 +32,7 @@ export async function startWorld({ exitCountries = ['DE', 'DE', 'US'], node: nod
   const bus = createInProcessBus();
   const cp = await startTestControlPlane({ publishers: new Map([['local', bus.publisher()]]) });
   const logger = createLogger({ level: 'silent', name: 'exit' });
-  const exits = await Promise.all(exitCountries.map((country, i) => createExitServer({ id: `exit-${country.toLowerCase()}-${i}`, country, logger })));
+  const exits = await Promise.all(exitCountries.map((country, i) => createExitServer({ id: `exit-${country.toLowerCase()}-${i}`, country, allowPrivateDestinations: true, logger })));
   const pool = await cp.request('POST', '/v1/pools', { body: { name: 'residential', exits: exits.map((exit) => ({ country: exit.country, url: exit.url })) } });
   if (pool.status !== 201) throw new Error(`pool: ${JSON.stringify(pool.body)}`);
   const team = await cp.createTeam();

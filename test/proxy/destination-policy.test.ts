@@ -1,4 +1,7 @@
 import t from 'tap';
+import { createExitServer } from '../../exit/exit-server.js';
+import { createLogger } from '../../lib/logger.js';
+import { waitFor } from '../helpers/deadline.js';
 import { bearer, proxyConnect, proxyRequest } from '../helpers/proxy-client.js';
 import { startWorld } from '../helpers/world.js';
 
@@ -47,4 +50,24 @@ t.test('the resolved address is checked, not only the name', async (t) => {
     t.equal(response.status, 403, url);
     t.equal(response.headers['x-portcullis-error'], 'destination_forbidden');
   }
+});
+
+t.test('through an upstream exit, the exit checks what the name resolves to and the node passes its 403 on', async (t) => {
+  const exit = await createExitServer({ id: 'exit-guarded', country: 'NL', allowPrivateDestinations: false, logger: createLogger({ level: 'silent', name: 'exit' }) });
+  t.teardown(() => exit.close());
+  await world.cp.request('POST', '/v1/pools', { body: { name: 'guarded', exits: [{ country: 'NL', url: exit.url }] } });
+  const viaExit = { ...bearer(key), 'proxy-pool': 'guarded' };
+  await waitFor(async () => (await proxyRequest(node.port, 'http://127.1/', viaExit)).headers['x-portcullis-error'] !== 'pool_forbidden', {
+    what: 'the node to load the new pool',
+  });
+  for (const url of ['http://127.1/', 'http://2130706433/']) {
+    const response = await proxyRequest(node.port, url, viaExit);
+    t.equal(response.status, 403, url);
+    t.equal(response.headers['x-portcullis-error'], 'destination_forbidden');
+  }
+  const tunnel = await proxyConnect(node.port, '127.1:443', viaExit);
+  t.equal(tunnel.status, 403, 'CONNECT too');
+  t.match(tunnel.head, /X-Portcullis-Error: destination_forbidden/);
+  tunnel.socket.destroy();
+  t.equal(exit.stats().tunnels, 0, 'no tunnel was opened');
 });
