@@ -7,6 +7,7 @@ export interface ExitConfig {
   port: number;
   id: string;
   allowPrivateDestinations: boolean;
+  shutdownDeadlineMs: number;
   logLevel: LogLevel;
 }
 
@@ -23,6 +24,7 @@ export function readExitConfig(env: NodeJS.ProcessEnv): ExitConfig {
     port,
     id: read.string('EXIT_ID', `exit-${(country ?? 'zz').toLowerCase()}-${port}`),
     allowPrivateDestinations: read.boolean('ALLOW_PRIVATE_DESTINATIONS', false),
+    shutdownDeadlineMs: read.integer('SHUTDOWN_DEADLINE_MS', { default: 10_000, min: 0, max: 600_000 }),
     logLevel: read.logLevel(),
   };
   read.finish();

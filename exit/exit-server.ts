@@ -2,6 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry } from 'prom-client';
+import { drain } from '../lib/drain.js';
 import type { Logger } from '../lib/logger.js';
 import { createDestinationPolicy, FORBIDDEN_DESTINATION } from '../proxy/destination-policy.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders } from '../proxy/headers.js';
@@ -33,7 +34,8 @@ export interface ExitServer {
   port: number;
   url: string;
   stats(): { requests: number; tunnels: number; openTunnels: number };
-  close(): Promise<void>;
+  /** Stops accepting, lets requests and tunnels finish for up to `deadlineMs`, then cuts the rest. */
+  close(deadlineMs?: number): Promise<void>;
 }
 
 export async function createExitServer({
@@ -55,6 +57,7 @@ export async function createExitServer({
   const tunnelSockets = new Set<net.Socket>();
   let requestCount = 0;
   let tunnelCount = 0;
+  let activeRequests = 0;
   const marker = ['X-Portcullis-Exit', id, 'X-Portcullis-Exit-Country', country];
 
   function errorCodeOf(error: NodeJS.ErrnoException): string {
@@ -85,7 +88,7 @@ export async function createExitServer({
   }
 
   async function serveOwn(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
-    if (request.method === 'GET' && request.url === '/healthz') return void response.end('ok\n');
+    if (request.method === 'GET' && (request.url === '/healthz' || request.url === '/readyz')) return void response.end('ok\n');
     if (request.method === 'GET' && request.url === '/metrics') {
       response.setHeader('content-type', registry.contentType);
       return void response.end(await registry.metrics());
@@ -99,6 +102,8 @@ export async function createExitServer({
     if (target === undefined) return void response.writeHead(400, { 'content-type': 'text/plain' }).end('absolute http:// URL required\n');
     requestCount++;
     requests.inc();
+    activeRequests++;
+    response.once('close', () => activeRequests--);
     if (isForbidden(target.hostname, target.port)) {
       request.resume();
       return failRequest(response, 'destination_forbidden');
@@ -186,8 +191,10 @@ export async function createExitServer({
     port: bound,
     url: `http://${host}:${bound}`,
     stats: () => ({ requests: requestCount, tunnels: tunnelCount, openTunnels: tunnelSockets.size }),
-    async close() {
+    async close(deadlineMs = 0) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await drain(() => activeRequests === 0 && tunnelSockets.size === 0, deadlineMs, () => server.closeIdleConnections());
       for (const socket of tunnelSockets) socket.destroy();
       server.closeAllConnections();
       agent.destroy();

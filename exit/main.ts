@@ -16,5 +16,5 @@ export async function runExit(env: NodeJS.ProcessEnv): Promise<void> {
     logger,
   });
   logger.info({ id: exit.id, country: exit.country, url: exit.url }, 'exit listening');
-  exitOnSignal(logger, () => exit.close(), 5_000);
+  exitOnSignal(logger, () => exit.close(config.shutdownDeadlineMs), config.shutdownDeadlineMs);
 }

@@ -4,6 +4,7 @@ import { Server } from 'proxy-chain';
 import type { Redis } from 'ioredis';
 import type { FeedEvent, FeedSubscriber } from '../feed/messages.js';
 import { createExitSelector } from '../geo/exit-selection.js';
+import { drain } from '../lib/drain.js';
 import type { Logger } from '../lib/logger.js';
 import { createAuthorizer, type Authorization } from './authorize.js';
 import { openTunnel } from './connect-tunnel.js';
@@ -405,11 +406,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     async close(deadlineMs = 0) {
       const closing = new Promise<void>((resolve) => server.server.close(() => resolve()));
       server.server.closeIdleConnections();
-      const end = now() + deadlineMs;
-      while ((activeRequests > 0 || openTunnelCount > 0) && now() < end) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-        server.server.closeIdleConnections();
-      }
+      await drain(() => activeRequests === 0 && openTunnelCount === 0, deadlineMs, () => server.server.closeIdleConnections());
       server.closeConnections();
       await closing;
       // Usage of the requests just drained goes out before the node is gone.

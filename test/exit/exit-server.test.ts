@@ -1,6 +1,7 @@
 import t from 'tap';
 import { createExitServer } from '../../exit/exit-server.js';
 import { createLogger } from '../../lib/logger.js';
+import { deadline, waitFor, within } from '../helpers/deadline.js';
 import { startOrigin } from '../helpers/origin.js';
 import { proxyConnect, proxyRequest } from '../helpers/proxy-client.js';
 
@@ -49,7 +50,24 @@ t.test('by default it refuses private destinations, named or not, with a marked 
   t.equal(origin.seen.length, seenBefore, 'the origin saw nothing');
 });
 
-t.test('it serves /healthz and /metrics for itself', async (t) => {
+t.test('on close it stops accepting and lets an open tunnel finish', async (t) => {
+  const draining = await createExitServer({ id: 'exit-drain', country: 'NL', allowPrivateDestinations: true, logger: createLogger({ level: 'silent', name: 'exit' }) });
+  const tunnel = await proxyConnect(draining.port, `127.0.0.1:${origin.port}`);
+  t.equal(tunnel.status, 200);
+  const closing = draining.close(deadline(10_000));
+  await waitFor(() => fetch(`${draining.url}/healthz`).then(() => false, () => true), { what: 'the exit to stop accepting' });
+  tunnel.socket.setEncoding('latin1');
+  let reply = '';
+  tunnel.socket.on('data', (chunk: string) => (reply += chunk));
+  const ended = new Promise((resolve) => tunnel.socket.once('close', resolve));
+  tunnel.socket.write('GET /after-close HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+  await within(ended, { what: 'the tunnel to finish its exchange' });
+  t.match(reply, /^HTTP\/1\.1 200 OK/, 'the open tunnel still carried a request');
+  await within(closing, { what: 'close to return once the tunnel is done' });
+});
+
+t.test('it serves /healthz, /readyz and /metrics for itself', async (t) => {
   t.equal((await fetch(`${exit.url}/healthz`)).status, 200);
+  t.equal((await fetch(`${exit.url}/readyz`)).status, 200);
   t.match(await (await fetch(`${exit.url}/metrics`)).text(), /portcullis_exit_requests_total/);
 });
