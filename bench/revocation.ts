@@ -3,22 +3,59 @@
  * constant proxied traffic; 1,000 keys revoked in a burst. Prints, per region, the delay
  * from revocation commit to each node applying it (and so refusing the key), the same with
  * one region's Redis down, and proxied throughput during the burst against before it.
+ * The control plane runs here; every node, the traffic and the origin run in processes of
+ * their own, as in production, so that no delay is one busy event loop's queue.
  */
 import http from 'node:http';
-import type { ProxyNode } from '../proxy/proxy-node.js';
 import { startRegions } from '../test/helpers/regions.js';
 import { waitFor } from '../test/helpers/deadline.js';
+import { freePort } from '../test/helpers/ports.js';
 import { bearer, proxyRequest } from '../test/helpers/proxy-client.js';
+import { startPinned, type ChildServer } from './lib/child.js';
 import { printTable, saveResults } from './lib/table.js';
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 1_000);
 const STALENESS_MS = 2_000;
 const REGIONS = ['us', 'eu', 'ap'];
+const CLIENTS = 24;
 
 const world = await startRegions(REGIONS, { relay: { heartbeatMs: 500, pollMs: 1_000 } });
-const nodes: ProxyNode[] = [];
-for (const region of REGIONS) for (let i = 0; i < 2; i++) nodes.push(await world.startNode(region, { stalenessBoundMs: STALENESS_MS }));
+const children: ChildServer[] = [];
+const lastJson = (child: ChildServer) => JSON.parse(child.output().trim().split('\n').filter((line) => line.startsWith('{')).at(-1)!) as Record<string, number>;
+const origin = await startPinned(undefined, 'bench/servers/origin.ts', ['1024'], {}, /^\{.*\}$/m);
+children.push(origin);
+const originUrl = `http://127.0.0.1:${lastJson(origin).http}/`;
+await world.cp.request('POST', '/v1/pools', { body: { name: 'direct', exits: [{ country: 'US', url: 'direct' }] } });
+
+const nodePorts: number[] = [];
+for (const region of REGIONS) {
+  for (let i = 1; i <= 2; i++) {
+    const port = await freePort();
+    const node = await startPinned(
+      undefined,
+      'bin/portcullis.ts',
+      ['proxy'],
+      {
+        NODE_ID: `${region}-node-${i}`,
+        REGION: region,
+        REDIS_URL: world.redis.get(region)!.url,
+        CONTROL_PLANE_URL: world.cp.url,
+        NODE_TOKEN: world.cp.nodeToken,
+        PORT: String(port),
+        METRICS_PORT: String(await freePort()),
+        ALLOW_PRIVATE_DESTINATIONS: 'true',
+        STALENESS_BOUND_MS: String(STALENESS_MS),
+        LOG_LEVEL: 'info',
+      },
+      /proxy node listening/,
+    );
+    children.push(node);
+    nodePorts.push(port);
+  }
+}
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+// Keys are granted only the direct pool: nodes egress themselves, no exit in this process.
+const createKey = () => world.createKey({ pools: ['direct'] });
 
 async function inBatches<T>(items: T[], size: number, work: (item: T) => Promise<unknown>): Promise<void> {
   for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(work));
@@ -29,23 +66,10 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /** Proxied requests with a key nobody revokes, spread over every node, counted per window. */
-function startTraffic(key: string) {
-  let running = true;
-  let completed = 0;
-  const loops = Array.from({ length: 24 }, async (_, i) => {
-    const node = nodes[i % nodes.length]!;
-    while (running) {
-      const response = await proxyRequest(node.port, `${world.origin.url}/`, bearer(key), { agent }).catch(() => undefined);
-      if (response?.status === 200) completed++;
-    }
-  });
-  return {
-    count: () => completed,
-    stop: async () => {
-      running = false;
-      await Promise.all(loops);
-    },
-  };
+async function startTraffic(key: string) {
+  const traffic = await startPinned(undefined, 'bench/servers/proxied-traffic.ts', [key, originUrl, String(CLIENTS), ...nodePorts.map(String)], {}, /^\{.*\}$/m);
+  children.push(traffic);
+  return { count: () => lastJson(traffic).completed!, stop: () => traffic.stop() };
 }
 
 async function revokeBurst(keys: { id: string }[]): Promise<{ firstSeq: number; lastSeq: number; ms: number }> {
@@ -86,16 +110,16 @@ async function delaysByRegion(firstSeq: number, lastSeq: number): Promise<Map<st
 
 async function createWarmKeys(count: number): Promise<{ id: string; key: string }[]> {
   const keys: { id: string; key: string }[] = [];
-  await inBatches(Array.from({ length: count }), 25, async () => keys.push(await world.createKey()));
-  for (const node of nodes) await inBatches(keys, 50, ({ key }) => proxyRequest(node.port, `${world.origin.url}/`, bearer(key), { agent }));
+  await inBatches(Array.from({ length: count }), 25, async () => keys.push(await createKey()));
+  for (const port of nodePorts) await inBatches(keys, 50, ({ key }) => proxyRequest(port, originUrl, bearer(key), { agent }));
   return keys;
 }
 
 try {
-  process.stdout.write(`creating and caching ${KEYS} keys on ${nodes.length} nodes…\n`);
+  process.stdout.write(`creating and caching ${KEYS} keys on ${nodePorts.length} nodes…\n`);
   const keys = await createWarmKeys(KEYS);
-  const steady = await world.createKey();
-  const traffic = startTraffic(steady.key);
+  const steady = await createKey();
+  const traffic = await startTraffic(steady.key);
   const windowStart = traffic.count();
   const beforeStarted = performance.now();
   await new Promise((resolve) => setTimeout(resolve, 3_000));
@@ -129,7 +153,7 @@ try {
     `Revocation propagation: ${KEYS} keys revoked in ${(burst.ms / 1000).toFixed(1)} s, 3 regions × 2 nodes, staleness bound ${STALENESS_MS} ms`,
     rows,
   );
-  printTable('Proxied traffic (24 keep-alive clients over 6 nodes, one unrevoked key)', [
+  printTable(`Proxied traffic (${CLIENTS} keep-alive clients over ${nodePorts.length} nodes, one unrevoked key)`, [
     { window: 'before the burst', 'req/s': Math.round(beforeRate) },
     { window: 'during the burst', 'req/s': Math.round(duringRate), 'vs before': `${(duringRate / beforeRate).toFixed(2)}×` },
   ]);
@@ -138,5 +162,6 @@ try {
   process.stdout.write(`results: ${saveResults('revocation', { keys: KEYS, burst, outage, rows, beforeRate, duringRate })}\n`);
 } finally {
   agent.destroy();
+  await Promise.all(children.map((child) => child.stop()));
   await world.close();
 }

@@ -1,6 +1,6 @@
 import type { FeedPublisher } from '../feed/messages.js';
 import type { Logger } from '../lib/logger.js';
-import type { Database, DedicatedConnection } from './db/database.js';
+import type { Database, DedicatedConnection, Queryable } from './db/database.js';
 import { OUTBOX_CHANNEL, OUTBOX_COLUMNS, toFeedEvent, type OutboxRow } from './outbox.js';
 
 /**
@@ -48,6 +48,15 @@ export async function createRelay({ db, publishers, heartbeatMs, pollMs, logger,
   let closed = false;
   let flushing: Promise<void> | undefined;
   let flushAgain = false;
+
+  /**
+   * The leader's own connection, which holds its lock and listens: relay queries never
+   * wait in the pool behind admin traffic, such as a burst of revoke calls.
+   */
+  function own(): Queryable {
+    if (connection === undefined) throw new Error('relay connection lost');
+    return connection;
+  }
 
   async function loadCursors(): Promise<void> {
     // A region seen for the first time starts at the current end: its nodes start empty.
@@ -100,7 +109,7 @@ export async function createRelay({ db, publishers, heartbeatMs, pollMs, logger,
     const publisher = publishers.get(region)!;
     for (;;) {
       let cursor = cursors.get(region) ?? 0;
-      const { rows } = await db.query<OutboxRow>(
+      const { rows } = await own().query<OutboxRow>(
         `SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2`,
         [cursor, BATCH],
       );
@@ -119,7 +128,7 @@ export async function createRelay({ db, publishers, heartbeatMs, pollMs, logger,
       if (sent > 0) {
         cursors.set(region, cursor);
         metrics.published(region, sent);
-        await db.query('UPDATE relay_cursors SET seq = $2, updated_at = clock_timestamp() WHERE region = $1', [region, cursor]);
+        await own().query('UPDATE relay_cursors SET seq = $2, updated_at = clock_timestamp() WHERE region = $1', [region, cursor]);
       }
       if (failed || rows.length < BATCH) return;
     }
@@ -152,7 +161,7 @@ export async function createRelay({ db, publishers, heartbeatMs, pollMs, logger,
 
   async function heartbeat(): Promise<void> {
     if (!leader) return;
-    const { rows } = await db.query<{ seq: number }>('SELECT coalesce(max(seq), 0) AS seq FROM outbox');
+    const { rows } = await own().query<{ seq: number }>('SELECT coalesce(max(seq), 0) AS seq FROM outbox');
     const latest = rows[0]!.seq;
     const at = Date.now();
     await Promise.all(

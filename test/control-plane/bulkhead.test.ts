@@ -1,12 +1,21 @@
 import t from 'tap';
 import pg from 'pg';
+import { createPgDatabase } from '../../control-plane/db/pg-database.js';
+import { appendOutbox } from '../../control-plane/outbox.js';
+import { createInProcessBus } from '../../feed/in-process-bus.js';
+import type { FeedMessage } from '../../feed/messages.js';
 import { sha256Hex } from '../../lib/hash.js';
 import { startTestControlPlane } from '../helpers/control-plane.js';
 import { waitFor } from '../helpers/deadline.js';
 
+const bus = createInProcessBus();
+const published: FeedMessage[] = [];
+const subscriber = bus.subscriber();
+await subscriber.start({ message: (message) => published.push(message), connected: () => {}, disconnected: () => {} });
 const cp = await startTestControlPlane({
   adminPool: { maxConnections: 2, statementTimeoutMs: 30_000, connectionTimeoutMs: 30_000 },
   nodePool: { maxConnections: 2, statementTimeoutMs: 5_000, connectionTimeoutMs: 5_000 },
+  publishers: new Map([['local', bus.publisher()]]),
 });
 t.teardown(() => cp.close());
 const team = await cp.createTeam();
@@ -39,7 +48,39 @@ t.test('node-API verify stays fast while the admin pool is saturated by slow lis
   t.ok(p99 < 100, `verify p99 ${p99.toFixed(1)} ms with ${cp.adminDb.stats().waiting} admin calls queued`);
   t.ok(cp.adminDb.stats().waiting >= 10, 'admin pool still saturated during the measurement');
 
+
   await blocker.query('COMMIT');
   const lists = await Promise.all(slowLists);
   t.ok(lists.every((response) => response.status === 200), 'the stalled admin calls complete once the lock is gone');
+});
+
+t.test('the relay publishes a revocation while the admin pool is saturated', async (t) => {
+  // The revocation's transaction takes a share lock on its team's row; the blocker's
+  // exclusive lock on `teams` queues behind it, and every admin list call behind both.
+  const writerDb = createPgDatabase({ url: cp.database.url, applicationName: 'test-writer', maxConnections: 1, statementTimeoutMs: 30_000, connectionTimeoutMs: 5_000 });
+  t.teardown(() => writerDb.close());
+  let commit!: () => void;
+  const gate = new Promise<void>((resolve) => (commit = resolve));
+  let seq = 0;
+  const writing = writerDb.transaction(async (tx) => {
+    seq = await appendOutbox(tx, { kind: 'key.revoked', teamId: team.id, keyId: created.body.id, keyHash: Buffer.from(verifyBody.hashes[0]!, 'hex') });
+    await gate;
+  });
+  await waitFor(() => seq > 0, { what: 'the revocation to be written' });
+  const blocker = new pg.Client({ connectionString: cp.database.url });
+  await blocker.connect();
+  t.teardown(() => blocker.end());
+  await blocker.query('BEGIN');
+  const locked = blocker.query('LOCK TABLE teams IN ACCESS EXCLUSIVE MODE');
+  const slowLists = Array.from({ length: 20 }, () => cp.request('GET', `/v1/teams/${team.id}/keys`));
+  await waitFor(() => cp.adminDb.stats().waiting >= 10, { what: 'admin pool saturated with queued list calls' });
+
+  commit();
+  await writing;
+  await locked;
+  await waitFor(() => published.some((message) => message.type === 'event' && message.seq === seq), { what: 'the relay to publish the revocation', timeoutMs: 2_000 });
+  t.ok(cp.adminDb.stats().waiting >= 10, 'published while the admin pool was saturated');
+
+  await blocker.query('COMMIT');
+  t.ok((await Promise.all(slowLists)).every((response) => response.status === 200), 'the stalled admin calls complete once the lock is gone');
 });
