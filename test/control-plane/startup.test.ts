@@ -7,7 +7,10 @@ import { createControlPlane } from '../../control-plane/control-plane.js';
 import { createLogger } from '../../lib/logger.js';
 import { generateToken } from '../../lib/secret-format.js';
 import { waitFor } from '../helpers/deadline.js';
+import { createApiClient } from '../helpers/control-plane.js';
+import { startOrigin } from '../helpers/origin.js';
 import { createTestDatabase } from '../helpers/postgres.js';
+import { basic, proxyRequest } from '../helpers/proxy-client.js';
 
 t.test('two control planes starting at once on an empty database migrate it once', async (t) => {
   const database = await createTestDatabase();
@@ -44,7 +47,7 @@ t.test('portcullis start: a working setup on the embedded database, kept across 
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-start-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   // Port 0 everywhere: the ports in use are read back from what start prints.
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0', PROXY_PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'warn' };
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0', PROXY_PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'warn', ALLOW_PRIVATE_DESTINATIONS: 'true' };
   delete env.DATABASE_URL;
 
   async function start(): Promise<{ output: () => string; port: number; proxyPort: number; stop: () => Promise<number | null> }> {
@@ -84,6 +87,18 @@ t.test('portcullis start: a working setup on the embedded database, kept across 
   t.ok(refused, 'the proxy answers');
   const teams = await fetch(`http://127.0.0.1:${port}/v1/teams`, { headers: { authorization: `Bearer ${adminToken}` } });
   t.equal(teams.status, 200, 'the admin token works');
+
+  const origin = await startOrigin();
+  t.teardown(() => origin.close());
+  t.equal((await proxyRequest(proxyPort, `${origin.url}/`, basic('user', key!))).status, 200, 'the printed key proxies a request');
+  const admin = createApiClient(`http://127.0.0.1:${port}`, adminToken!);
+  const team = ((await teams.json()) as { data: { id: string }[] }).data[0]!;
+  const quickstart = (await admin.request('GET', `/v1/teams/${team.id}/keys`)).body.data[0];
+  t.equal((await admin.request('POST', `/v1/teams/${team.id}/keys/${quickstart.id}/revoke`)).status, 200);
+  await waitFor(async () => (await proxyRequest(proxyPort, `${origin.url}/`, basic('user', key!))).headers['x-portcullis-error'] === 'key_revoked', {
+    what: 'the embedded node to refuse the revoked key',
+  });
+  t.pass('a revocation reaches the embedded node through the in-process bus');
   t.equal(await first.stop(), 0, 'SIGTERM exits 0');
 
   const second = await start();
