@@ -303,7 +303,6 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     const { authorization, attempts, admission } = admitted;
     connections.track(authorization.keyHash, authorization.grant.teamId, socket);
     tunnels.track(authorization.keyHash, authorization.grant.teamId, socket);
-    usage.count(authorization.grant.keyId, authorization.grant.teamId, 'tunnel');
     openTunnelCount++;
     metrics.openTunnels.inc();
     const outcome = await openTunnel(
@@ -320,6 +319,8 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
         admission.release();
       },
     );
+    // Only a tunnel that opened counts in usage; its bytes were metered as they flowed.
+    if (outcome === 'ok') usage.count(authorization.grant.keyId, authorization.grant.teamId, 'tunnel');
     if (outcome === 'ok' || outcome === 'client_aborted') metrics.tunnels.inc({ outcome });
     if (outcome !== 'ok') {
       openTunnelCount--;
