@@ -34,8 +34,19 @@ export function createPoolRefresher({ api, intervalMs, logger, apply }: PoolRefr
   return {
     async start() {
       await refresh();
+      // A control plane outage is reported when it starts and when it ends, not every poll.
+      let failing = false;
       timer = setInterval(() => {
-        refresh().catch((error: unknown) => logger.warn({ err: error }, 'pool refresh failed; keeping the current pools'));
+        refresh().then(
+          () => {
+            if (failing) logger.info('pool refresh works again');
+            failing = false;
+          },
+          (error: unknown) => {
+            if (!failing) logger.warn({ err: error }, 'pool refresh failed; keeping the current pools and retrying');
+            failing = true;
+          },
+        );
       }, intervalMs);
       timer.unref();
     },

@@ -47,6 +47,9 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
   let again = false;
   let retryTimer: NodeJS.Timeout | undefined;
   let closed = false;
+  // Operators hear of changes of state once, not of every retry.
+  let stale = false;
+  let catchUpFailing = false;
 
   function applyInOrder(event: FeedEvent, receivedAt: number): void {
     if (event.seq <= applied) return;
@@ -84,8 +87,11 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
           again = false;
           await fetchMissing(reason);
         } while (again && !closed);
+        if (catchUpFailing) logger.info({ applied }, 'revocation catch-up works again');
+        catchUpFailing = false;
       } catch (error) {
-        logger.warn({ err: error, applied }, 'revocation catch-up failed; retrying');
+        if (!catchUpFailing) logger.warn({ err: error, applied }, 'revocation catch-up failed; retrying until it works');
+        catchUpFailing = true;
         if (!closed) {
           clearTimeout(retryTimer);
           retryTimer = setTimeout(() => void catchUp(reason), options.retryMs);
@@ -100,6 +106,10 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
   function onMessage(message: FeedMessage): void {
     const receivedAt = now();
     lastHeardAt = receivedAt;
+    if (stale) {
+      stale = false;
+      logger.info({ applied }, 'revocation feed speaks again');
+    }
     if (message.type === 'heartbeat') {
       if (message.seq > applied) void catchUp('heartbeat');
       return;
@@ -116,7 +126,16 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
   return {
     async start() {
       silenceTimer = setInterval(() => {
-        if (now() - lastHeardAt > options.stalenessBoundMs) void catchUp('silence');
+        const silenceMs = now() - lastHeardAt;
+        if (silenceMs <= options.stalenessBoundMs) return;
+        if (!stale) {
+          stale = true;
+          logger.warn(
+            { silenceMs: Number.isFinite(silenceMs) ? silenceMs : null, stalenessBoundMs: options.stalenessBoundMs },
+            'revocation feed silent past the staleness bound: cached keys are re-verified and revocations polled from the control plane',
+          );
+        }
+        void catchUp('silence');
       }, SILENCE_CHECK_MS);
       silenceTimer.unref();
       await options.subscriber.start({
