@@ -45,6 +45,7 @@ export function readProxyNodeSettings(read: EnvReader, defaults: ProxyNodeDefaul
       negativeTtlMs: millis('NEGATIVE_CACHE_TTL_MS', 10_000),
       maxNegativeEntries: read.integer('NEGATIVE_CACHE_MAX_ENTRIES', { default: 50_000, min: 1, max: 10_000_000 }),
       unknownPerSecond: read.integer('UNKNOWN_KEYS_PER_SECOND', { default: 1_000, min: 1, max: 1_000_000 }),
+      unknownPerSecondPerClient: read.integer('UNKNOWN_KEYS_PER_SECOND_PER_CLIENT', { default: 20, min: 1, max: 1_000_000 }),
       maxVerifyInFlight: read.integer('VERIFY_MAX_IN_FLIGHT', { default: 1_000, min: 1, max: 100_000 }),
     },
     maxVerifyCalls: read.integer('VERIFY_MAX_CALLS', { default: 8, min: 1, max: 1_000 }),

@@ -42,6 +42,11 @@ export interface KeyCacheOptions {
    * flood of made-up keys has used it up, keys not in the cache get 503 until it refills.
    */
   unknownPerSecond: number;
+  /**
+   * The same budget for each client address: one source flooding made-up keys uses up its
+   * own budget (and runs into debt for the lookups it had in flight), not everyone's.
+   */
+  unknownPerSecondPerClient: number;
   /** Control plane lookups in flight at once; more wait for none but get 503. */
   maxVerifyInFlight: number;
   /**
@@ -56,8 +61,11 @@ export interface KeyCacheOptions {
 }
 
 export interface KeyCache {
-  /** The grant, null for an unknown key, or a promise when the control plane must be asked. */
-  lookup(hashHex: string): KeyGrant | null | Promise<KeyGrant | null>;
+  /**
+   * The grant, null for an unknown key, or a promise when the control plane must be asked.
+   * `client` is the address the request came from.
+   */
+  lookup(hashHex: string, client: string): KeyGrant | null | Promise<KeyGrant | null>;
   /** Applies a feed event about one key: forget it, and remember the event against in-flight verifies. */
   applyEvent(event: Pick<RevocationEventWire, 'kind' | 'seq'> & { keyHash: string }): void;
   /** Forgets every cached key of a team (its quota changed). */
@@ -73,6 +81,14 @@ interface Tombstone {
 
 const TOMBSTONE_TTL_MS = 60_000;
 const MAX_STALE_RETRIES = 3;
+const MAX_TRACKED_CLIENTS = 10_000;
+/** How far into debt a client can run, in seconds of its budget. */
+const MAX_CLIENT_DEBT_SECONDS = 60;
+
+interface TokenBucket {
+  tokens: number;
+  at: number;
+}
 
 function toGrant(key: NonNullable<VerifyResult['key']>, verifiedAt: number): KeyGrant {
   return {
@@ -98,6 +114,17 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
   const inFlight = new Map<string, Promise<KeyGrant | null>>();
   let unknownBudget = options.unknownPerSecond;
   let refilledAt = now();
+  const clientBudgets = new LRUCache<string, TokenBucket>({ max: MAX_TRACKED_CLIENTS });
+
+  function clientBucket(client: string): TokenBucket {
+    const current = now();
+    const rate = options.unknownPerSecondPerClient;
+    let bucket = clientBudgets.get(client);
+    if (bucket === undefined) clientBudgets.set(client, (bucket = { tokens: rate, at: current }));
+    bucket.tokens = Math.min(rate, bucket.tokens + ((current - bucket.at) / 1000) * rate);
+    bucket.at = current;
+    return bucket;
+  }
 
   function refill(): void {
     const current = now();
@@ -136,13 +163,13 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
     }
   }
 
-  function refresh(hashHex: string, cached: KeyGrant | undefined): Promise<KeyGrant | null> {
+  function refresh(hashHex: string, cached: KeyGrant | undefined, client: string): Promise<KeyGrant | null> {
     const pending = inFlight.get(hashHex);
     if (pending !== undefined) {
       events.coalesced();
       return pending;
     }
-    if (cached === undefined && !mayAskAboutNewKey()) {
+    if (cached === undefined && (clientBucket(client).tokens < 1 || !mayAskAboutNewKey())) {
       return Promise.reject(new Refusal('auth_unavailable', 1));
     }
     events.miss();
@@ -152,6 +179,8 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
         if (grant === null) {
           refill();
           unknownBudget -= 1;
+          const bucket = clientBucket(client);
+          bucket.tokens = Math.max(-MAX_CLIENT_DEBT_SECONDS * options.unknownPerSecondPerClient, bucket.tokens - 1);
           grants.delete(hashHex);
           unknown.set(hashHex, true);
         } else {
@@ -173,7 +202,7 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
   }
 
   return {
-    lookup(hashHex) {
+    lookup(hashHex, client) {
       const cached = grants.get(hashHex);
       if (cached !== undefined && now() - cached.verifiedAt <= options.trustWindowMs()) {
         events.hit();
@@ -183,7 +212,7 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
         events.negativeHit();
         return null;
       }
-      return refresh(hashHex, cached);
+      return refresh(hashHex, cached, client);
     },
     applyEvent({ kind, keyHash, seq }) {
       grants.delete(keyHash);

@@ -32,7 +32,15 @@ export interface ProxyNodeTuning {
   host: string;
   port: number;
   allowPrivateDestinations: boolean;
-  cache: { maxEntries: number; ttlMs: number; negativeTtlMs: number; maxNegativeEntries: number; unknownPerSecond: number; maxVerifyInFlight: number };
+  cache: {
+    maxEntries: number;
+    ttlMs: number;
+    negativeTtlMs: number;
+    maxNegativeEntries: number;
+    unknownPerSecond: number;
+    unknownPerSecondPerClient: number;
+    maxVerifyInFlight: number;
+  };
   /** Verify calls to the control plane in flight at once, each for up to 100 keys. */
   maxVerifyCalls: number;
   /** A feed silent for longer than this makes cached decisions older than it untrusted. */

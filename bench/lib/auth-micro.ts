@@ -26,12 +26,13 @@ export async function measureAuthDecision(iterations = 500_000): Promise<AuthMic
     maxNegativeEntries: 1000,
     negativeTtlMs: 10_000,
     unknownPerSecond: 100,
+    unknownPerSecondPerClient: 100,
     maxVerifyInFlight: 10,
     trustWindowMs: () => 300_000,
     failOpen: false,
     events: { hit: noop, miss: noop, coalesced: noop, negativeHit: noop, verified: noop, failedOpen: noop },
   });
-  await cache.lookup(sha256Hex(key));
+  await cache.lookup(sha256Hex(key), '127.0.0.1');
   const authorizer = createAuthorizer({ cache, now: Date.now, hasPool: () => true });
   const headers = { 'proxy-authorization': `Basic ${Buffer.from(`customer-country-de:${key}`).toString('base64')}` };
   const results: AuthMicroResult[] = [];

@@ -23,7 +23,7 @@ export function startTestProxyNode({ controlPlaneUrl, nodeToken, subscriber, wra
     subscriber,
     logger: createLogger({ level: (process.env.TEST_LOG_LEVEL as 'info' | undefined) ?? 'silent', name: 'proxy' }),
     allowPrivateDestinations: true,
-    cache: { maxEntries: 100_000, ttlMs: 60_000, negativeTtlMs: 10_000, maxNegativeEntries: 10_000, unknownPerSecond: 1_000, maxVerifyInFlight: 1_000 },
+    cache: { maxEntries: 100_000, ttlMs: 60_000, negativeTtlMs: 10_000, maxNegativeEntries: 10_000, unknownPerSecond: 1_000, unknownPerSecondPerClient: 1_000, maxVerifyInFlight: 1_000 },
     maxVerifyCalls: 8,
     stalenessBoundMs: 2_000,
     failOpen: false,
