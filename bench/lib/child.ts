@@ -1,5 +1,4 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 
 const hasTaskset = spawnSync('taskset', ['--version']).status === 0;
 
@@ -19,9 +18,9 @@ export interface ChildServer {
  * resolving once its output matches `ready`.
  */
 export async function startPinned(core: number | undefined, entry: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<ChildServer> {
-  const tsx = join(process.cwd(), 'node_modules/.bin/tsx');
-  const command = core !== undefined && hasTaskset ? 'taskset' : tsx;
-  const commandArgs = core !== undefined && hasTaskset ? ['-c', String(core), tsx, entry, ...args] : [entry, ...args];
+  // Node with tsx's loader rather than the tsx command, so SIGTERM reaches the server itself.
+  const node = [process.execPath, '--import', import.meta.resolve('tsx'), entry, ...args];
+  const [command, ...commandArgs] = core !== undefined && hasTaskset ? ['taskset', '-c', String(core), ...node] : node;
   const child = spawn(command, commandArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));

@@ -51,8 +51,9 @@ t.test('portcullis start: a working setup on the embedded database, kept across 
   delete env.DATABASE_URL;
 
   async function start(): Promise<{ output: () => string; port: number; proxyPort: number; stop: () => Promise<number | null> }> {
-    // What `npm start` runs, from an empty working directory.
-    const child = spawn(join(process.cwd(), 'node_modules/.bin/tsx'), [join(process.cwd(), 'bin/portcullis.ts'), 'start'], { cwd: dir, env });
+    // What `npm start` runs (node with tsx's loader, so signals reach our process directly),
+    // from an empty working directory.
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(process.cwd(), 'bin/portcullis.ts'), 'start'], { cwd: dir, env });
     let output = '';
     child.stdout.on('data', (chunk) => (output += chunk));
     child.stderr.on('data', (chunk) => (output += chunk));
