@@ -112,29 +112,33 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
   // A verify answer older than an event we applied must not put the key back.
   const tombstones = new LRUCache<string, Tombstone>({ max: Math.max(10_000, options.maxNegativeEntries), ttl: TOMBSTONE_TTL_MS });
   const inFlight = new Map<string, Promise<KeyGrant | null>>();
-  let unknownBudget = options.unknownPerSecond;
-  let refilledAt = now();
+  // Budgets for unknown keys: the node's, and one per client address (in the LRU).
+  const nodeBudget: TokenBucket = { tokens: options.unknownPerSecond, at: now() };
   const clientBudgets = new LRUCache<string, TokenBucket>({ max: MAX_TRACKED_CLIENTS });
 
-  function clientBucket(client: string): TokenBucket {
+  function refilled(bucket: TokenBucket, perSecond: number): TokenBucket {
     const current = now();
-    const rate = options.unknownPerSecondPerClient;
-    let bucket = clientBudgets.get(client);
-    if (bucket === undefined) clientBudgets.set(client, (bucket = { tokens: rate, at: current }));
-    bucket.tokens = Math.min(rate, bucket.tokens + ((current - bucket.at) / 1000) * rate);
+    bucket.tokens = Math.min(perSecond, bucket.tokens + ((current - bucket.at) / 1000) * perSecond);
     bucket.at = current;
     return bucket;
   }
 
-  function refill(): void {
-    const current = now();
-    unknownBudget = Math.min(options.unknownPerSecond, unknownBudget + ((current - refilledAt) / 1000) * options.unknownPerSecond);
-    refilledAt = current;
+  function clientBudget(client: string): TokenBucket {
+    let bucket = clientBudgets.get(client);
+    if (bucket === undefined) clientBudgets.set(client, (bucket = { tokens: options.unknownPerSecondPerClient, at: now() }));
+    return refilled(bucket, options.unknownPerSecondPerClient);
   }
 
-  function mayAskAboutNewKey(): boolean {
-    refill();
-    return unknownBudget >= 1 && inFlight.size < options.maxVerifyInFlight;
+  function mayAskAboutNewKey(client: string): boolean {
+    return (
+      clientBudget(client).tokens >= 1 && refilled(nodeBudget, options.unknownPerSecond).tokens >= 1 && inFlight.size < options.maxVerifyInFlight
+    );
+  }
+
+  function spendOnUnknownKey(client: string): void {
+    refilled(nodeBudget, options.unknownPerSecond).tokens -= 1;
+    const bucket = clientBudget(client);
+    bucket.tokens = Math.max(-MAX_CLIENT_DEBT_SECONDS * options.unknownPerSecondPerClient, bucket.tokens - 1);
   }
 
   async function verifyFresh(hashHex: string): Promise<KeyGrant | null> {
@@ -169,7 +173,7 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
       events.coalesced();
       return pending;
     }
-    if (cached === undefined && (clientBucket(client).tokens < 1 || !mayAskAboutNewKey())) {
+    if (cached === undefined && !mayAskAboutNewKey(client)) {
       return Promise.reject(new Refusal('auth_unavailable', 1));
     }
     events.miss();
@@ -177,10 +181,7 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
       (grant) => {
         inFlight.delete(hashHex);
         if (grant === null) {
-          refill();
-          unknownBudget -= 1;
-          const bucket = clientBucket(client);
-          bucket.tokens = Math.max(-MAX_CLIENT_DEBT_SECONDS * options.unknownPerSecondPerClient, bucket.tokens - 1);
+          spendOnUnknownKey(client);
           grants.delete(hashHex);
           unknown.set(hashHex, true);
         } else {
