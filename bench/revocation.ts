@@ -13,6 +13,7 @@ import { freePort } from '../test/helpers/ports.js';
 import { bearer, proxyRequest } from '../test/helpers/proxy-client.js';
 import { startPinned, type ChildServer } from './lib/child.js';
 import { printTable, saveResults } from './lib/table.js';
+import { inBatches } from '../test/helpers/batches.js';
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 1_000);
 const STALENESS_MS = 2_000;
@@ -56,10 +57,6 @@ for (const region of REGIONS) {
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 // Keys are granted only the direct pool: nodes egress themselves, no exit in this process.
 const createKey = () => world.createKey({ pools: ['direct'] });
-
-async function inBatches<T>(items: T[], size: number, work: (item: T) => Promise<unknown>): Promise<void> {
-  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(work));
-}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;

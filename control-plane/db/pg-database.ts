@@ -64,13 +64,22 @@ export function createPgDatabase(options: PgDatabaseOptions): Database {
       client.on('error', fail);
       client.on('end', () => fail(new Error('dedicated connection ended')));
       await client.connect();
+      // A connection runs one query at a time and its callers may overlap (the relay drains
+      // regions concurrently): queries wait their turn here rather than inside pg, which
+      // deprecates queueing them.
+      let turn: Promise<unknown> = Promise.resolve();
+      const inTurn = <T>(run: () => Promise<T>): Promise<T> => {
+        const result = turn.then(run, run);
+        turn = result.catch(() => undefined);
+        return result;
+      };
       return {
         async query<Row>(sql: string, params?: readonly unknown[]) {
-          const result = await client.query(sql, params as unknown[] | undefined);
+          const result = await inTurn(() => client.query(sql, params as unknown[] | undefined));
           return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
         },
         async exec(sql) {
-          await client.query(sql);
+          await inTurn(() => client.query(sql));
         },
         onNotification(handler) {
           client.on('notification', (message) => handler(message.channel));

@@ -6,6 +6,7 @@ import { createLogger } from '../../lib/logger.js';
 import { deadline, waitFor } from '../helpers/deadline.js';
 import { bearer, proxyRequest } from '../helpers/proxy-client.js';
 import { startRegions } from '../helpers/regions.js';
+import { inBatches } from '../helpers/batches.js';
 
 const KEYS = 1_000;
 const STALENESS_MS = 2_000;
@@ -14,10 +15,6 @@ t.teardown(() => world.close());
 const nodes = await Promise.all(['us', 'eu', 'ap'].map((region) => world.startNode(region, { stalenessBoundMs: STALENESS_MS })));
 const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
 t.teardown(() => agent.destroy());
-
-async function inBatches<T>(items: T[], size: number, work: (item: T) => Promise<unknown>): Promise<void> {
-  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(work));
-}
 
 t.test('1,000 keys revoked in a burst, with the relay restarted midway: none works anywhere after the bound', async (t) => {
   const keys: { id: string; key: string }[] = [];

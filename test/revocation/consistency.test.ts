@@ -2,6 +2,7 @@ import t from 'tap';
 import { Redis } from 'ioredis';
 import { decodeFeedMessage, FEED_CHANNEL, type FeedEvent, type FeedSubscriber } from '../../feed/messages.js';
 import type { NodeApiClient, BatchVerifyResult } from '../../proxy/node-api-client.js';
+import { inBatches } from '../helpers/batches.js';
 import { waitFor } from '../helpers/deadline.js';
 import { metricValue } from '../helpers/metrics.js';
 import { bearer, proxyRequest } from '../helpers/proxy-client.js';
@@ -24,8 +25,10 @@ t.test('concurrent revokes reach every region, each exactly once and in seq orde
     if (message?.type === 'event') events.push(message);
   });
   await listener.subscribe(FEED_CHANNEL);
-  const keys = await Promise.all(Array.from({ length: 200 }, () => world.createKey()));
-  await Promise.all(keys.map((key) => revoke(key.id)));
+  const keys: { id: string }[] = [];
+  await inBatches(Array.from({ length: 200 }), 25, async () => keys.push(await world.createKey()));
+  // 25 revoke calls at a time keep every admin connection in a revoking transaction.
+  await inBatches(keys, 25, (key) => revoke(key.id));
   await waitFor(() => events.length >= 200, { what: '200 events on the eu channel' });
   const seqs = events.map((event) => event.seq);
   t.equal(new Set(seqs).size, 200, 'no duplicates');
