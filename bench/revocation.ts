@@ -7,13 +7,13 @@
  * their own, as in production, so that no delay is one busy event loop's queue.
  */
 import http from 'node:http';
+import { inBatches } from '../test/helpers/batches.js';
 import { startRegions } from '../test/helpers/regions.js';
 import { waitFor } from '../test/helpers/deadline.js';
 import { freePort } from '../test/helpers/ports.js';
 import { bearer, proxyRequest } from '../test/helpers/proxy-client.js';
 import { startPinned, type ChildServer } from './lib/child.js';
 import { printTable, saveResults } from './lib/table.js';
-import { inBatches } from '../test/helpers/batches.js';
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 1_000);
 const STALENESS_MS = 2_000;

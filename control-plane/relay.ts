@@ -104,15 +104,21 @@ export async function createRelay({ db, publishers, heartbeatMs, pollMs, logger,
   /**
    * Sends a region everything after its cursor, batch by batch, in seq order. Stops at the
    * first failed publish: that region keeps its cursor and resumes there next time.
+   * Regions drain independently, so one that is down never holds up the others; regions
+   * at the same cursor share one read of the outbox (`reads`, one flush's worth).
    */
-  async function drainRegion(region: string): Promise<void> {
+  async function drainRegion(region: string, reads: Map<number, Promise<OutboxRow[]>>): Promise<void> {
     const publisher = publishers.get(region)!;
     for (;;) {
       let cursor = cursors.get(region) ?? 0;
-      const { rows } = await own().query<OutboxRow>(
-        `SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2`,
-        [cursor, BATCH],
-      );
+      let read = reads.get(cursor);
+      if (read === undefined) {
+        read = own()
+          .query<OutboxRow>(`SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2`, [cursor, BATCH])
+          .then((result) => result.rows);
+        reads.set(cursor, read);
+      }
+      const rows = await read;
       if (rows.length === 0) return;
       // Publishes go out back to back on one connection, which keeps them in order; the
       // cursor advances past the last one confirmed before the first failure.
@@ -135,7 +141,8 @@ export async function createRelay({ db, publishers, heartbeatMs, pollMs, logger,
   }
 
   async function publishPending(): Promise<void> {
-    await Promise.all(regions.map(drainRegion));
+    const reads = new Map<number, Promise<OutboxRow[]>>();
+    await Promise.all(regions.map((region) => drainRegion(region, reads)));
   }
 
   function flush(): Promise<void> {

@@ -78,15 +78,6 @@ export async function createExitServer({
     client.end(`HTTP/1.1 ${status}\r\nX-Portcullis-Exit: ${id}\r\nX-Portcullis-Exit-Error: ${code}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   }
 
-  function isForbidden(hostname: string, port: number): boolean {
-    try {
-      policy.checkTarget(hostname, port);
-      return false;
-    } catch {
-      return true;
-    }
-  }
-
   async function serveOwn(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
     if (request.method === 'GET' && (request.url === '/healthz' || request.url === '/readyz')) return void response.end('ok\n');
     if (request.method === 'GET' && request.url === '/metrics') {
@@ -104,7 +95,7 @@ export async function createExitServer({
     requests.inc();
     activeRequests++;
     response.once('close', () => activeRequests--);
-    if (isForbidden(target.hostname, target.port)) {
+    if (policy.forbids(target.hostname, target.port)) {
       request.resume();
       return failRequest(response, 'destination_forbidden');
     }
@@ -138,7 +129,7 @@ export async function createExitServer({
     client.on('error', () => client.destroy());
     const target = parseConnectTarget(request.url);
     if (target === undefined) return void client.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    if (isForbidden(target.hostname, target.port)) return failTunnel(client, 'destination_forbidden');
+    if (policy.forbids(target.hostname, target.port)) return failTunnel(client, 'destination_forbidden');
     const upstream = net.connect({ host: target.hostname, port: target.port, lookup: policy.lookup });
     const timer = setTimeout(() => upstream.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })), connectTimeoutMs);
     upstream.once('connect', () => {

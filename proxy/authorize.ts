@@ -55,7 +55,7 @@ export function createAuthorizer({ cache, now, hasPool }: AuthorizerOptions): Au
     authorize(headers, socket, isConnect) {
       const target = readCredentials(headers, isConnect);
       const keyHash = hashOf(target.key, socket);
-      const grant = cache.lookup(keyHash, socket.remoteAddress ?? '');
+      const grant = cache.lookup(keyHash, socket);
       if (grant instanceof Promise) return grant.then((resolved) => decide(resolved, keyHash, target));
       return decide(grant, keyHash, target);
     },

@@ -5,11 +5,15 @@ import type { Socket } from 'node:net';
  * already flowing can be ended when the key is revoked or its quota is used up.
  */
 export interface ConnectionRegistry {
-  track(keyHash: string, teamId: string, socket: Socket): void;
-  /** Destroys every connection the key authorised; returns how many. */
+  /** `tunnel` marks a CONNECT tunnel, which a used-up quota closes too. */
+  track(keyHash: string, teamId: string, socket: Socket, tunnel: boolean): void;
+  /** Destroys every connection the key authorised (a revocation); returns how many. */
   closeKey(keyHash: string): number;
-  /** Destroys every connection any key of the team authorised; returns how many. */
-  closeTeam(teamId: string): number;
+  /**
+   * Destroys the tunnels of one key or of every key of a team (a used-up quota): plain
+   * requests end by themselves and the next one is refused.
+   */
+  closeTunnels(of: { keyHash: string } | { teamId: string }): void;
   size(): number;
 }
 
@@ -18,6 +22,7 @@ export function createConnectionRegistry(): ConnectionRegistry {
   const keysOfTeam = new Map<string, Set<string>>();
   const teamOfKey = new Map<string, string>();
   const keysOf = new Map<Socket, Set<string>>();
+  const tunnels = new WeakSet<Socket>();
 
   function dropKey(keyHash: string): void {
     byKey.delete(keyHash);
@@ -50,7 +55,8 @@ export function createConnectionRegistry(): ConnectionRegistry {
   }
 
   return {
-    track(keyHash, teamId, socket) {
+    track(keyHash, teamId, socket, tunnel) {
+      if (tunnel) tunnels.add(socket);
       let sockets = byKey.get(keyHash);
       if (sockets === undefined) {
         byKey.set(keyHash, (sockets = new Set()));
@@ -69,10 +75,12 @@ export function createConnectionRegistry(): ConnectionRegistry {
       keys.add(keyHash);
     },
     closeKey,
-    closeTeam(teamId) {
-      let count = 0;
-      for (const keyHash of [...(keysOfTeam.get(teamId) ?? [])]) count += closeKey(keyHash);
-      return count;
+    closeTunnels(of) {
+      const keyHashes = 'keyHash' in of ? [of.keyHash] : [...(keysOfTeam.get(of.teamId) ?? [])];
+      for (const keyHash of keyHashes) {
+        // Each is forgotten when it emits 'close'.
+        for (const socket of byKey.get(keyHash) ?? []) if (tunnels.has(socket)) socket.destroy();
+      }
     },
     size: () => keysOf.size,
   };

@@ -1,6 +1,5 @@
 import dns from 'node:dns';
 import net from 'node:net';
-import { Refusal } from './refusal.js';
 
 /**
  * Which destinations a node refuses to reach: loopback, private, link-local (cloud
@@ -54,7 +53,7 @@ function isForbiddenAddress(address: string): boolean {
 
 export interface DestinationPolicy {
   /** Cheap check on the name and port alone, before any DNS work. */
-  checkTarget(hostname: string, port: number): void;
+  forbids(hostname: string, port: number): boolean;
   /** A `lookup` for net/http that refuses forbidden resolved addresses. */
   lookup: net.LookupFunction;
 }
@@ -78,11 +77,11 @@ export function createDestinationPolicy({ allowPrivate }: { allowPrivate: boolea
     });
   };
   return {
-    checkTarget(hostname, port) {
-      if (FORBIDDEN_PORTS.has(port)) throw new Refusal('destination_forbidden');
-      if (allowPrivate) return;
+    forbids(hostname, port) {
+      if (FORBIDDEN_PORTS.has(port)) return true;
+      if (allowPrivate) return false;
       const bare = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
-      if (net.isIP(bare) !== 0 ? isForbiddenAddress(bare) : LOCAL_NAMES.test(bare)) throw new Refusal('destination_forbidden');
+      return net.isIP(bare) !== 0 ? isForbiddenAddress(bare) : LOCAL_NAMES.test(bare);
     },
     lookup,
   };

@@ -63,9 +63,9 @@ export interface KeyCacheOptions {
 export interface KeyCache {
   /**
    * The grant, null for an unknown key, or a promise when the control plane must be asked.
-   * `client` is the address the request came from.
+   * `connection` is the client's (its address is read only when the control plane is asked).
    */
-  lookup(hashHex: string, client: string): KeyGrant | null | Promise<KeyGrant | null>;
+  lookup(hashHex: string, connection: { readonly remoteAddress?: string | undefined }): KeyGrant | null | Promise<KeyGrant | null>;
   /** Applies a feed event about one key: forget it, and remember the event against in-flight verifies. */
   applyEvent(event: Pick<RevocationEventWire, 'kind' | 'seq'> & { keyHash: string }): void;
   /** Forgets every cached key of a team (its quota changed). */
@@ -203,7 +203,7 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
   }
 
   return {
-    lookup(hashHex, client) {
+    lookup(hashHex, connection) {
       const cached = grants.get(hashHex);
       if (cached !== undefined && now() - cached.verifiedAt <= options.trustWindowMs()) {
         events.hit();
@@ -213,7 +213,7 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
         events.negativeHit();
         return null;
       }
-      return refresh(hashHex, cached, client);
+      return refresh(hashHex, cached, connection.remoteAddress ?? '');
     },
     applyEvent({ kind, keyHash, seq }) {
       grants.delete(keyHash);

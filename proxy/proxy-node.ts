@@ -110,10 +110,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
   const policy = createDestinationPolicy({ allowPrivate: options.allowPrivateDestinations });
   const selector = createExitSelector({ now });
   const transports = createExitTransports({ policy, maxIdleSockets: options.maxIdleUpstreamSockets });
-  // A revocation closes every connection a key authorised; a used-up quota closes only its
-  // tunnels, which would stream on without limit, and lets plain requests end with a 429.
   const connections = createConnectionRegistry();
-  const tunnels = createConnectionRegistry();
   let appliedRevocations: AppliedRevocation[] = [];
   let openTunnelCount = 0;
   let activeRequests = 0;
@@ -158,7 +155,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
         // About a whole team: its quota was used up, or changed.
         if (event.kind === 'quota.exceeded') {
           limits.markTeamOverQuota(event.teamId);
-          tunnels.closeTeam(event.teamId);
+          connections.closeTunnels({ teamId: event.teamId });
         } else {
           limits.clearTeam(event.teamId);
           cache.forgetTeam(event.teamId);
@@ -166,7 +163,8 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
         return;
       }
       cache.applyEvent({ kind: event.kind, seq: event.seq, keyHash: event.keyHash });
-      if (event.kind === 'quota.exceeded') tunnels.closeKey(event.keyHash);
+      // A tunnel opened before the quota ran out would otherwise stream on without limit.
+      if (event.kind === 'quota.exceeded') connections.closeTunnels({ keyHash: event.keyHash });
       if (event.kind !== 'key.revoked' && event.kind !== 'key.rotated') return;
       const closed = connections.closeKey(event.keyHash);
       if (event.kind === 'key.revoked' && event.keyId !== null) selector.dropSessions(event.keyId);
@@ -256,7 +254,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
   async function admit(request: http.IncomingMessage, socket: Socket, target: RequestTarget, isConnect: boolean): Promise<Admitted> {
     const decided = authorizer.authorize(request.headers, socket, isConnect);
     const authorization = decided instanceof Promise ? await decided : decided;
-    policy.checkTarget(target.hostname, target.port);
+    if (policy.forbids(target.hostname, target.port)) throw new Refusal('destination_forbidden');
     const attempts = planExitAttempts(authorization, attemptOptions);
     const admitting = limits.admit(authorization.grant);
     return { authorization, attempts, admission: admitting instanceof Promise ? await admitting : admitting };
@@ -281,7 +279,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     }
     const { authorization, attempts, admission } = admitted;
     response.once('close', admission.release);
-    connections.track(authorization.keyHash, authorization.grant.teamId, request.socket);
+    connections.track(authorization.keyHash, authorization.grant.teamId, request.socket, false);
     usage.count(authorization.grant.keyId, authorization.grant.teamId, 'request');
     const outcome = await forwardHttp(
       request,
@@ -309,8 +307,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
       return refuseConnect(socket, toRefusal(error));
     }
     const { authorization, attempts, admission } = admitted;
-    connections.track(authorization.keyHash, authorization.grant.teamId, socket);
-    tunnels.track(authorization.keyHash, authorization.grant.teamId, socket);
+    connections.track(authorization.keyHash, authorization.grant.teamId, socket, true);
     openTunnelCount++;
     metrics.openTunnels.inc();
     const outcome = await openTunnel(

@@ -32,7 +32,7 @@ export async function measureAuthDecision(iterations = 500_000): Promise<AuthMic
     failOpen: false,
     events: { hit: noop, miss: noop, coalesced: noop, negativeHit: noop, verified: noop, failedOpen: noop },
   });
-  await cache.lookup(sha256Hex(key), '127.0.0.1');
+  await cache.lookup(sha256Hex(key), { remoteAddress: '127.0.0.1' });
   const authorizer = createAuthorizer({ cache, now: Date.now, hasPool: () => true });
   const headers = { 'proxy-authorization': `Basic ${Buffer.from(`customer-country-de:${key}`).toString('base64')}` };
   const results: AuthMicroResult[] = [];
