@@ -3,7 +3,7 @@
  * (first page, a deep page, filtered searches, key creation), with the OFFSET query at the
  * same depth as the baseline, measured in the same run.
  */
-import { createCursorCodec } from '../control-plane/cursor.js';
+import { createCursorCodec } from '../control-plane/http/cursor.js';
 import { createPgDatabase } from '../control-plane/db/pg-database.js';
 import { generateToken } from '../lib/secret-format.js';
 import { freePort } from '../test/helpers/ports.js';

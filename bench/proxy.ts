@@ -5,7 +5,7 @@
  * tunnel setup rate; and the cost of one auth decision on a cache hit. The proxy under
  * test runs pinned to core 0, the load generator and origin on core 1.
  */
-import { createRedisPublisher } from '../feed/redis-bus.js';
+import { createRedisPublisher } from '../lib/feed/redis-bus.js';
 import { freePort } from '../test/helpers/ports.js';
 import { startRedis } from '../test/helpers/redis.js';
 import { startTestControlPlane } from '../test/helpers/control-plane.js';

@@ -1,4 +1,4 @@
-import { createInProcessBus } from '../feed/in-process-bus.js';
+import { createInProcessBus } from '../lib/feed/in-process-bus.js';
 import { readControlPlaneConfig } from '../control-plane/config.js';
 import { createControlPlane } from '../control-plane/control-plane.js';
 import { createQuickstart } from '../control-plane/quickstart.js';

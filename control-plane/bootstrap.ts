@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { sha256 } from '../lib/hash.js';
 import { generateId, generateToken } from '../lib/secret-format.js';
-import { recordActivity, SYSTEM_AUDIT } from './activity-log.js';
+import { recordActivity, SYSTEM_AUDIT } from './activity/log.js';
 import type { Database } from './db/database.js';
 
 /** Arbitrary constant: serialises first-start bootstrap across instances. */

@@ -1,4 +1,4 @@
-import { createRedisPublisher } from '../feed/redis-bus.js';
+import { createRedisPublisher } from '../lib/feed/redis-bus.js';
 import { createLogger } from '../lib/logger.js';
 import { exitOnSignal } from '../lib/shutdown.js';
 import { readControlPlaneConfig } from './config.js';

@@ -1,7 +1,7 @@
-import { SYSTEM_AUDIT, recordActivity } from './activity-log.js';
+import { SYSTEM_AUDIT, recordActivity } from './activity/log.js';
 import type { Database } from './db/database.js';
-import { createKey } from './key-store.js';
-import { exitId } from './pool-store.js';
+import { createKey } from './keys/store.js';
+import { exitId } from './pools/store.js';
 import { generateId } from '../lib/secret-format.js';
 
 export interface Quickstart {

@@ -4,9 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { drain } from '../lib/drain.js';
 import type { Logger } from '../lib/logger.js';
-import { createDestinationPolicy, FORBIDDEN_DESTINATION } from '../proxy/destination-policy.js';
-import { forwardedRequestHeaders, forwardedResponseHeaders } from '../proxy/headers.js';
-import { parseAbsoluteHttpTarget, parseConnectTarget } from '../proxy/request-target.js';
+import { createDestinationPolicy, FORBIDDEN_DESTINATION } from '../lib/http/destination-policy.js';
+import { forwardedRequestHeaders, forwardedResponseHeaders } from '../lib/http/headers.js';
+import { parseAbsoluteHttpTarget, parseConnectTarget } from '../lib/http/request-target.js';
 
 /**
  * A stand-in residential exit for development, tests and benchmarks: an upstream HTTP

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { createEnvReader, type EnvReader, type LogLevel } from '../lib/env.js';
-import type { ProxyNodeTuning } from './proxy-node.js';
+import type { ProxyNodeTuning } from './node.js';
 
 /** Every proxy node setting except where its control plane and feed are (see `readProxyConfig`). */
 export interface ProxyNodeSettings extends ProxyNodeTuning {

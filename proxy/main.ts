@@ -1,12 +1,12 @@
 import { Redis } from 'ioredis';
-import { createRedisSubscriber } from '../feed/redis-bus.js';
-import type { FeedSubscriber } from '../feed/messages.js';
+import { createRedisSubscriber } from '../lib/feed/redis-bus.js';
+import type { FeedSubscriber } from '../contract/feed.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { createOpsServer } from '../lib/ops-server.js';
 import { exitOnSignal } from '../lib/shutdown.js';
 import { readProxyConfig, type ProxyNodeSettings } from './config.js';
-import { createNodeApiClient } from './node-api-client.js';
-import { createProxyNode, type ProxyNode } from './proxy-node.js';
+import { createNodeApiClient } from './sync/node-api-client.js';
+import { createProxyNode, type ProxyNode } from './node.js';
 
 export interface RunningProxy {
   node: ProxyNode;

@@ -1,8 +1,8 @@
 import type { Socket } from 'node:net';
 import { sha256Hex } from '../../lib/hash.js';
 import { generateApiKey } from '../../lib/secret-format.js';
-import { createAuthorizer } from '../../proxy/authorize.js';
-import { createKeyCache } from '../../proxy/key-cache.js';
+import { createAuthorizer } from '../../proxy/auth/authorize.js';
+import { createKeyCache } from '../../proxy/auth/key-cache.js';
 
 export interface AuthMicroResult {
   name: string;

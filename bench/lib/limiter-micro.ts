@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { createRateLimiter } from '../../proxy/rate-limiter.js';
+import { createRateLimiter } from '../../proxy/limits/rate-limiter.js';
 
 export interface LimiterMicroResult {
   name: string;

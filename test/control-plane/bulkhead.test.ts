@@ -1,9 +1,9 @@
 import t from 'tap';
 import pg from 'pg';
 import { createPgDatabase } from '../../control-plane/db/pg-database.js';
-import { appendOutbox } from '../../control-plane/outbox.js';
-import { createInProcessBus } from '../../feed/in-process-bus.js';
-import type { FeedMessage } from '../../feed/messages.js';
+import { appendOutbox } from '../../control-plane/revocation/outbox.js';
+import { createInProcessBus } from '../../lib/feed/in-process-bus.js';
+import type { FeedMessage } from '../../contract/feed.js';
 import { sha256Hex } from '../../lib/hash.js';
 import { startTestControlPlane } from '../helpers/control-plane.js';
 import { waitFor } from '../helpers/deadline.js';

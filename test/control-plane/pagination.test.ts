@@ -1,6 +1,6 @@
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { keyListQueries, keysByHashesQuery, type KeyListFilter } from '../../control-plane/key-store.js';
+import { keyListQueries, keysByHashesQuery, type KeyListFilter } from '../../control-plane/keys/store.js';
 import { startTestControlPlane } from '../helpers/control-plane.js';
 import { seedKeys } from '../helpers/seed-keys.js';
 

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { FeedSubscriber } from '../../feed/messages.js';
+import type { FeedSubscriber } from '../../contract/feed.js';
 import { createLogger } from '../../lib/logger.js';
-import { createNodeApiClient, type NodeApiClient } from '../../proxy/node-api-client.js';
-import { createProxyNode, type ProxyNode, type ProxyNodeOptions } from '../../proxy/proxy-node.js';
+import { createNodeApiClient, type NodeApiClient } from '../../proxy/sync/node-api-client.js';
+import { createProxyNode, type ProxyNode, type ProxyNodeOptions } from '../../proxy/node.js';
 
 export interface TestProxyNodeOptions extends Partial<Omit<ProxyNodeOptions, 'api' | 'subscriber'>> {
   controlPlaneUrl: string;

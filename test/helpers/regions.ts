@@ -1,9 +1,9 @@
 import { Redis } from 'ioredis';
 import { createExitServer, type ExitServer } from '../../exit/exit-server.js';
-import type { FeedSubscriber } from '../../feed/messages.js';
-import { createRedisPublisher, createRedisSubscriber } from '../../feed/redis-bus.js';
+import type { FeedSubscriber } from '../../contract/feed.js';
+import { createRedisPublisher, createRedisSubscriber } from '../../lib/feed/redis-bus.js';
 import { createLogger } from '../../lib/logger.js';
-import type { ProxyNode } from '../../proxy/proxy-node.js';
+import type { ProxyNode } from '../../proxy/node.js';
 import { startTestControlPlane, type TestControlPlane } from './control-plane.js';
 import { startOrigin, type Origin } from './origin.js';
 import { startTestProxyNode, type TestProxyNodeOptions } from './proxy-node.js';

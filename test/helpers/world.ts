@@ -1,7 +1,7 @@
 import { createExitServer, type ExitServer } from '../../exit/exit-server.js';
-import { createInProcessBus } from '../../feed/in-process-bus.js';
+import { createInProcessBus } from '../../lib/feed/in-process-bus.js';
 import { createLogger } from '../../lib/logger.js';
-import type { ProxyNode } from '../../proxy/proxy-node.js';
+import type { ProxyNode } from '../../proxy/node.js';
 import { startTestControlPlane, type TestControlPlane } from './control-plane.js';
 import { startOrigin, type Origin } from './origin.js';
 import { startTestProxyNode, type TestProxyNodeOptions } from './proxy-node.js';

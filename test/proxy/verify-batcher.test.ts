@@ -1,6 +1,6 @@
 import t from 'tap';
-import type { BatchVerifyResult, VerifiedKeyWire } from '../../proxy/node-api-client.js';
-import { createVerifyBatcher } from '../../proxy/verify-batcher.js';
+import type { BatchVerifyResult, VerifiedKeyWire } from '../../proxy/sync/node-api-client.js';
+import { createVerifyBatcher } from '../../proxy/auth/verify-batcher.js';
 
 const keyFor = (hash: string): VerifiedKeyWire => ({
   id: `key_${hash}`,

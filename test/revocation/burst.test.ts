@@ -1,7 +1,7 @@
 import t from 'tap';
 import http from 'node:http';
-import { createRelay } from '../../control-plane/relay.js';
-import { createRedisPublisher } from '../../feed/redis-bus.js';
+import { createRelay } from '../../control-plane/revocation/relay.js';
+import { createRedisPublisher } from '../../lib/feed/redis-bus.js';
 import { createLogger } from '../../lib/logger.js';
 import { deadline, waitFor } from '../helpers/deadline.js';
 import { bearer, proxyRequest } from '../helpers/proxy-client.js';

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { Redis } from 'ioredis';
-import { decodeFeedMessage, FEED_CHANNEL, type FeedEvent, type FeedSubscriber } from '../../feed/messages.js';
-import type { NodeApiClient, BatchVerifyResult } from '../../proxy/node-api-client.js';
+import { decodeFeedMessage, FEED_CHANNEL, type FeedEvent, type FeedSubscriber } from '../../contract/feed.js';
+import type { NodeApiClient, BatchVerifyResult } from '../../proxy/sync/node-api-client.js';
 import { inBatches } from '../helpers/batches.js';
 import { waitFor } from '../helpers/deadline.js';
 import { metricValue } from '../helpers/metrics.js';

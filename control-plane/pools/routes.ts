@@ -1,0 +1,133 @@
+import type { FastifyInstance } from 'fastify';
+import { normalizeCountryCode } from '../../geo/countries.js';
+import { ApiError } from '../errors.js';
+import { auditContextOf, recordActivity } from '../activity/log.js';
+import { requireAdmin } from '../http/auth.js';
+import type { CursorCodec } from '../http/cursor.js';
+import type { Database } from '../db/database.js';
+import { pageQuerySchema, toPage } from '../http/pagination.js';
+import { exitId, loadExitHealth, renderPool, type PoolExit, type PoolRow } from './store.js';
+import { poolNameSchema } from '../http/validation.js';
+
+export interface PoolRoutesOptions {
+  db: Database;
+  cursors: CursorCodec;
+  nodeLivenessMs: number;
+}
+
+const exitsSchema = {
+  type: 'array',
+  maxItems: 1000,
+  items: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['country', 'url'],
+    properties: {
+      country: { type: 'string', minLength: 2, maxLength: 2 },
+      url: { type: 'string', minLength: 1, maxLength: 2048 },
+    },
+  },
+} as const;
+
+const poolParams = { type: 'object', additionalProperties: false, required: ['name'], properties: { name: poolNameSchema } } as const;
+
+function normalizeExitUrl(value: string): string {
+  if (value === 'direct') return value;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ApiError(422, 'exit_url_invalid', `exit url "${value}" must be "direct" or http://host:port`);
+  }
+  if (url.protocol !== 'http:' || url.port === '' || (url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') {
+    throw new ApiError(422, 'exit_url_invalid', `exit url "${value}" must be "direct" or http://host:port`);
+  }
+  return url.toString().replace(/\/$/, '');
+}
+
+function normalizeExits(pool: string, exits: { country: string; url: string }[]): PoolExit[] {
+  const seen = new Set<string>();
+  return exits.map(({ country, url }) => {
+    const code = normalizeCountryCode(country);
+    if (code === undefined) throw new ApiError(422, 'country_unknown', `"${country}" is not an ISO 3166-1 alpha-2 country code`);
+    const normalizedUrl = normalizeExitUrl(url);
+    const id = exitId(pool, code, normalizedUrl);
+    if (seen.has(id)) throw new ApiError(422, 'exit_duplicate', `exit ${code} ${url} is listed twice`);
+    seen.add(id);
+    return { id, country: code, url: normalizedUrl };
+  });
+}
+
+const COLUMNS = 'name, exits, created_at, updated_at';
+
+export function registerPoolRoutes(app: FastifyInstance, { db, cursors, nodeLivenessMs }: PoolRoutesOptions): void {
+  app.get<{ Querystring: { limit: number; cursor?: string } }>(
+    '/v1/pools',
+    { schema: { querystring: { type: 'object', additionalProperties: false, properties: pageQuerySchema } } },
+    async (request) => {
+      const { limit, cursor } = request.query;
+      const after = cursor === undefined ? undefined : cursors.decode('pools', cursor, 1);
+      const [{ rows }, health] = await Promise.all([
+        db.query<PoolRow>(`SELECT ${COLUMNS} FROM pools WHERE ($2::text IS NULL OR name > $2) ORDER BY name LIMIT $1`, [limit + 1, after?.[0] ?? null]),
+        loadExitHealth(db, nodeLivenessMs),
+      ]);
+      return toPage(rows, limit, cursors, 'pools', (row) => [row.name], (row) => renderPool(row, health));
+    },
+  );
+
+  app.get<{ Params: { name: string } }>('/v1/pools/:name', { schema: { params: poolParams } }, async (request) => {
+    const { rows } = await db.query<PoolRow>(`SELECT ${COLUMNS} FROM pools WHERE name = $1`, [request.params.name]);
+    if (rows[0] === undefined) throw new ApiError(404, 'pool_not_found', 'pool not found');
+    return renderPool(rows[0], await loadExitHealth(db, nodeLivenessMs));
+  });
+
+  app.post<{ Body: { name: string; exits: { country: string; url: string }[] } }>(
+    '/v1/pools',
+    {
+      schema: {
+        body: { type: 'object', additionalProperties: false, required: ['name', 'exits'], properties: { name: poolNameSchema, exits: exitsSchema } },
+      },
+    },
+    async (request, reply) => {
+      requireAdmin(request);
+      const { name } = request.body;
+      const exits = normalizeExits(name, request.body.exits);
+      const row = await db.transaction(async (tx) => {
+        const { rows } = await tx.query<PoolRow>(
+          `INSERT INTO pools (name, exits) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`,
+          [name, JSON.stringify(exits)],
+        );
+        if (rows[0] === undefined) throw new ApiError(409, 'pool_name_taken', `a pool named "${name}" already exists`);
+        await recordActivity(tx, auditContextOf(request), { teamId: null, action: 'pool.created', targetType: 'pool', targetId: name, details: { exits: exits.length } });
+        return rows[0];
+      });
+      return reply.status(201).send(renderPool(row));
+    },
+  );
+
+  app.patch<{ Params: { name: string }; Body: { exits: { country: string; url: string }[] } }>(
+    '/v1/pools/:name',
+    {
+      schema: {
+        params: poolParams,
+        body: { type: 'object', additionalProperties: false, required: ['exits'], properties: { exits: exitsSchema } },
+      },
+    },
+    async (request) => {
+      requireAdmin(request);
+      const { name } = request.params;
+      const exits = normalizeExits(name, request.body.exits);
+      return renderPool(
+        await db.transaction(async (tx) => {
+          const { rows } = await tx.query<PoolRow>(
+            `UPDATE pools SET exits = $2, updated_at = clock_timestamp() WHERE name = $1 RETURNING ${COLUMNS}`,
+            [name, JSON.stringify(exits)],
+          );
+          if (rows[0] === undefined) throw new ApiError(404, 'pool_not_found', 'pool not found');
+          await recordActivity(tx, auditContextOf(request), { teamId: null, action: 'pool.updated', targetType: 'pool', targetId: name, details: { exits: exits.length } });
+          return rows[0];
+        }),
+      );
+    },
+  );
+}

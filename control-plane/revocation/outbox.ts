@@ -1,0 +1,59 @@
+import type { FeedEvent } from '../../contract/feed.js';
+import type { Queryable } from '../db/database.js';
+
+/** Arbitrary constant: the advisory lock held while drawing an outbox sequence number. */
+const OUTBOX_LOCK = 7_301_002;
+export const OUTBOX_CHANNEL = 'portcullis_outbox';
+
+export type OutboxKind = 'key.revoked' | 'key.rotated' | 'key.updated' | 'quota.exceeded' | 'team.updated';
+
+export interface OutboxEvent {
+  kind: OutboxKind;
+  teamId: string;
+  /** Null for events about a whole team. */
+  keyId: string | null;
+  /** The hash nodes must evict (for a rotation, the old secret's hash); null for team events. */
+  keyHash: Buffer | null;
+}
+
+/**
+ * Appends an event for the relay. Holding a transaction-scoped lock from `nextval` to
+ * commit makes sequence order equal commit order, so the relay reading `seq > cursor`
+ * can never pass over a row that commits later with a smaller seq. Call it as the last
+ * statement of the transaction to keep the lock short.
+ */
+export async function appendOutbox(tx: Queryable, event: OutboxEvent): Promise<number> {
+  await tx.query('SELECT pg_advisory_xact_lock($1)', [OUTBOX_LOCK]);
+  const { rows } = await tx.query<{ seq: number }>(
+    `INSERT INTO outbox (seq, kind, team_id, key_id, key_hash)
+     VALUES (nextval('outbox_seq'), $1, $2, $3, $4) RETURNING seq`,
+    [event.kind, event.teamId, event.keyId, event.keyHash],
+  );
+  // Delivered at commit: wakes the relay at once instead of at its next poll.
+  await tx.query(`SELECT pg_notify('${OUTBOX_CHANNEL}', '')`);
+  return rows[0]!.seq;
+}
+
+export interface OutboxRow {
+  seq: number;
+  kind: OutboxKind;
+  team_id: string;
+  key_id: string | null;
+  key_hash: Uint8Array | null;
+  created_at: Date;
+}
+
+export const OUTBOX_COLUMNS = 'seq, kind, team_id, key_id, key_hash, created_at';
+
+/** An outbox row as the feed and the node API carry it. */
+export function toFeedEvent(row: OutboxRow): FeedEvent {
+  return {
+    type: 'event',
+    seq: row.seq,
+    kind: row.kind,
+    teamId: row.team_id,
+    keyId: row.key_id,
+    keyHash: row.key_hash === null ? null : Buffer.from(row.key_hash).toString('hex'),
+    at: row.created_at.getTime(),
+  };
+}

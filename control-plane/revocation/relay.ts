@@ -1,0 +1,205 @@
+import type { FeedPublisher } from '../../contract/feed.js';
+import type { Logger } from '../../lib/logger.js';
+import type { Database, DedicatedConnection, Queryable } from '../db/database.js';
+import { OUTBOX_CHANNEL, OUTBOX_COLUMNS, toFeedEvent, type OutboxRow } from './outbox.js';
+
+/**
+ * The outbox relay (DESIGN "Revocation protocol", step 2). Publishes each outbox row, in
+ * seq order, to every region's bus, keeping a cursor per region in PostgreSQL: a region
+ * whose bus is down keeps its cursor and gets its backlog, in order, when it is back.
+ * Sends a heartbeat with the latest seq to every region at a fixed interval.
+ *
+ * Only one instance relays at a time: the leader holds a session-level advisory lock on a
+ * dedicated connection (if it dies, the lock goes with it and another instance takes
+ * over). Events are idempotent too — nodes ignore a seq they already applied — so an
+ * overlap during a takeover repeats messages but never reorders or loses them.
+ */
+export interface Relay {
+  isLeader(): boolean;
+  /** Publishes whatever is pending now (also runs on every notification and poll). */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface RelayMetrics {
+  published(region: string, count: number): void;
+  publishFailed(region: string): void;
+  lag(region: string, seqBehind: number): void;
+}
+
+export interface RelayOptions {
+  db: Database;
+  publishers: ReadonlyMap<string, FeedPublisher>;
+  heartbeatMs: number;
+  /** Fallback poll, in case a notification is lost. */
+  pollMs: number;
+  logger: Logger;
+  metrics: RelayMetrics;
+}
+
+const RELAY_LOCK = 7_301_004;
+const BATCH = 500;
+
+export async function createRelay({ db, publishers, heartbeatMs, pollMs, logger, metrics }: RelayOptions): Promise<Relay> {
+  const regions = [...publishers.keys()];
+  const cursors = new Map<string, number>();
+  let connection: DedicatedConnection | undefined;
+  let leader = false;
+  let closed = false;
+  let flushing: Promise<void> | undefined;
+  let flushAgain = false;
+
+  /**
+   * The leader's own connection, which holds its lock and listens: relay queries never
+   * wait in the pool behind admin traffic, such as a burst of revoke calls.
+   */
+  function own(): Queryable {
+    if (connection === undefined) throw new Error('relay connection lost');
+    return connection;
+  }
+
+  async function loadCursors(): Promise<void> {
+    // A region seen for the first time starts at the current end: its nodes start empty.
+    await db.query(
+      `INSERT INTO relay_cursors (region, seq)
+       SELECT region, (SELECT coalesce(max(seq), 0) FROM outbox) FROM unnest($1::text[]) AS region
+       ON CONFLICT (region) DO NOTHING`,
+      [regions],
+    );
+    const { rows } = await db.query<{ region: string; seq: number }>('SELECT region, seq FROM relay_cursors WHERE region = ANY($1)', [regions]);
+    for (const row of rows) cursors.set(row.region, row.seq);
+  }
+
+  async function connect(): Promise<void> {
+    try {
+      const candidate = await db.dedicated();
+      candidate.onError((error) => {
+        logger.warn({ err: error }, 'relay connection lost; will reconnect');
+        if (connection === candidate) {
+          connection = undefined;
+          leader = false;
+        }
+      });
+      candidate.onNotification((channel) => {
+        if (channel === OUTBOX_CHANNEL) void flush();
+      });
+      await candidate.query(`LISTEN ${OUTBOX_CHANNEL}`);
+      connection = candidate;
+    } catch (error) {
+      logger.warn({ err: error }, 'relay cannot reach the database');
+    }
+  }
+
+  async function claimLeadership(): Promise<void> {
+    if (connection === undefined) await connect();
+    if (connection === undefined || leader) return;
+    const { rows } = await connection.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [RELAY_LOCK]);
+    if (rows[0]?.locked === true) {
+      leader = true;
+      await loadCursors();
+      logger.info({ regions }, 'relay leadership taken');
+    }
+  }
+
+  /**
+   * Sends a region everything after its cursor, batch by batch, in seq order. Stops at the
+   * first failed publish: that region keeps its cursor and resumes there next time.
+   * Regions drain independently, so one that is down never holds up the others; regions
+   * at the same cursor share one read of the outbox (`reads`, one flush's worth).
+   */
+  async function drainRegion(region: string, reads: Map<number, Promise<OutboxRow[]>>): Promise<void> {
+    const publisher = publishers.get(region)!;
+    for (;;) {
+      let cursor = cursors.get(region) ?? 0;
+      let read = reads.get(cursor);
+      if (read === undefined) {
+        read = own()
+          .query<OutboxRow>(`SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2`, [cursor, BATCH])
+          .then((result) => result.rows);
+        reads.set(cursor, read);
+      }
+      const rows = await read;
+      if (rows.length === 0) return;
+      // Publishes go out back to back on one connection, which keeps them in order; the
+      // cursor advances past the last one confirmed before the first failure.
+      const outcomes = await Promise.allSettled(rows.map((row) => publisher.publish(toFeedEvent(row))));
+      const firstFailure = outcomes.findIndex((outcome) => outcome.status === 'rejected');
+      const sent = firstFailure < 0 ? rows.length : firstFailure;
+      const failed = firstFailure >= 0;
+      if (sent > 0) cursor = rows[sent - 1]!.seq;
+      if (failed) {
+        metrics.publishFailed(region);
+        logger.debug({ err: (outcomes[firstFailure] as PromiseRejectedResult).reason, region }, 'region unreachable; backlog kept');
+      }
+      if (sent > 0) {
+        cursors.set(region, cursor);
+        metrics.published(region, sent);
+        await own().query('UPDATE relay_cursors SET seq = $2, updated_at = clock_timestamp() WHERE region = $1', [region, cursor]);
+      }
+      if (failed || rows.length < BATCH) return;
+    }
+  }
+
+  async function publishPending(): Promise<void> {
+    const reads = new Map<number, Promise<OutboxRow[]>>();
+    await Promise.all(regions.map((region) => drainRegion(region, reads)));
+  }
+
+  function flush(): Promise<void> {
+    if (flushing !== undefined) {
+      flushAgain = true;
+      return flushing;
+    }
+    flushing = (async () => {
+      try {
+        do {
+          flushAgain = false;
+          await claimLeadership();
+          if (leader && regions.length > 0) await publishPending();
+        } while (flushAgain && !closed);
+      } catch (error) {
+        logger.warn({ err: error }, 'relay flush failed; will retry');
+      } finally {
+        flushing = undefined;
+      }
+    })();
+    return flushing;
+  }
+
+  async function heartbeat(): Promise<void> {
+    if (!leader) return;
+    const { rows } = await own().query<{ seq: number }>('SELECT coalesce(max(seq), 0) AS seq FROM outbox');
+    const latest = rows[0]!.seq;
+    const at = Date.now();
+    await Promise.all(
+      regions.map(async (region) => {
+        metrics.lag(region, latest - (cursors.get(region) ?? 0));
+        try {
+          await publishers.get(region)!.publish({ type: 'heartbeat', seq: latest, at });
+        } catch {
+          metrics.publishFailed(region);
+        }
+      }),
+    );
+  }
+
+  await flush();
+  const pollTimer = setInterval(() => void flush(), pollMs);
+  const heartbeatTimer = setInterval(() => {
+    heartbeat().catch((error: unknown) => logger.debug({ err: error }, 'heartbeat failed'));
+  }, heartbeatMs);
+
+  return {
+    isLeader: () => leader,
+    flush,
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(pollTimer);
+      clearInterval(heartbeatTimer);
+      await flushing;
+      await connection?.close();
+      await Promise.all([...publishers.values()].map((publisher) => publisher.close()));
+    },
+  };
+}

@@ -1,0 +1,100 @@
+import type { FastifyInstance } from 'fastify';
+import { ApiError } from '../errors.js';
+import type { Database } from '../db/database.js';
+import { assertTeamAccess } from '../http/team-access.js';
+import { idSchema } from '../http/validation.js';
+
+export interface RevocationStatusOptions {
+  db: Database;
+  /** Regions the relay publishes to; a region with no live node still shows up. */
+  regions: readonly string[];
+  /** A node that has not reported for this long is not counted as live. */
+  nodeLivenessMs: number;
+}
+
+interface NodeRow {
+  id: string;
+  region: string;
+  applied_seq: number;
+  last_seen_at: Date;
+  started_at: Date;
+}
+
+interface AckRow {
+  node_id: string;
+  applied_at: Date;
+  closed_connections: number;
+}
+
+/**
+ * `GET /v1/teams/{team}/keys/{id}/revocation`: for the key's latest revocation (or
+ * rotation), which regions and live nodes have applied it and after how many
+ * milliseconds, and `complete` once every live node has.
+ */
+export function registerRevocationStatus(app: FastifyInstance, { db, regions, nodeLivenessMs }: RevocationStatusOptions): void {
+  app.get<{ Params: { team: string; id: string } }>(
+    '/v1/teams/:team/keys/:id/revocation',
+    {
+      schema: {
+        params: { type: 'object', additionalProperties: false, required: ['team', 'id'], properties: { team: idSchema, id: idSchema } },
+      },
+    },
+    async (request) => {
+      const { team, id } = request.params;
+      await assertTeamAccess(db, request, team);
+      const { rows: events } = await db.query<{ seq: number; kind: string; created_at: Date }>(
+        `SELECT seq, kind, created_at FROM outbox
+         WHERE key_id = $1 AND team_id = $2 AND kind IN ('key.revoked', 'key.rotated') ORDER BY seq DESC LIMIT 1`,
+        [id, team],
+      );
+      const event = events[0];
+      if (event === undefined) throw new ApiError(404, 'revocation_not_found', 'this key has not been revoked or rotated');
+      const [nodes, acks, cursors] = await Promise.all([
+        db.query<NodeRow>(
+          `SELECT id, region, applied_seq, last_seen_at, started_at FROM nodes
+           WHERE last_seen_at > clock_timestamp() - make_interval(secs => $1 / 1000.0) ORDER BY region, id`,
+          [nodeLivenessMs],
+        ),
+        db.query<AckRow>('SELECT node_id, applied_at, closed_connections FROM revocation_acks WHERE seq = $1', [event.seq]),
+        db.query<{ region: string; seq: number }>('SELECT region, seq FROM relay_cursors'),
+      ]);
+      const ackByNode = new Map(acks.rows.map((ack) => [ack.node_id, ack]));
+      const publishedTo = new Map(cursors.rows.map((cursor) => [cursor.region, cursor.seq >= event.seq]));
+      const byRegion = new Map<string, { region: string; published: boolean; nodes: unknown[]; applied: number; total: number }>();
+      for (const region of regions) byRegion.set(region, { region, published: publishedTo.get(region) ?? false, nodes: [], applied: 0, total: 0 });
+      let slowestMs: number | null = null;
+      let pending = 0;
+      for (const node of nodes.rows) {
+        let region = byRegion.get(node.region);
+        if (region === undefined) byRegion.set(node.region, (region = { region: node.region, published: publishedTo.get(node.region) ?? false, nodes: [], applied: 0, total: 0 }));
+        const ack = ackByNode.get(node.id);
+        const applied = node.applied_seq >= event.seq;
+        const afterMs = ack === undefined ? null : Math.max(0, ack.applied_at.getTime() - event.created_at.getTime());
+        if (afterMs !== null) slowestMs = Math.max(slowestMs ?? 0, afterMs);
+        region.total++;
+        if (applied) region.applied++;
+        else pending++;
+        region.nodes.push({
+          nodeId: node.id,
+          applied,
+          afterMs,
+          closedConnections: ack?.closed_connections ?? 0,
+          // A node that started after the revocation never held the key.
+          startedAfter: ack === undefined && node.started_at.getTime() > event.created_at.getTime(),
+          lastSeenAt: node.last_seen_at.toISOString(),
+        });
+      }
+      return {
+        keyId: id,
+        seq: event.seq,
+        kind: event.kind === 'key.revoked' ? 'revoked' : 'rotated',
+        at: event.created_at.toISOString(),
+        complete: nodes.rows.length > 0 && pending === 0,
+        liveNodes: nodes.rows.length,
+        pendingNodes: pending,
+        slowestMs,
+        regions: [...byRegion.values()],
+      };
+    },
+  );
+}

@@ -1,0 +1,144 @@
+import { SYSTEM_AUDIT, recordActivity } from '../activity/log.js';
+import type { Database, Queryable } from '../db/database.js';
+import { appendOutbox } from '../revocation/outbox.js';
+
+/** One node's traffic since its previous batch, per key. */
+export interface UsageBatch {
+  nodeId: string;
+  batch: number;
+  entries: { keyId: string; teamId: string; bytesIn: number; bytesOut: number; requests: number; tunnels: number }[];
+}
+
+const NAME = { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.:-]+$' } as const;
+const COUNT = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
+
+export const usageBatchSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['nodeId', 'batch', 'entries'],
+  properties: {
+    nodeId: NAME,
+    batch: { type: 'integer', minimum: 1 },
+    entries: {
+      type: 'array',
+      maxItems: 100_000,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['keyId', 'teamId', 'bytesIn', 'bytesOut', 'requests', 'tunnels'],
+        properties: { keyId: NAME, teamId: NAME, bytesIn: COUNT, bytesOut: COUNT, requests: COUNT, tunnels: COUNT },
+      },
+    },
+  },
+} as const;
+
+const CURRENT_MONTH = `date_trunc('month', now() AT TIME ZONE 'UTC')::date`;
+
+/**
+ * Records a usage batch exactly once (a retried batch is recognised by node and number),
+ * keeps monthly totals, and when a key or team goes over its monthly byte quota, marks it
+ * and publishes a quota event on the revocation feed — all in one transaction.
+ */
+export async function recordUsageBatch(db: Database, batch: UsageBatch): Promise<{ duplicate: boolean; exceeded: number }> {
+  return db.transaction(async (tx) => {
+    const fresh = await tx.query('INSERT INTO usage_batches (node_id, batch) VALUES ($1, $2) ON CONFLICT DO NOTHING', [batch.nodeId, batch.batch]);
+    if (fresh.rowCount === 0) return { duplicate: true, exceeded: 0 };
+    if (batch.entries.length === 0) return { duplicate: false, exceeded: 0 };
+    const column = <K extends keyof UsageBatch['entries'][number]>(name: K) => batch.entries.map((entry) => entry[name]);
+    // A quota changed concurrently must not be judged by its old value: hold the keys and
+    // teams that have quotas (in that order, as quota changes do) until this commits.
+    await tx.query('SELECT 1 FROM api_keys WHERE id = ANY($1) AND monthly_quota_bytes IS NOT NULL ORDER BY id FOR SHARE', [[...new Set(column('keyId'))]]);
+    await tx.query('SELECT 1 FROM teams WHERE id = ANY($1) AND monthly_quota_bytes IS NOT NULL ORDER BY id FOR SHARE', [[...new Set(column('teamId'))]]);
+    const params = [column('keyId'), column('teamId'), column('bytesIn'), column('bytesOut'), column('requests'), column('tunnels')];
+    const rows = `unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
+      AS entry(key_id, team_id, bytes_in, bytes_out, requests, tunnels)`;
+    await tx.query(
+      `INSERT INTO usage_hourly (key_id, team_id, hour, bytes_in, bytes_out, requests, tunnels)
+       SELECT key_id, min(team_id), date_trunc('hour', now()), sum(bytes_in), sum(bytes_out), sum(requests), sum(tunnels)
+       FROM ${rows} GROUP BY key_id
+       ON CONFLICT (key_id, hour) DO UPDATE SET
+         bytes_in = usage_hourly.bytes_in + excluded.bytes_in, bytes_out = usage_hourly.bytes_out + excluded.bytes_out,
+         requests = usage_hourly.requests + excluded.requests, tunnels = usage_hourly.tunnels + excluded.tunnels`,
+      params,
+    );
+    await tx.query(
+      `INSERT INTO usage_monthly (subject_type, subject_id, month, bytes)
+       SELECT 'key', key_id, ${CURRENT_MONTH}, sum(bytes_in + bytes_out) FROM ${rows} GROUP BY key_id
+       UNION ALL
+       SELECT 'team', team_id, ${CURRENT_MONTH}, sum(bytes_in + bytes_out) FROM ${rows} GROUP BY team_id
+       ON CONFLICT (subject_type, subject_id, month) DO UPDATE SET bytes = usage_monthly.bytes + excluded.bytes`,
+      params,
+    );
+    await tx.query('UPDATE api_keys SET last_used_at = now() WHERE id = ANY($1)', [[...new Set(column('keyId'))]]);
+    return { duplicate: false, exceeded: await markExceeded(tx, [...new Set(column('keyId'))], [...new Set(column('teamId'))]) };
+  });
+}
+
+/** Marks keys and teams that just went over quota and publishes one event for each. */
+async function markExceeded(tx: Queryable, keyIds: string[], teamIds: string[]): Promise<number> {
+  const keys = await tx.query<{ id: string; team_id: string; key_hash: Uint8Array }>(
+    `UPDATE usage_monthly u SET exceeded_at = now()
+     FROM api_keys k
+     WHERE u.subject_type = 'key' AND u.subject_id = k.id AND u.month = ${CURRENT_MONTH} AND u.exceeded_at IS NULL
+       AND k.id = ANY($1) AND k.monthly_quota_bytes IS NOT NULL AND u.bytes >= k.monthly_quota_bytes
+     RETURNING k.id, k.team_id, k.key_hash`,
+    [keyIds],
+  );
+  const teams = await tx.query<{ id: string }>(
+    `UPDATE usage_monthly u SET exceeded_at = now()
+     FROM teams t
+     WHERE u.subject_type = 'team' AND u.subject_id = t.id AND u.month = ${CURRENT_MONTH} AND u.exceeded_at IS NULL
+       AND t.id = ANY($1) AND t.monthly_quota_bytes IS NOT NULL AND u.bytes >= t.monthly_quota_bytes
+     RETURNING t.id`,
+    [teamIds],
+  );
+  for (const key of keys.rows) {
+    await recordActivity(tx, SYSTEM_AUDIT, { teamId: key.team_id, action: 'key.quota_exceeded', targetType: 'key', targetId: key.id });
+  }
+  for (const team of teams.rows) {
+    await recordActivity(tx, SYSTEM_AUDIT, { teamId: team.id, action: 'team.quota_exceeded', targetType: 'team', targetId: team.id });
+  }
+  for (const key of keys.rows) await appendOutbox(tx, { kind: 'quota.exceeded', teamId: key.team_id, keyId: key.id, keyHash: Buffer.from(key.key_hash) });
+  for (const team of teams.rows) await appendOutbox(tx, { kind: 'quota.exceeded', teamId: team.id, keyId: null, keyHash: null });
+  return keys.rowCount + teams.rowCount;
+}
+
+/**
+ * After a quota changes, this month's state follows it: raised above the usage, the key
+ * or team is usable again; lowered below it, it is over quota at once.
+ */
+export async function reconcileQuota(tx: Queryable, subjectType: 'key' | 'team', subjectId: string, quota: number | null): Promise<void> {
+  await tx.query(
+    `UPDATE usage_monthly SET exceeded_at = CASE WHEN $3::bigint IS NOT NULL AND bytes >= $3::bigint THEN coalesce(exceeded_at, now()) END
+     WHERE subject_type = $1 AND subject_id = $2 AND month = ${CURRENT_MONTH}`,
+    [subjectType, subjectId, quota],
+  );
+}
+
+export interface UsagePoint {
+  start: string;
+  bytesIn: number;
+  bytesOut: number;
+  requests: number;
+  tunnels: number;
+}
+
+/** Usage of a team, or of one of its keys, in hourly or daily buckets. */
+export async function usageSeries(
+  db: Queryable,
+  scope: { teamId: string; keyId?: string },
+  from: Date,
+  to: Date,
+  granularity: 'hour' | 'day',
+): Promise<UsagePoint[]> {
+  const byKey = scope.keyId !== undefined;
+  const { rows } = await db.query<{ bucket: Date; bytes_in: number; bytes_out: number; requests: number; tunnels: number }>(
+    `SELECT date_trunc($1, hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS bucket,
+            sum(bytes_in)::bigint AS bytes_in, sum(bytes_out)::bigint AS bytes_out, sum(requests)::bigint AS requests, sum(tunnels)::bigint AS tunnels
+     FROM usage_hourly
+     WHERE ${byKey ? 'key_id = $2 AND team_id = $5' : 'team_id = $2'} AND hour >= $3 AND hour < $4
+     GROUP BY 1 ORDER BY 1`,
+    byKey ? [granularity, scope.keyId, from, to, scope.teamId] : [granularity, scope.teamId, from, to],
+  );
+  return rows.map((row) => ({ start: row.bucket.toISOString(), bytesIn: row.bytes_in, bytesOut: row.bytes_out, requests: row.requests, tunnels: row.tunnels }));
+}

@@ -1,0 +1,146 @@
+import http from 'node:http';
+import net from 'node:net';
+import { FORBIDDEN_DESTINATION, ForbiddenDestinationError } from '../../lib/http/destination-policy.js';
+import type { ByteMeter, ExitAttempts } from './forward-http.js';
+import type { ExitTransport } from './exit-transport.js';
+import type { RequestTarget } from '../../lib/http/request-target.js';
+
+export type TunnelOutcome = 'ok' | 'exit_failed' | 'destination_forbidden' | 'client_aborted';
+
+export interface TunnelOptions {
+  connectTimeoutMs: number;
+  /** A tunnel with no traffic either way for this long is closed. */
+  idleTimeoutMs: number;
+  lookup: net.LookupFunction;
+}
+
+/** The 200 reply, with headers of ours (X-RateLimit-*) given as [name, value, ...]. */
+function established(extraHeaders: string[]): string {
+  let reply = 'HTTP/1.1 200 Connection Established\r\n';
+  for (let i = 0; i < extraHeaders.length; i += 2) reply += `${extraHeaders[i]}: ${extraHeaders[i + 1]}\r\n`;
+  return `${reply}\r\n`;
+}
+
+function openDirect(target: RequestTarget, options: TunnelOptions): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: target.hostname, port: target.port, lookup: options.lookup });
+    const timer = setTimeout(() => socket.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), options.connectTimeoutMs);
+    const fail = (error: Error) => {
+      clearTimeout(timer);
+      reject(error);
+    };
+    socket.once('error', fail);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeListener('error', fail);
+      resolve(socket);
+    });
+  });
+}
+
+class ExitRefusedError extends Error {
+  readonly code = 'EEXITREFUSED';
+}
+
+/** CONNECT through an upstream exit; resolves with the socket once the exit says 200. */
+function openThroughExit(target: RequestTarget, transport: ExitTransport, options: TunnelOptions): Promise<{ socket: net.Socket; head: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { host: target.authority };
+    if (transport.proxyAuthorization !== undefined) headers['proxy-authorization'] = transport.proxyAuthorization;
+    const connect = http.request({ host: transport.host, port: transport.port, method: 'CONNECT', path: target.authority, headers, agent: false });
+    const timer = setTimeout(() => connect.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), options.connectTimeoutMs);
+    connect.once('connect', (response, socket, head) => {
+      clearTimeout(timer);
+      if (response.statusCode !== 200) {
+        socket.destroy();
+        const refusedPrivate = response.headers['x-portcullis-exit-error'] === 'destination_forbidden';
+        reject(refusedPrivate ? new ForbiddenDestinationError('the exit refused a private destination') : new ExitRefusedError(`exit answered ${response.statusCode}`));
+        return;
+      }
+      resolve({ socket, head });
+    });
+    connect.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    connect.end();
+  });
+}
+
+/**
+ * Opens a CONNECT tunnel for `client`. Exits that cannot be reached are retried while
+ * nothing has been sent to the client; an exit that reached out but was refused by the
+ * target is not (another exit would meet the same target). On success the client gets
+ * `200 Connection Established` and bytes flow both ways until either side closes or
+ * the tunnel idles out; `meter` hears of its payload bytes as they flow, `onClose` once at the end.
+ */
+export async function openTunnel(
+  client: net.Socket,
+  head: Buffer,
+  target: RequestTarget,
+  attempts: ExitAttempts,
+  options: TunnelOptions,
+  extraHeaders: string[],
+  meter: ByteMeter,
+  onClose: () => void,
+): Promise<TunnelOutcome> {
+  for (;;) {
+    const transport = attempts.next();
+    if (transport === undefined) return 'exit_failed';
+    let upstream: net.Socket;
+    let upstreamHead: Buffer | undefined;
+    try {
+      if (transport.isDirect) {
+        upstream = await openDirect(target, options);
+      } else {
+        ({ socket: upstream, head: upstreamHead } = await openThroughExit(target, transport, options));
+      }
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === FORBIDDEN_DESTINATION) return 'destination_forbidden';
+      if (client.destroyed) return 'client_aborted';
+      if (transport.isDirect || code === 'EEXITREFUSED') return 'exit_failed';
+      attempts.failed(transport);
+      continue;
+    }
+    if (client.destroyed) {
+      upstream.destroy();
+      return 'client_aborted';
+    }
+    client.write(established(extraHeaders));
+    splice(client, upstream, head, upstreamHead, options.idleTimeoutMs, meter, onClose);
+    return 'ok';
+  }
+}
+
+function splice(
+  client: net.Socket,
+  upstream: net.Socket,
+  head: Buffer,
+  upstreamHead: Buffer | undefined,
+  idleTimeoutMs: number,
+  meter: ByteMeter,
+  onClose: () => void,
+): void {
+  meter(head.length, upstreamHead?.length ?? 0);
+  if (head.length > 0) upstream.write(head);
+  if (upstreamHead !== undefined && upstreamHead.length > 0) client.write(upstreamHead);
+  client.on('data', (chunk: Buffer) => meter(chunk.length, 0));
+  upstream.on('data', (chunk: Buffer) => meter(0, chunk.length));
+  client.pipe(upstream);
+  upstream.pipe(client);
+  let closed = false;
+  const closeBoth = () => {
+    client.destroy();
+    upstream.destroy();
+    if (closed) return;
+    closed = true;
+    onClose();
+  };
+  client.once('close', closeBoth);
+  upstream.once('close', closeBoth);
+  client.on('error', closeBoth);
+  upstream.on('error', closeBoth);
+  client.setTimeout(idleTimeoutMs, closeBoth);
+  upstream.setTimeout(idleTimeoutMs, closeBoth);
+}

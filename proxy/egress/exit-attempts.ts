@@ -1,0 +1,54 @@
+import type { ExitRequest, ExitSelector } from '../../geo/exit-selection.js';
+import type { Authorization } from '../auth/authorize.js';
+import type { ExitTransport, ExitTransports } from './exit-transport.js';
+import type { ExitAttempts } from './forward-http.js';
+import { Refusal } from '../refusal.js';
+
+export interface ExitAttemptsOptions {
+  selector: ExitSelector;
+  transports: ExitTransports;
+  maxAttempts: number;
+  defaultSessionMinutes: number;
+  onExitFailed(): void;
+}
+
+/**
+ * The exits one request may try, in order: the selector's pick (the sticky session's exit
+ * when there is one), then other exits of the same country after a failure. The first
+ * exit is picked at once so `no_exit` is answered before anything else happens.
+ */
+export function planExitAttempts(authorization: Authorization, options: ExitAttemptsOptions): ExitAttempts {
+  const { grant, target } = authorization;
+  const exclude = new Set<string>();
+  const request: ExitRequest = {
+    pools: grant.pools,
+    pool: target.pool,
+    country: target.country,
+    exclude,
+    session:
+      target.sessionId === undefined
+        ? undefined
+        : { owner: grant.keyId, id: target.sessionId, ttlMs: (target.sessionMinutes ?? options.defaultSessionMinutes) * 60_000 },
+  };
+  let tries = 0;
+  const pick = (): ExitTransport | undefined => {
+    if (tries++ >= options.maxAttempts) return undefined;
+    const exit = options.selector.pickExit(request);
+    return exit === undefined ? undefined : options.transports.get(exit);
+  };
+  let first: ExitTransport | undefined = pick();
+  if (first === undefined) throw new Refusal('no_exit', 5);
+  return {
+    next() {
+      if (first === undefined) return pick();
+      const chosen = first;
+      first = undefined;
+      return chosen;
+    },
+    failed(transport) {
+      options.onExitFailed();
+      exclude.add(transport.exit.id);
+      options.selector.markExitFailed(transport.exit.id);
+    },
+  };
+}

@@ -1,0 +1,127 @@
+import type { Redis } from 'ioredis';
+import { Refusal } from '../refusal.js';
+
+/**
+ * Caps on a key's open connections (tunnels and in-flight requests): per node, counted
+ * here, and per region, counted in the region's Redis as one hash per key with a field per
+ * node. Each node writes only its own field, as an absolute count with an expiry, so a
+ * retried or lost write cannot drift the total and a crashed node's share expires. When
+ * Redis is down the regional cap is shared out over the region's live nodes locally.
+ */
+
+export interface ConcurrencyLimit {
+  perNode: number | null;
+  perRegion: number | null;
+}
+
+export interface ConcurrencyLimiterOptions {
+  /** The region's Redis; without one the regional cap is this node's cap. */
+  redis: Redis | undefined;
+  nodeId: string;
+  regionNodes(): number;
+  /** How long a node's count stands in Redis without a refresh. */
+  entryTtlMs: number;
+}
+
+export interface ConcurrencyLimiter {
+  /** Takes a slot or throws 429 concurrency_exceeded; the returned function gives it back. */
+  acquire(keyId: string, limit: ConcurrencyLimit): Promise<() => void>;
+  close(): void;
+}
+
+const ACQUIRE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local fields = redis.call('HGETALL', KEYS[1])
+local others = 0
+for i = 1, #fields, 2 do
+  if fields[i] ~= ARGV[1] then
+    local count, expires = string.match(fields[i + 1], '^(%d+):(%d+)$')
+    if count and tonumber(expires) > now then others = others + tonumber(count)
+    else redis.call('HDEL', KEYS[1], fields[i]) end
+  end
+end
+local wanted = tonumber(ARGV[2])
+if others + wanted > tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], wanted .. ':' .. (now + tonumber(ARGV[4])))
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]) * 2)
+return 1
+`;
+
+const SET_OWN = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if tonumber(ARGV[2]) == 0 then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. (now + tonumber(ARGV[3])))
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 2)
+return 1
+`;
+
+declare module 'ioredis' {
+  interface RedisCommander {
+    portcullisAcquire(key: string, nodeId: string, wanted: string, cap: string, ttlMs: string): Promise<number>;
+    portcullisSetOwn(key: string, nodeId: string, count: string, ttlMs: string): Promise<number>;
+  }
+}
+
+const hashKey = (keyId: string) => `portcullis:conc:${keyId}`;
+
+export function createConcurrencyLimiter({ redis, nodeId, regionNodes, entryTtlMs }: ConcurrencyLimiterOptions): ConcurrencyLimiter {
+  redis?.defineCommand('portcullisAcquire', { numberOfKeys: 1, lua: ACQUIRE });
+  redis?.defineCommand('portcullisSetOwn', { numberOfKeys: 1, lua: SET_OWN });
+  const open = new Map<string, number>();
+  const regional = new Set<string>();
+  const ttl = String(entryTtlMs);
+
+  function writeOwn(keyId: string): void {
+    redis?.portcullisSetOwn(hashKey(keyId), nodeId, String(open.get(keyId) ?? 0), ttl).catch(() => undefined);
+  }
+
+  // Our counts expire in Redis unless refreshed, so a node that dies frees its share.
+  const refresher = setInterval(() => {
+    for (const keyId of regional) writeOwn(keyId);
+  }, Math.max(100, Math.floor(entryTtlMs / 3)));
+  refresher.unref();
+
+  function release(keyId: string): void {
+    const count = (open.get(keyId) ?? 1) - 1;
+    if (count <= 0) open.delete(keyId);
+    else open.set(keyId, count);
+    if (regional.has(keyId)) {
+      writeOwn(keyId);
+      if (count <= 0) regional.delete(keyId);
+    }
+  }
+
+  return {
+    async acquire(keyId, limit) {
+      const current = open.get(keyId) ?? 0;
+      if (limit.perNode !== null && current + 1 > limit.perNode) throw new Refusal('concurrency_exceeded', 1);
+      if (limit.perRegion !== null) {
+        let allowed: boolean;
+        try {
+          if (redis === undefined) throw new Error('no regional Redis');
+          allowed = (await redis.portcullisAcquire(hashKey(keyId), nodeId, String(current + 1), String(limit.perRegion), ttl)) === 1;
+          regional.add(keyId);
+        } catch {
+          allowed = current + 1 <= Math.max(1, Math.floor(limit.perRegion / Math.max(1, regionNodes())));
+        }
+        if (!allowed) throw new Refusal('concurrency_exceeded', 1);
+      }
+      open.set(keyId, (open.get(keyId) ?? 0) + 1);
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        release(keyId);
+      };
+    },
+    close() {
+      clearInterval(refresher);
+      for (const keyId of regional) {
+        open.delete(keyId);
+        writeOwn(keyId);
+      }
+    },
+  };
+}

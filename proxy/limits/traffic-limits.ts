@@ -1,0 +1,121 @@
+import type { Redis } from 'ioredis';
+import { createConcurrencyLimiter } from './concurrency-limiter.js';
+import type { KeyGrant } from '../auth/key-cache.js';
+import { createRateLimiter, type LimiterMode, type RateDecision } from './rate-limiter.js';
+import { Refusal } from '../refusal.js';
+
+/**
+ * Whether an authorised request may go ahead now: the monthly quota, the request rate and
+ * the concurrency cap, in that order. Admission gives back the X-RateLimit-* headers to
+ * send and a release to call when the request or tunnel ends.
+ */
+export interface Admission {
+  /** Raw header pairs [name, value, ...] for the response or the CONNECT reply. */
+  headers: string[];
+  release(): void;
+}
+
+export interface TrafficLimits {
+  /** Synchronous for keys without limits (the common case), a promise otherwise. */
+  admit(grant: KeyGrant): Admission | Promise<Admission>;
+  markTeamOverQuota(teamId: string): void;
+  clearTeam(teamId: string): void;
+  mode(): LimiterMode;
+  close(): void;
+}
+
+export interface TrafficLimitsOptions {
+  redis: Redis | undefined;
+  nodeId: string;
+  now(): number;
+  regionNodes(): number;
+  cooldownMs: number;
+  onModeChange(mode: LimiterMode): void;
+  onDecision(result: 'allowed' | 'rate_limited' | 'concurrency_exceeded' | 'quota_exceeded'): void;
+}
+
+const UNLIMITED: Admission = { headers: [], release: () => {} };
+
+function startOfNextMonth(now: number): number {
+  const date = new Date(now);
+  return Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1);
+}
+
+function rateHeaders(decision: RateDecision): string[] {
+  return [
+    'X-RateLimit-Limit', String(decision.limit),
+    'X-RateLimit-Remaining', String(decision.remaining),
+    'X-RateLimit-Reset', String(decision.resetSeconds),
+  ];
+}
+
+export function createTrafficLimits(options: TrafficLimitsOptions): TrafficLimits {
+  const { now } = options;
+  const rates = createRateLimiter({ redis: options.redis, now, regionNodes: options.regionNodes, cooldownMs: options.cooldownMs, onModeChange: options.onModeChange });
+  const concurrency = createConcurrencyLimiter({ redis: options.redis, nodeId: options.nodeId, regionNodes: options.regionNodes, entryTtlMs: 30_000 });
+  // Teams over their monthly quota, until the month ends.
+  const overQuotaTeams = new Map<string, number>();
+
+  function quotaRefusal(): Refusal {
+    options.onDecision('quota_exceeded');
+    return new Refusal('quota_exceeded', (startOfNextMonth(now()) - now()) / 1000);
+  }
+
+  function afterRate(grant: KeyGrant, decision: RateDecision | undefined): Admission | Promise<Admission> {
+    const headers = decision === undefined ? [] : rateHeaders(decision);
+    if (decision !== undefined && !decision.allowed) {
+      options.onDecision('rate_limited');
+      throw new Refusal('rate_limited', decision.retryAfterSeconds, Object.fromEntries(pairs(headers)));
+    }
+    if (grant.concurrency === null) {
+      options.onDecision('allowed');
+      return { headers, release: UNLIMITED.release };
+    }
+    return concurrency.acquire(grant.keyId, grant.concurrency).then(
+      (release) => {
+        options.onDecision('allowed');
+        return { headers, release };
+      },
+      (error: unknown) => {
+        options.onDecision('concurrency_exceeded');
+        throw error;
+      },
+    );
+  }
+
+  /** Stays synchronous while the rate decision is (a lease) and no concurrency cap applies. */
+  function admitLimited(grant: KeyGrant): Admission | Promise<Admission> {
+    if (grant.rateLimit === null) return afterRate(grant, undefined);
+    const decision = rates.check(grant.keyId, grant.rateLimit);
+    return decision instanceof Promise ? decision.then((resolved) => afterRate(grant, resolved)) : afterRate(grant, decision);
+  }
+
+  return {
+    admit(grant) {
+      if (grant.overQuota && now() < startOfNextMonth(grant.verifiedAt)) throw quotaRefusal();
+      const teamUntil = overQuotaTeams.get(grant.teamId);
+      if (teamUntil !== undefined) {
+        if (now() < teamUntil) throw quotaRefusal();
+        overQuotaTeams.delete(grant.teamId);
+      }
+      if (grant.rateLimit === null && grant.concurrency === null) return UNLIMITED;
+      return admitLimited(grant);
+    },
+    markTeamOverQuota(teamId) {
+      overQuotaTeams.set(teamId, startOfNextMonth(now()));
+    },
+    clearTeam(teamId) {
+      overQuotaTeams.delete(teamId);
+    },
+    mode: () => rates.mode(),
+    close() {
+      concurrency.close();
+    },
+  };
+}
+
+function pairs(flat: string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
+  return out;
+}

@@ -1,0 +1,59 @@
+import type { Pool } from '../../geo/exit-selection.js';
+import type { Logger } from '../../lib/logger.js';
+import type { NodeApiClient } from './node-api-client.js';
+
+/** Keeps the node's pools and exits in step with the control plane, without restarts. */
+export interface PoolRefresher {
+  /** Loads pools once (failing if the control plane cannot be reached), then polls. */
+  start(): Promise<void>;
+  isLoaded(): boolean;
+  refresh(): Promise<void>;
+  close(): void;
+}
+
+export interface PoolRefresherOptions {
+  api: NodeApiClient;
+  intervalMs: number;
+  logger: Logger;
+  apply(pools: Pool[]): void;
+}
+
+export function createPoolRefresher({ api, intervalMs, logger, apply }: PoolRefresherOptions): PoolRefresher {
+  let etag: string | undefined;
+  let loaded = false;
+  let timer: NodeJS.Timeout | undefined;
+
+  async function refresh(): Promise<void> {
+    const result = await api.pools(etag);
+    if (result === undefined) return;
+    etag = result.etag;
+    apply(result.pools);
+    loaded = true;
+  }
+
+  return {
+    async start() {
+      await refresh();
+      // A control plane outage is reported when it starts and when it ends, not every poll.
+      let failing = false;
+      timer = setInterval(() => {
+        refresh().then(
+          () => {
+            if (failing) logger.info('pool refresh works again');
+            failing = false;
+          },
+          (error: unknown) => {
+            if (!failing) logger.warn({ err: error }, 'pool refresh failed; keeping the current pools and retrying');
+            failing = true;
+          },
+        );
+      }, intervalMs);
+      timer.unref();
+    },
+    isLoaded: () => loaded,
+    refresh,
+    close() {
+      clearInterval(timer);
+    },
+  };
+}
