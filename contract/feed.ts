@@ -1,31 +1,47 @@
+import { Type, type Static } from 'typebox';
+import { compileCheck, parseAndCheck, type Check, type Checked } from './check.js';
+
 /**
  * The revocation feed's wire format: what the relay publishes to each region's bus and
- * what proxy nodes read. Shared by both sides as a contract, like the node API.
+ * what proxy nodes read. Nodes check every message on arrival (see `decodeFeedMessage`);
+ * fields a newer relay adds are ignored, a message that fails the check is not trusted.
  */
 
-export type FeedEventKind = 'key.revoked' | 'key.rotated' | 'key.updated' | 'quota.exceeded' | 'team.updated';
+export const FeedEventKind = Type.Enum(['key.revoked', 'key.rotated', 'key.updated', 'quota.exceeded', 'team.updated']);
+export type FeedEventKind = Static<typeof FeedEventKind>;
 
-export interface FeedEvent {
-  type: 'event';
-  seq: number;
-  kind: FeedEventKind;
-  teamId: string;
+const Seq = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+/** Epoch milliseconds on the control plane's clock. */
+const Instant = Type.Number({ minimum: 0 });
+const HashHex = Type.String({ pattern: '^[0-9a-f]{64}$' });
+
+/** One outbox row: a change nodes must apply, in `seq` order. */
+export const RevocationEvent = Type.Object({
+  seq: Seq,
+  kind: FeedEventKind,
+  teamId: Type.String({ minLength: 1 }),
   /** Null for events about a whole team. */
-  keyId: string | null;
+  keyId: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
   /** SHA-256 of the secret to forget, hex; null for events about a whole team. */
-  keyHash: string | null;
-  /** When the change committed (epoch ms, control plane clock). */
-  at: number;
-}
+  keyHash: Type.Union([HashHex, Type.Null()]),
+  /** When the change committed. */
+  at: Instant,
+});
+export type RevocationEvent = Static<typeof RevocationEvent>;
 
-export interface FeedHeartbeat {
-  type: 'heartbeat';
+export const FeedEvent = Type.Object({ type: Type.Literal('event'), ...RevocationEvent.properties });
+export type FeedEvent = Static<typeof FeedEvent>;
+
+export const FeedHeartbeat = Type.Object({
+  type: Type.Literal('heartbeat'),
   /** The latest seq in the outbox: a node behind it catches up from the node API. */
-  seq: number;
-  at: number;
-}
+  seq: Seq,
+  at: Instant,
+});
+export type FeedHeartbeat = Static<typeof FeedHeartbeat>;
 
-export type FeedMessage = FeedEvent | FeedHeartbeat;
+export const FeedMessage = Type.Union([FeedEvent, FeedHeartbeat]);
+export type FeedMessage = Static<typeof FeedMessage>;
 
 export const FEED_CHANNEL = 'portcullis:feed';
 
@@ -33,39 +49,18 @@ export function encodeFeedMessage(message: FeedMessage): string {
   return JSON.stringify(message);
 }
 
-/** Parses a message from the bus; undefined for anything malformed. */
-export function decodeFeedMessage(text: string): FeedMessage | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const message = value as Record<string, unknown>;
-  if (!Number.isSafeInteger(message.seq) || typeof message.at !== 'number') return undefined;
-  if (message.type === 'heartbeat') return message as unknown as FeedHeartbeat;
-  const isKeyOrNull = (value: unknown) => typeof value === 'string' || value === null;
-  if (message.type !== 'event' || !isKeyOrNull(message.keyHash) || !isKeyOrNull(message.keyId) || typeof message.kind !== 'string') return undefined;
-  return message as unknown as FeedEvent;
-}
+const checkEvent = compileCheck(FeedEvent);
+const checkHeartbeat = compileCheck(FeedHeartbeat);
+// Dispatching on `type` first makes a problem name the field that is wrong for that kind
+// of message, rather than whichever branch of a union failed first.
+const checkFeedMessage: Check<FeedMessage> = (value) => {
+  const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined;
+  if (type === 'event') return checkEvent(value);
+  if (type === 'heartbeat') return checkHeartbeat(value);
+  return { ok: false, problem: 'type must be "event" or "heartbeat"' };
+};
 
-/** One region's bus, as the relay sees it. */
-export interface FeedPublisher {
-  /** Rejects when the region cannot be reached; the relay keeps its cursor and retries. */
-  publish(message: FeedMessage): Promise<void>;
-  close(): Promise<void>;
-}
-
-export interface FeedSubscriberHandlers {
-  message(message: FeedMessage): void;
-  /** Called on every (re)connection, so the node can catch up on what it missed. */
-  connected(): void;
-  disconnected(): void;
-}
-
-/** One region's bus, as a node sees it. */
-export interface FeedSubscriber {
-  start(handlers: FeedSubscriberHandlers): Promise<void>;
-  close(): Promise<void>;
+/** Parses and checks a message from the bus; a problem names the field that is wrong. */
+export function decodeFeedMessage(text: string): Checked<FeedMessage> {
+  return parseAndCheck(checkFeedMessage, text);
 }

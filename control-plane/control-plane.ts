@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { FeedPublisher } from '../contract/feed.js';
+import { Registry } from 'prom-client';
+import type { FeedPublisher } from '../lib/feed/bus.js';
 import type { Logger } from '../lib/logger.js';
 import { registerActivityRoutes } from './activity/routes.js';
-import { installErrorHandling } from './errors.js';
+import { installErrorHandling } from './http/error-handler.js';
+import { createControlPlaneMetrics } from './metrics.js';
 import { createAdminAuth } from './http/auth.js';
 import { createFirstAdminToken, loadCursorSecret } from './bootstrap.js';
 import type { ControlPlaneConfig } from './config.js';
@@ -57,55 +58,6 @@ async function openDatabases(options: ControlPlaneOptions): Promise<{ adminDb: D
   return { adminDb, nodeDb, close: async () => void (await Promise.all([adminDb.close(), nodeDb.close()])) };
 }
 
-function createMetrics(registry: Registry, databases: Record<string, Database>) {
-  collectDefaultMetrics({ register: registry });
-  const requestDuration = new Histogram({
-    name: 'portcullis_http_request_duration_seconds',
-    help: 'Control plane request latency by route and status',
-    labelNames: ['method', 'route', 'status'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers: [registry],
-  });
-  const poolGauge = new Gauge({
-    name: 'portcullis_db_pool_connections',
-    help: 'Database pool connections by pool and state',
-    labelNames: ['pool', 'state'] as const,
-    registers: [registry],
-    collect() {
-      for (const [pool, db] of Object.entries(databases)) {
-        const stats = db.stats();
-        this.set({ pool, state: 'total' }, stats.total);
-        this.set({ pool, state: 'idle' }, stats.idle);
-        this.set({ pool, state: 'waiting' }, stats.waiting);
-      }
-    },
-  });
-  const errors = new Counter({
-    name: 'portcullis_http_errors_total',
-    help: 'Control plane error responses by code',
-    labelNames: ['status'] as const,
-    registers: [registry],
-  });
-  const published = new Counter({ name: 'portcullis_relay_published_total', help: 'Feed events published by region', labelNames: ['region'] as const, registers: [registry] });
-  const publishFailures = new Counter({
-    name: 'portcullis_relay_publish_failures_total',
-    help: 'Failed publishes (region unreachable) by region',
-    labelNames: ['region'] as const,
-    registers: [registry],
-  });
-  const relayLag = new Gauge({ name: 'portcullis_relay_lag_events', help: 'Outbox events not yet published, by region', labelNames: ['region'] as const, registers: [registry] });
-  return {
-    requestDuration,
-    poolGauge,
-    errors,
-    relay: {
-      published: (region: string, count: number) => published.inc({ region }, count),
-      publishFailed: (region: string) => publishFailures.inc({ region }),
-      lag: (region: string, behind: number) => relayLag.set({ region }, behind),
-    },
-  };
-}
-
 function buildApp(options: ControlPlaneOptions): FastifyInstance {
   return Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
@@ -131,7 +83,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     const cursors = createCursorCodec(await loadCursorSecret(adminDb));
     const firstAdminToken = options.adminToken === undefined ? await createFirstAdminToken(adminDb) : undefined;
     const registry = new Registry();
-    const metrics = createMetrics(registry, { admin: adminDb, node: nodeDb });
+    const metrics = createControlPlaneMetrics(registry, { admin: adminDb, node: nodeDb });
     const auth = createAdminAuth({ db: adminDb, configuredAdminToken: options.adminToken });
     let ready = false;
 

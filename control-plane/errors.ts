@@ -1,100 +1,88 @@
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-
 /**
- * Every error the API returns is `{error: {code, message}}` with a stable code. Handlers
- * throw ApiError; everything else is translated once, here.
+ * Every error the control plane's API answers with, in one table: its stable code, HTTP
+ * status and message (`%s` takes the details given where it is thrown), and the headers
+ * that go with it. Routes throw by code with `fail`; anything else thrown is translated to
+ * one of these in one place (http/error-handler.ts). The README's error table lists them
+ * all, and a test holds the two together.
  */
+
+interface ErrorKind {
+  status: number;
+  message: string;
+  headers?: Readonly<Record<string, string>>;
+}
+
+const RETRY_SOON = { 'retry-after': '1' } as const;
+
+export const ERRORS = {
+  // 400: the request itself is malformed.
+  invalid_request: { status: 400, message: '%s' },
+  invalid_json: { status: 400, message: 'the body is not valid JSON' },
+  unknown_field: { status: 400, message: 'unknown field "%s" in %s' },
+  missing_field: { status: 400, message: 'missing required field "%s" in %s' },
+  invalid_field: { status: 400, message: '"%s" in %s %s' },
+  cursor_invalid: { status: 400, message: 'cursor is malformed, tampered with, or belongs to another query; start again without it' },
+  // 401 and 403: who is calling, and what they may do.
+  token_missing: {
+    status: 401,
+    message: 'send an admin or team token as "Authorization: Bearer <token>"',
+    headers: { 'www-authenticate': 'Bearer realm="portcullis"' },
+  },
+  token_invalid: { status: 401, message: 'the token is malformed or unknown', headers: { 'www-authenticate': 'Bearer error="invalid_token"' } },
+  node_token_invalid: { status: 401, message: 'this API is for proxy nodes; send the node token' },
+  admin_required: { status: 403, message: 'this call needs the platform admin token' },
+  // 404: nothing there (or nothing this caller may know of).
+  route_not_found: { status: 404, message: 'no route for %s %s' },
+  team_not_found: { status: 404, message: 'team not found' },
+  key_not_found: { status: 404, message: 'key not found' },
+  pool_not_found: { status: 404, message: 'pool not found' },
+  revocation_not_found: { status: 404, message: 'this key has not been revoked or rotated' },
+  // 409: conflicts with what exists.
+  conflict: { status: 409, message: 'a resource with these values already exists' },
+  team_name_taken: { status: 409, message: 'a team named "%s" already exists' },
+  key_name_taken: { status: 409, message: 'an active key named "%s" already exists in this team' },
+  key_revoked: { status: 409, message: 'the key is revoked; create a new key instead' },
+  pool_name_taken: { status: 409, message: 'a pool named "%s" already exists' },
+  // 413 and 415: the body cannot be read.
+  body_too_large: { status: 413, message: 'request body is too large' },
+  unsupported_media_type: { status: 415, message: 'send the body as application/json' },
+  // 422: well-formed, but not acceptable.
+  pool_unknown: { status: 422, message: 'unknown pool: %s' },
+  country_unknown: { status: 422, message: '"%s" is not an ISO 3166-1 alpha-2 country code' },
+  expires_at_in_past: { status: 422, message: 'expiresAt must be in the future' },
+  exit_url_invalid: { status: 422, message: 'exit url "%s" must be "direct" or http://host:port' },
+  exit_duplicate: { status: 422, message: 'exit %s %s is listed twice' },
+  range_invalid: { status: 422, message: '"from" must be before "to"' },
+  range_too_long: { status: 422, message: 'at most %s %ss per request; ask for day granularity or a shorter range' },
+  // 500 and 503: our side.
+  internal: { status: 500, message: 'internal error; the request id is in x-request-id' },
+  database_timeout: { status: 503, message: 'the database took too long; try again', headers: RETRY_SOON },
+  database_busy: { status: 503, message: 'the database is busy; try again', headers: RETRY_SOON },
+  database_unavailable: { status: 503, message: 'the database cannot be reached; try again shortly', headers: RETRY_SOON },
+} as const satisfies Record<string, ErrorKind>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
 export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  readonly statusCode: number;
+  readonly headers: Readonly<Record<string, string>>;
+
   constructor(
-    readonly statusCode: number,
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
-    readonly headers: Record<string, string> = {},
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
+    const kind: ErrorKind = ERRORS[code];
+    this.statusCode = kind.status;
+    this.headers = kind.headers ?? {};
   }
 }
 
-interface AjvError {
-  keyword: string;
-  instancePath: string;
-  params: Record<string, unknown>;
-  message?: string;
-}
-
-const PG_QUERY_CANCELED = '57014';
-const PG_UNIQUE_VIOLATION = '23505';
-
-function fieldName(context: string | undefined, path: string, extra?: unknown): string {
-  const segments = path.split('/').filter(Boolean);
-  if (typeof extra === 'string') segments.push(extra);
-  const name = segments.join('.');
-  return name === '' ? (context ?? 'request') : name;
-}
-
-function fromValidation(error: FastifyError): ApiError {
-  const first = (error.validation as AjvError[] | undefined)?.[0];
-  const context = error.validationContext;
-  if (first === undefined) return new ApiError(400, 'invalid_request', error.message);
-  if (first.keyword === 'additionalProperties') {
-    const field = fieldName(context, first.instancePath, first.params.additionalProperty);
-    return new ApiError(400, 'unknown_field', `unknown field "${field}" in ${context}`);
-  }
-  if (first.keyword === 'required') {
-    const field = fieldName(context, first.instancePath, first.params.missingProperty);
-    return new ApiError(400, 'missing_field', `missing required field "${field}" in ${context}`);
-  }
-  const field = fieldName(context, first.instancePath);
-  return new ApiError(400, 'invalid_field', `"${field}" in ${context} ${first.message ?? 'is invalid'}`);
-}
-
-/** Maps anything thrown while handling a request to the API's error shape. */
-export function toApiError(error: unknown): ApiError | undefined {
-  if (error instanceof ApiError) return error;
-  const candidate = error as FastifyError & { code?: string };
-  if (candidate.validation) return fromValidation(candidate);
-  switch (candidate.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new ApiError(413, 'body_too_large', 'request body is too large');
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new ApiError(415, 'unsupported_media_type', 'send the body as application/json');
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new ApiError(400, 'invalid_json', 'the JSON body is empty');
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return new ApiError(400, 'invalid_json', 'the body is not valid JSON');
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return new ApiError(400, 'invalid_request', 'Content-Length does not match the body');
-    case PG_QUERY_CANCELED:
-      return new ApiError(503, 'database_timeout', 'the database took too long; try again', { 'retry-after': '1' });
-    case PG_UNIQUE_VIOLATION:
-      return new ApiError(409, 'conflict', 'a resource with these values already exists');
-  }
-  if (candidate instanceof SyntaxError && candidate.statusCode === 400) {
-    return new ApiError(400, 'invalid_json', 'the body is not valid JSON');
-  }
-  if (candidate.message?.includes('timeout exceeded when trying to connect')) {
-    return new ApiError(503, 'database_busy', 'the database is busy; try again', { 'retry-after': '1' });
-  }
-  if (typeof candidate.statusCode === 'number' && candidate.statusCode >= 400 && candidate.statusCode < 500) {
-    return new ApiError(candidate.statusCode, 'invalid_request', candidate.message);
-  }
-  return undefined;
-}
-
-export function installErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
-    const apiError = toApiError(error);
-    if (apiError === undefined) {
-      request.log.error({ err: error }, 'unhandled error');
-      return reply.status(500).send({ error: { code: 'internal', message: 'internal error; the request id is in x-request-id' } });
-    }
-    if (apiError.statusCode >= 500) request.log.warn({ err: error, code: apiError.code }, 'request failed');
-    return reply
-      .status(apiError.statusCode)
-      .headers(apiError.headers)
-      .send({ error: { code: apiError.code, message: apiError.message } });
-  });
-  app.setNotFoundHandler((request, reply) => {
-    reply.status(404).send({ error: { code: 'route_not_found', message: `no route for ${request.method} ${(request.url.split('?')[0] ?? '').slice(0, 200)}` } });
-  });
+/** The error for `code`, its message's `%s` filled with `details` in order. */
+export function fail(code: ErrorCode, ...details: (string | number)[]): ApiError {
+  let next = 0;
+  const message = ERRORS[code].message.replace(/%s/g, () => String(details[next++] ?? ''));
+  return new ApiError(code, message);
 }

@@ -7,6 +7,7 @@ import type { Logger } from '../lib/logger.js';
 import { createDestinationPolicy, FORBIDDEN_DESTINATION } from '../lib/http/destination-policy.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders } from '../lib/http/headers.js';
 import { parseAbsoluteHttpTarget, parseConnectTarget } from '../lib/http/request-target.js';
+import { splice } from '../lib/http/splice.js';
 
 /**
  * A stand-in residential exit for development, tests and benchmarks: an upstream HTTP
@@ -139,20 +140,14 @@ export async function createExitServer({
       openTunnels.inc();
       tunnelSockets.add(client);
       client.write(`HTTP/1.1 200 Connection Established\r\nX-Portcullis-Exit: ${id}\r\nX-Portcullis-Exit-Country: ${country}\r\n\r\n`);
-      if (head.length > 0) upstream.write(head);
-      client.pipe(upstream);
-      upstream.pipe(client);
-      let closed = false;
-      const close = () => {
-        client.destroy();
-        upstream.destroy();
-        if (closed) return;
-        closed = true;
-        tunnelSockets.delete(client);
-        openTunnels.dec();
-      };
-      client.once('close', close);
-      upstream.once('close', close);
+      splice(client, upstream, {
+        head,
+        idleTimeoutMs: 0,
+        onClose() {
+          tunnelSockets.delete(client);
+          openTunnels.dec();
+        },
+      });
     });
     upstream.on('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);

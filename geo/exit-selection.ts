@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import type { Exit, Pool } from '../contract/node-api.js';
 
 /**
  * Choosing the exit for a request: pure data and arithmetic, no I/O. Rotating by default
@@ -6,17 +7,6 @@ import { LRUCache } from 'lru-cache';
  * for); a sticky session pins one exit for its lifetime and moves, once, when that exit
  * fails.
  */
-
-export interface Exit {
-  id: string;
-  country: string;
-  url: string;
-}
-
-export interface Pool {
-  name: string;
-  exits: readonly Exit[];
-}
 
 export interface StickySession {
   /** Whose session it is (the key id): sessions are dropped by owner on revocation. */

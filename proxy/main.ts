@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { createRedisSubscriber } from '../lib/feed/redis-bus.js';
-import type { FeedSubscriber } from '../contract/feed.js';
+import type { FeedSubscriber } from '../lib/feed/bus.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { createOpsServer } from '../lib/ops-server.js';
 import { exitOnSignal } from '../lib/shutdown.js';
@@ -27,7 +27,7 @@ export async function startProxy(
   limitsRedis?.on('error', () => {});
   const node = await createProxyNode({
     ...settings,
-    api: createNodeApiClient({ baseUrl: connection.controlPlaneUrl, nodeToken: connection.nodeToken, timeoutMs: settings.verifyTimeoutMs }),
+    api: createNodeApiClient({ baseUrl: connection.controlPlaneUrl, nodeToken: connection.nodeToken, timeoutMs: settings.verifyTimeoutMs, logger }),
     subscriber: connection.subscriber,
     limitsRedis,
     logger,

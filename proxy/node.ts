@@ -1,29 +1,26 @@
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { Server } from 'proxy-chain';
 import type { Redis } from 'ioredis';
-import type { FeedEvent, FeedSubscriber } from '../contract/feed.js';
+import { MAX_VERIFY_BATCH } from '../contract/node-api.js';
 import { createExitSelector } from '../geo/exit-selection.js';
-import { drain } from '../lib/drain.js';
-import type { Logger } from '../lib/logger.js';
-import { createAuthorizer, type Authorization } from './auth/authorize.js';
-import { openTunnel } from './egress/connect-tunnel.js';
-import { createConnectionRegistry } from './ingress/connection-registry.js';
+import type { FeedSubscriber } from '../lib/feed/bus.js';
 import { createDestinationPolicy } from '../lib/http/destination-policy.js';
-import { planExitAttempts, type ExitAttemptsOptions } from './egress/exit-attempts.js';
-import { createExitTransports } from './egress/exit-transport.js';
-import { forwardHttp, hasBody, type ByteMeter, type ExitAttempts } from './egress/forward-http.js';
+import type { Logger } from '../lib/logger.js';
+import { createAuthorizer } from './auth/authorize.js';
 import { createKeyCache, type KeyGrant } from './auth/key-cache.js';
+import { createVerifyBatcher } from './auth/verify-batcher.js';
+import { createExitTransports } from './egress/exit-transport.js';
+import { createAdmitter } from './ingress/admission.js';
+import { createConnectRequests } from './ingress/connect-requests.js';
+import { createConnectionRegistry } from './ingress/connection-registry.js';
+import { createHttpRequests } from './ingress/http-requests.js';
+import { createProxyServer } from './ingress/server.js';
+import { createTrafficLimits } from './limits/traffic-limits.js';
+import { createUsageMeter, type ByteMeter } from './limits/usage-meter.js';
 import { createProxyMetrics } from './metrics.js';
-import { MAX_VERIFY_BATCH, type NodeApiClient } from './sync/node-api-client.js';
+import { createFeedEffects } from './sync/feed-effects.js';
+import type { NodeApiClient } from './sync/node-api-client.js';
 import { createNodeReporter, type NodeReporter } from './sync/node-reporter.js';
 import { createPoolRefresher } from './sync/pool-refresher.js';
-import { Refusal, refusalParts, renderRefusal, type RefusalCode } from './refusal.js';
-import { parseAbsoluteHttpTarget, parseConnectTarget, type RequestTarget } from '../lib/http/request-target.js';
 import { createRevocationFeed } from './sync/revocation-feed.js';
-import { createTrafficLimits, type Admission } from './limits/traffic-limits.js';
-import { createUsageMeter } from './limits/usage-meter.js';
-import { createVerifyBatcher } from './auth/verify-batcher.js';
 
 /** A node's tuning: every setting that is a number or a switch (see proxy/config.ts). */
 export interface ProxyNodeTuning {
@@ -71,14 +68,6 @@ export interface ProxyNodeOptions extends ProxyNodeTuning {
   now?: () => number;
 }
 
-export interface AppliedRevocation {
-  seq: number;
-  kind: FeedEvent['kind'];
-  keyId: string | null;
-  appliedAt: number;
-  closedConnections: number;
-}
-
 export interface ProxyNode {
   nodeId: string;
   region: string;
@@ -97,25 +86,19 @@ export interface ProxyNode {
   close(deadlineMs?: number): Promise<void>;
 }
 
-const MAX_REPORTED_REVOCATIONS = 10_000;
-
+/** The composition root of a proxy node: creates its parts and wires them together. */
 export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyNode> {
   const now = options.now ?? Date.now;
   const { logger } = options;
   // The feed and the meter are created below; metrics read them only when scraped.
   const metrics = createProxyMetrics({ silenceMs: () => feed.silenceMs(), appliedSeq: () => feed.appliedSeq(), pendingUsage: () => usage.pending() });
-  // Bytes are counted chunk by chunk: the labelled series are looked up once.
-  const bytesInTotal = metrics.bytes.labels({ direction: 'in' });
-  const bytesOutTotal = metrics.bytes.labels({ direction: 'out' });
   const policy = createDestinationPolicy({ allowPrivate: options.allowPrivateDestinations });
   const selector = createExitSelector({ now });
   const transports = createExitTransports({ policy, maxIdleSockets: options.maxIdleUpstreamSockets });
   const connections = createConnectionRegistry();
-  let appliedRevocations: AppliedRevocation[] = [];
-  let openTunnelCount = 0;
-  let activeRequests = 0;
-  let reporter: NodeReporter | undefined;
   let regionNodes = 1;
+  // Created once the node listens; revocations applied before that are reported in its first report.
+  let reporter: NodeReporter | undefined;
   const startedAt = now();
   const limits = createTrafficLimits({
     redis: options.limitsRedis,
@@ -137,42 +120,6 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     maxPendingBatches: options.maxPendingUsageBatches,
     logger,
     now,
-  });
-
-  const feed = createRevocationFeed({
-    subscriber: options.subscriber,
-    api: options.api,
-    now,
-    logger,
-    retryMs: 250,
-    stalenessBoundMs: options.stalenessBoundMs,
-    onCatchUp: (reason, events) => {
-      if (events > 0) metrics.catchUps.inc({ reason });
-    },
-    apply(event, receivedAt) {
-      metrics.propagationDelay.observe({ region: options.region }, Math.max(0, receivedAt - event.at) / 1000);
-      if (event.keyHash === null) {
-        // About a whole team: its quota was used up, or changed.
-        if (event.kind === 'quota.exceeded') {
-          limits.markTeamOverQuota(event.teamId);
-          connections.closeTunnels({ teamId: event.teamId });
-        } else {
-          limits.clearTeam(event.teamId);
-          cache.forgetTeam(event.teamId);
-        }
-        return;
-      }
-      cache.applyEvent({ kind: event.kind, seq: event.seq, keyHash: event.keyHash });
-      // A tunnel opened before the quota ran out would otherwise stream on without limit.
-      if (event.kind === 'quota.exceeded') connections.closeTunnels({ keyHash: event.keyHash });
-      if (event.kind !== 'key.revoked' && event.kind !== 'key.rotated') return;
-      const closed = connections.closeKey(event.keyHash);
-      if (event.kind === 'key.revoked' && event.keyId !== null) selector.dropSessions(event.keyId);
-      if (appliedRevocations.length < MAX_REPORTED_REVOCATIONS) {
-        appliedRevocations.push({ seq: event.seq, kind: event.kind, keyId: event.keyId, appliedAt: receivedAt, closedConnections: closed });
-      }
-      reporter?.nudge();
-    },
   });
 
   const batcher = createVerifyBatcher({
@@ -202,14 +149,22 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     },
   });
 
-  const authorizer = createAuthorizer({ cache, now, hasPool: (name) => selector.hasPool(name) });
-  const attemptOptions: ExitAttemptsOptions = {
-    selector,
-    transports,
-    maxAttempts: options.maxExitAttempts,
-    defaultSessionMinutes: options.defaultSessionMinutes,
-    onExitFailed: () => metrics.exitFailures.inc(),
-  };
+  const effects = createFeedEffects({ cache, limits, connections, selector, onRevocationApplied: () => reporter?.nudge() });
+  const feed = createRevocationFeed({
+    subscriber: options.subscriber,
+    api: options.api,
+    now,
+    logger,
+    retryMs: 250,
+    stalenessBoundMs: options.stalenessBoundMs,
+    onCatchUp: (reason, events) => {
+      if (events > 0) metrics.catchUps.inc({ reason });
+    },
+    apply(event, receivedAt) {
+      metrics.propagationDelay.observe({ region: options.region }, Math.max(0, receivedAt - event.at) / 1000);
+      effects.apply(event, receivedAt);
+    },
+  });
   const pools = createPoolRefresher({
     api: options.api,
     intervalMs: options.poolRefreshMs,
@@ -220,168 +175,71 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     },
   });
 
-  function refuseHttp(response: http.ServerResponse, request: http.IncomingMessage, refusal: Refusal): void {
-    metrics.requests.inc({ outcome: refusal.code });
-    if (response.headersSent) {
-      response.destroy();
-      return;
-    }
-    const { status, headers, body } = refusalParts(refusal);
-    // An unread request body would desynchronise the connection: close it instead.
-    if (!request.complete && hasBody(request)) headers.connection = 'close';
-    response.writeHead(status, headers);
-    response.end(body);
-  }
-
-  function refuseConnect(socket: Socket, refusal: Refusal): void {
-    metrics.tunnels.inc({ outcome: refusal.code });
-    if (!socket.destroyed) socket.end(renderRefusal(refusal, false));
-  }
-
-  function toRefusal(error: unknown): Refusal {
-    if (error instanceof Refusal) return error;
-    logger.error({ err: error }, 'unexpected error while authorising');
-    return new Refusal('auth_unavailable', 1);
-  }
-
-  interface Admitted {
-    authorization: Authorization;
-    attempts: ExitAttempts;
-    admission: Admission;
-  }
-
-  /** Credentials, destination policy, exit choice and limits, in that order; throws a Refusal. */
-  async function admit(request: http.IncomingMessage, socket: Socket, target: RequestTarget, isConnect: boolean): Promise<Admitted> {
-    const decided = authorizer.authorize(request.headers, socket, isConnect);
-    const authorization = decided instanceof Promise ? await decided : decided;
-    if (policy.forbids(target.hostname, target.port)) throw new Refusal('destination_forbidden');
-    const attempts = planExitAttempts(authorization, attemptOptions);
-    const admitting = limits.admit(authorization.grant);
-    return { authorization, attempts, admission: admitting instanceof Promise ? await admitting : admitting };
-  }
-
-  function meterFor({ keyId, teamId }: KeyGrant): ByteMeter {
+  const admit = createAdmitter({
+    authorizer: createAuthorizer({ cache, now, hasPool: (name) => selector.hasPool(name) }),
+    policy,
+    limits,
+    attempts: {
+      selector,
+      transports,
+      maxAttempts: options.maxExitAttempts,
+      defaultSessionMinutes: options.defaultSessionMinutes,
+      onExitFailed: () => metrics.exitFailures.inc(),
+    },
+    logger,
+  });
+  // Bytes are counted chunk by chunk: the labelled series are looked up once.
+  const bytesInTotal = metrics.bytes.labels({ direction: 'in' });
+  const bytesOutTotal = metrics.bytes.labels({ direction: 'out' });
+  const meterFor = ({ keyId, teamId }: KeyGrant): ByteMeter => {
     return (bytesIn, bytesOut) => {
       usage.addBytes(keyId, teamId, bytesIn, bytesOut);
       if (bytesIn > 0) bytesInTotal.inc(bytesIn);
       if (bytesOut > 0) bytesOutTotal.inc(bytesOut);
     };
-  }
+  };
+  const connectRequests = createConnectRequests({
+    admit,
+    connections,
+    usage,
+    meterFor,
+    tunnels: metrics.tunnels,
+    openTunnels: metrics.openTunnels,
+    tunnelOptions: { connectTimeoutMs: options.timeouts.connectMs, idleTimeoutMs: options.timeouts.tunnelIdleMs, lookup: policy.lookup },
+  });
+  const server = createProxyServer({
+    host: options.host,
+    port: options.port,
+    httpRequests: createHttpRequests({
+      admit,
+      connections,
+      usage,
+      meterFor,
+      requests: metrics.requests,
+      timeouts: { connectTimeoutMs: options.timeouts.connectMs, responseTimeoutMs: options.timeouts.responseMs },
+    }),
+    connectRequests,
+    requests: metrics.requests,
+    timeouts: options.timeouts,
+  });
 
-  async function handleRequest(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
-    const target = parseAbsoluteHttpTarget(request.url);
-    if (target === undefined) return refuseHttp(response, request, new Refusal('bad_request'));
-    let admitted: Admitted;
-    try {
-      admitted = await admit(request, request.socket, target, false);
-    } catch (error) {
-      return refuseHttp(response, request, toRefusal(error));
-    }
-    const { authorization, attempts, admission } = admitted;
-    response.once('close', admission.release);
-    connections.track(authorization.keyHash, authorization.grant.teamId, request.socket, false);
-    usage.count(authorization.grant.keyId, authorization.grant.teamId, 'request');
-    const outcome = await forwardHttp(
-      request,
-      response,
-      {
-        target,
-        stripAuthorization: authorization.target.source === 'authorization',
-        attempts,
-        extraResponseHeaders: admission.headers,
-        onRefusal: (code: RefusalCode) => refuseHttp(response, request, new Refusal(code)),
-        meter: meterFor(authorization.grant),
-      },
-      { connectTimeoutMs: options.timeouts.connectMs, responseTimeoutMs: options.timeouts.responseMs },
-    );
-    if (outcome !== 'exit_failed' && outcome !== 'destination_forbidden') metrics.requests.inc({ outcome });
-  }
-
-  async function handleConnect(request: http.IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
-    const target = parseConnectTarget(request.url);
-    if (target === undefined) return refuseConnect(socket, new Refusal('bad_request'));
-    let admitted: Admitted;
-    try {
-      admitted = await admit(request, socket, target, true);
-    } catch (error) {
-      return refuseConnect(socket, toRefusal(error));
-    }
-    const { authorization, attempts, admission } = admitted;
-    connections.track(authorization.keyHash, authorization.grant.teamId, socket, true);
-    openTunnelCount++;
-    metrics.openTunnels.inc();
-    const outcome = await openTunnel(
-      socket,
-      head,
-      target,
-      attempts,
-      { connectTimeoutMs: options.timeouts.connectMs, idleTimeoutMs: options.timeouts.tunnelIdleMs, lookup: policy.lookup },
-      admission.headers,
-      meterFor(authorization.grant),
-      () => {
-        openTunnelCount--;
-        metrics.openTunnels.dec();
-        admission.release();
-      },
-    );
-    // Only a tunnel that opened counts in usage; its bytes were metered as they flowed.
-    if (outcome === 'ok') usage.count(authorization.grant.keyId, authorization.grant.teamId, 'tunnel');
-    if (outcome === 'ok' || outcome === 'client_aborted') metrics.tunnels.inc({ outcome });
-    if (outcome !== 'ok') {
-      openTunnelCount--;
-      metrics.openTunnels.dec();
-      admission.release();
-      if (outcome !== 'client_aborted') refuseConnect(socket, new Refusal(outcome));
-    }
-  }
-
-  class PortcullisServer extends Server {
-    override async onRequest(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
-      activeRequests++;
-      response.once('close', () => activeRequests--);
-      await handleRequest(request, response);
-    }
-
-    override async onConnect(request: http.IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
-      await handleConnect(request, socket, head);
-    }
-
-    override onClientError(error: NodeJS.ErrnoException, socket: Socket): void {
-      if (error.code === 'ECONNRESET' || !socket.writable) return;
-      const refusal = new Refusal('bad_request');
-      metrics.requests.inc({ outcome: refusal.code });
-      const rendered = renderRefusal(refusal, false);
-      socket.end(error.code === 'HPE_HEADER_OVERFLOW' ? rendered.replace('400 Bad Request', '431 Request Header Fields Too Large') : rendered);
-    }
-  }
-
-  const server = new PortcullisServer({ host: options.host, port: options.port, authRealm: 'portcullis' });
-  server.server.headersTimeout = options.timeouts.requestHeadersMs;
-  server.server.requestTimeout = 0;
-  server.server.keepAliveTimeout = options.timeouts.keepAliveMs;
-
+  let port: number;
   try {
     await pools.start();
     await feed.start();
-    await server.listen();
+    port = await server.listen();
   } catch (error) {
     await feed.close();
     pools.close();
     transports.close();
     throw error;
   }
-  const port = (server.server.address() as AddressInfo).port;
   logger.debug({ port, region: options.region }, 'proxy node listening');
-  function takeAppliedRevocations(): AppliedRevocation[] {
-    const taken = appliedRevocations;
-    appliedRevocations = [];
-    return taken;
-  }
   reporter = createNodeReporter({
     api: options.api,
     intervalMs: options.reportIntervalMs,
     logger,
-    takeApplied: takeAppliedRevocations,
+    takeApplied: effects.takeApplied,
     onRegionNodes: (count) => {
       regionNodes = Math.max(1, count);
     },
@@ -390,11 +248,12 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
       region: options.region,
       appliedSeq: feed.appliedSeq(),
       feedSilenceMs: Number.isFinite(feed.silenceMs()) ? Math.round(feed.silenceMs()) : null,
-      openTunnels: openTunnelCount,
+      openTunnels: connectRequests.open(),
       startedAt,
       exitHealth: selector.summary(),
     }),
   });
+
   const runningReporter = reporter;
 
   return {
@@ -406,15 +265,11 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     appliedSeq: () => feed.appliedSeq(),
     feedSilenceMs: () => feed.silenceMs(),
     isReady: () => feed.appliedSeq() >= 0 && pools.isLoaded(),
-    openTunnels: () => openTunnelCount,
+    openTunnels: () => connectRequests.open(),
     flushUsage: () => usage.flush(),
-    openConnections: () => server.connections.size,
+    openConnections: () => server.connections(),
     async close(deadlineMs = 0) {
-      const closing = new Promise<void>((resolve) => server.server.close(() => resolve()));
-      server.server.closeIdleConnections();
-      await drain(() => activeRequests === 0 && openTunnelCount === 0, deadlineMs, () => server.server.closeIdleConnections());
-      server.closeConnections();
-      await closing;
+      await server.close(deadlineMs);
       // Usage of the requests just drained goes out before the node is gone.
       await usage.close(Math.max(1_000, deadlineMs));
       limits.close();

@@ -3,6 +3,21 @@
  * embedded PGlite both implement it, so each query and migration is the same SQL.
  */
 
+/**
+ * The database could not run a statement at all: unreachable, restarting, its session
+ * killed (`database_unavailable`), or every pooled connection in use past the wait limit
+ * (`database_busy`). Errors PostgreSQL itself reports keep their SQLSTATE `code`.
+ */
+export class DatabaseUnavailableError extends Error {
+  override readonly name = 'DatabaseUnavailableError';
+  constructor(
+    readonly code: 'database_unavailable' | 'database_busy',
+    options: { cause: unknown },
+  ) {
+    super(code === 'database_busy' ? 'every database connection is busy' : 'the database cannot be reached', options);
+  }
+}
+
 export interface QueryResult<Row> {
   rows: Row[];
   rowCount: number;

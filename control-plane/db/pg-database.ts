@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Database, DedicatedConnection, Queryable, QueryResult } from './database.js';
+import { DatabaseUnavailableError, type Database, type DedicatedConnection, type Queryable, type QueryResult } from './database.js';
 
 export interface PgDatabaseOptions {
   url: string;
@@ -37,15 +37,57 @@ export function createPgDatabase(options: PgDatabaseOptions): Database {
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
 
-  async function query<Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
-    const result = await pool.query(sql, params as unknown[] | undefined);
-    return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
+  /** A pooled connection, or why there is none, by code rather than by message. */
+  async function checkout(): Promise<pg.PoolClient> {
+    try {
+      return await pool.connect();
+    } catch (error) {
+      const everyConnectionInUse = pool.totalCount >= options.maxConnections && pool.idleCount === 0;
+      throw new DatabaseUnavailableError(everyConnectionInUse ? 'database_busy' : 'database_unavailable', { cause: error });
+    }
   }
+
+  /** Runs one statement; a connection that breaks under it is `database_unavailable`. */
+  async function run<Row>(client: pg.ClientBase, sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
+    try {
+      const result = await client.query(sql, params as unknown[] | undefined);
+      return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
+    } catch (error) {
+      if (error instanceof pg.DatabaseError) throw error;
+      throw new DatabaseUnavailableError('database_unavailable', { cause: error });
+    }
+  }
+
+  /**
+   * Lends a pooled connection to `work`. While it is lent, a connection that breaks emits
+   * 'error' on the client, which would crash the process without a listener; the
+   * connection is then thrown away instead of going back to the pool, as it is when `work`
+   * calls `discard` (its state is unknown).
+   */
+  async function withClient<T>(work: (client: pg.PoolClient, discard: () => void) => Promise<T>): Promise<T> {
+    const client = await checkout();
+    let broken = false;
+    const discard = () => {
+      broken = true;
+    };
+    client.on('error', discard);
+    try {
+      return await work(client, discard);
+    } catch (error) {
+      if (error instanceof DatabaseUnavailableError) broken = true;
+      throw error;
+    } finally {
+      client.off('error', discard);
+      client.release(broken);
+    }
+  }
+
+  const query = <Row>(sql: string, params?: readonly unknown[]) => withClient((client) => run<Row>(client, sql, params));
 
   return {
     query,
     async exec(sql) {
-      await pool.query(sql);
+      await query(sql);
     },
     async dedicated(): Promise<DedicatedConnection> {
       const client = new pg.Client({
@@ -93,33 +135,24 @@ export function createPgDatabase(options: PgDatabaseOptions): Database {
         },
       };
     },
-    async transaction(work) {
-      const client = await pool.connect();
-      const tx: Queryable = {
-        async query<Row>(sql: string, params?: readonly unknown[]) {
-          const result = await client.query(sql, params as unknown[] | undefined);
-          return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
-        },
-        async exec(sql) {
-          await client.query(sql);
-        },
-      };
-      let broken = false;
-      try {
-        await client.query('BEGIN');
-        const value = await work(tx);
-        await client.query('COMMIT');
-        return value;
-      } catch (error) {
+    transaction(work) {
+      return withClient(async (client, discard) => {
+        const tx: Queryable = {
+          query: (sql, params) => run(client, sql, params),
+          async exec(sql) {
+            await run(client, sql);
+          },
+        };
         try {
-          await client.query('ROLLBACK');
-        } catch {
-          broken = true;
+          await run(client, 'BEGIN');
+          const value = await work(tx);
+          await run(client, 'COMMIT');
+          return value;
+        } catch (error) {
+          await run(client, 'ROLLBACK').catch(discard);
+          throw error;
         }
-        throw error;
-      } finally {
-        client.release(broken);
-      }
+      });
     },
     stats() {
       return { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount };

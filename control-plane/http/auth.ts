@@ -3,7 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
 import { sha256 } from '../../lib/hash.js';
 import { isWellFormedToken } from '../../lib/secret-format.js';
-import { ApiError } from '../errors.js';
+import { fail } from '../errors.js';
 import type { Queryable } from '../db/database.js';
 
 /** Who is calling the admin API. A team principal can touch only its own team. */
@@ -34,23 +34,20 @@ export function createAdminAuth({ db, configuredAdminToken }: AdminAuthOptions) 
     async authenticate(request: FastifyRequest): Promise<Principal> {
       const header = request.headers.authorization;
       if (header === undefined) {
-        throw new ApiError(401, 'token_missing', 'send an admin or team token as "Authorization: Bearer <token>"', {
-          'www-authenticate': 'Bearer realm="portcullis"',
-        });
+        throw fail('token_missing');
       }
       const token = BEARER.exec(header)?.[1];
-      const invalid = new ApiError(401, 'token_invalid', 'the token is malformed or unknown', { 'www-authenticate': 'Bearer error="invalid_token"' });
-      if (token === undefined) throw invalid;
+      if (token === undefined) throw fail('token_invalid');
       const hash = sha256(token);
       if (configuredHash !== undefined && timingSafeEqual(hash, configuredHash)) return { kind: 'admin', tokenId: null };
       // The checksum refuses a mistyped or guessed token before any database work.
-      if (!isWellFormedToken(token)) throw invalid;
+      if (!isWellFormedToken(token)) throw fail('token_invalid');
       const cacheKey = hash.toString('base64');
       const cached = known.get(cacheKey);
       if (cached !== undefined) return cached;
       const { rows } = await db.query<{ id: string; team_id: string | null }>('SELECT id, team_id FROM tokens WHERE token_hash = $1', [hash]);
       const row = rows[0];
-      if (row === undefined) throw invalid;
+      if (row === undefined) throw fail('token_invalid');
       const principal: Principal = row.team_id === null ? { kind: 'admin', tokenId: row.id } : { kind: 'team', teamId: row.team_id, tokenId: row.id };
       known.set(cacheKey, principal);
       return principal;
@@ -61,12 +58,12 @@ export function createAdminAuth({ db, configuredAdminToken }: AdminAuthOptions) 
 export type AdminAuth = ReturnType<typeof createAdminAuth>;
 
 export function principalOf(request: FastifyRequest): Principal {
-  if (request.principal === null) throw new ApiError(401, 'token_missing', 'authentication required');
+  if (request.principal === null) throw fail('token_missing');
   return request.principal;
 }
 
 export function requireAdmin(request: FastifyRequest): void {
-  if (principalOf(request).kind !== 'admin') throw new ApiError(403, 'admin_required', 'this call needs the platform admin token');
+  if (principalOf(request).kind !== 'admin') throw fail('admin_required');
 }
 
 /**
@@ -75,5 +72,5 @@ export function requireAdmin(request: FastifyRequest): void {
  */
 export function requireTeamAccess(request: FastifyRequest, teamId: string): void {
   const principal = principalOf(request);
-  if (principal.kind === 'team' && principal.teamId !== teamId) throw new ApiError(404, 'team_not_found', 'team not found');
+  if (principal.kind === 'team' && principal.teamId !== teamId) throw fail('team_not_found');
 }

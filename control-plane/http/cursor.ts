@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { ApiError } from '../errors.js';
+import { fail } from '../errors.js';
 
 /**
  * Keyset cursors are opaque to clients: the position (the sort values of the last row
@@ -18,7 +18,7 @@ export function createCursorCodec(secret: string): CursorCodec {
   function sign(scope: string, payload: string): Buffer {
     return createHmac('sha256', secret).update(scope).update('\0').update(payload).digest().subarray(0, SIGNATURE_BYTES);
   }
-  const invalid = () => new ApiError(400, 'cursor_invalid', 'cursor is malformed, tampered with, or belongs to another query; start again without it');
+  const invalid = () => fail('cursor_invalid');
 
   return {
     encode(scope, position) {

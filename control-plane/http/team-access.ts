@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { ApiError } from '../errors.js';
+import { fail } from '../errors.js';
 import { principalOf, requireTeamAccess } from './auth.js';
 import type { Queryable } from '../db/database.js';
 
@@ -11,5 +11,5 @@ export async function assertTeamAccess(db: Queryable, request: FastifyRequest, t
   requireTeamAccess(request, teamId);
   if (principalOf(request).kind === 'team') return;
   const { rowCount } = await db.query('SELECT 1 FROM teams WHERE id = $1', [teamId]);
-  if (rowCount === 0) throw new ApiError(404, 'team_not_found', 'team not found');
+  if (rowCount === 0) throw fail('team_not_found');
 }

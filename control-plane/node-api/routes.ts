@@ -1,25 +1,34 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from '../errors.js';
+import {
+  NodeReport,
+  NodeReportAnswer,
+  PoolsAnswer,
+  RevocationsAnswer,
+  RevocationsQuery,
+  UsageAnswer,
+  UsageBatch,
+  VerifyAnswer,
+  VerifyRequest,
+} from '../../contract/node-api.js';
 import type { Database } from '../db/database.js';
-import { findKeysByHashes } from '../keys/store.js';
-import { OUTBOX_COLUMNS, toFeedEvent, type OutboxRow } from '../revocation/outbox.js';
-import { liveNodesInRegion, nodeReportSchema, recordNodeReport, type NodeReport } from './reports.js';
-import { recordUsageBatch, usageBatchSchema, type UsageBatch } from '../usage/store.js';
+import { fail } from '../errors.js';
 import { listAllPools } from '../pools/store.js';
+import { OUTBOX_COLUMNS, toRevocationEvent, type OutboxRow } from '../revocation/outbox.js';
+import { recordUsageBatch } from '../usage/store.js';
+import { liveNodesInRegion, recordNodeReport } from './reports.js';
+import { findKeysByHashes } from './verify.js';
 
 /**
- * The API proxy nodes call (`/internal/v1`), on its own connection pool so that no
- * amount of admin traffic can slow key verification. Nodes send key hashes, never keys.
+ * The API proxy nodes call (`/internal/v1`, contract/node-api.ts), on its own connection
+ * pool so that no amount of admin traffic can slow key verification. Nodes send key
+ * hashes, never keys.
  */
 export interface NodeApiOptions {
   db: Database;
   nodeToken: string;
   nodeLivenessMs: number;
 }
-
-/** Part of the node API's contract: the most hashes one verify call may carry. */
-const MAX_VERIFY_BATCH = 100;
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
@@ -29,70 +38,51 @@ export function registerNodeApi(app: FastifyInstance, { db, nodeToken, nodeLiven
   app.register(async (scope) => {
     scope.addHook('onRequest', async (request) => {
       const given = request.headers.authorization;
-      if (given === undefined || !timingSafeEqual(digest(given), expected)) {
-        throw new ApiError(401, 'node_token_invalid', 'this API is for proxy nodes; send the node token');
-      }
+      if (given === undefined || !timingSafeEqual(digest(given), expected)) throw fail('node_token_invalid');
     });
 
     // Nodes batch their cache misses: one call answers for up to MAX_VERIFY_BATCH keys.
-    scope.post<{ Body: { hashes: string[] } }>(
+    scope.post<{ Body: VerifyRequest }>(
       '/internal/v1/keys/verify',
-      {
-        schema: {
-          body: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['hashes'],
-            properties: {
-              hashes: { type: 'array', minItems: 1, maxItems: MAX_VERIFY_BATCH, uniqueItems: true, items: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
-            },
-          },
-        },
-      },
-      async (request) => {
+      { schema: { body: VerifyRequest, response: { 200: VerifyAnswer } } },
+      async (request): Promise<VerifyAnswer> => {
         const { keys, seq } = await findKeysByHashes(db, request.body.hashes);
         return { keys: Object.fromEntries(keys), seq };
       },
     );
 
-    scope.get<{ Querystring: { after: number; limit: number } }>(
+    scope.get<{ Querystring: RevocationsQuery }>(
       '/internal/v1/revocations',
-      {
-        schema: {
-          querystring: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['after'],
-            properties: { after: { type: 'integer', minimum: 0 }, limit: { type: 'integer', minimum: 1, maximum: 5000, default: 1000 } },
-          },
-        },
-      },
-      async (request) => {
+      { schema: { querystring: RevocationsQuery, response: { 200: RevocationsAnswer } } },
+      async (request): Promise<RevocationsAnswer> => {
         const { after, limit } = request.query;
         const { rows } = await db.query<OutboxRow>(`SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2`, [after, limit]);
         const latest = await db.query<{ seq: number }>('SELECT coalesce(max(seq), 0) AS seq FROM outbox');
-        return {
-          events: rows.map((row) => {
-            const { type: _type, ...event } = toFeedEvent(row);
-            return event;
-          }),
-          latestSeq: latest.rows[0]!.seq,
-        };
+        return { events: rows.map(toRevocationEvent), latestSeq: latest.rows[0]!.seq };
       },
     );
 
-    scope.post<{ Body: NodeReport }>('/internal/v1/nodes/report', { schema: { body: nodeReportSchema } }, async (request) => {
-      await recordNodeReport(db, request.body);
-      // A node falls back to a local rate limiter when its Redis is down, and divides each
-      // key's limit by the number of live nodes in its region.
-      return { regionNodes: await liveNodesInRegion(db, request.body.region, nodeLivenessMs) };
-    });
+    scope.post<{ Body: NodeReport }>(
+      '/internal/v1/nodes/report',
+      { schema: { body: NodeReport, response: { 200: NodeReportAnswer } } },
+      async (request): Promise<NodeReportAnswer> => {
+        await recordNodeReport(db, request.body);
+        // A node falls back to a local rate limiter when its Redis is down, and divides each
+        // key's limit by the number of live nodes in its region.
+        return { regionNodes: await liveNodesInRegion(db, request.body.region, nodeLivenessMs) };
+      },
+    );
 
-    scope.post<{ Body: UsageBatch }>('/internal/v1/usage', { schema: { body: usageBatchSchema } }, async (request) => recordUsageBatch(db, request.body));
+    scope.post<{ Body: UsageBatch }>(
+      '/internal/v1/usage',
+      { schema: { body: UsageBatch, response: { 200: UsageAnswer } } },
+      async (request): Promise<UsageAnswer> => recordUsageBatch(db, request.body),
+    );
 
     scope.get('/internal/v1/pools', async (request, reply) => {
       const pools = await listAllPools(db);
-      const body = JSON.stringify({ pools: pools.map((pool) => ({ name: pool.name, exits: pool.exits })) });
+      const answer: PoolsAnswer = { pools: pools.map((pool) => ({ name: pool.name, exits: pool.exits })) };
+      const body = JSON.stringify(answer);
       // Nodes poll this; an unchanged pool set costs them a 304 and no parsing.
       const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
       reply.header('etag', etag);

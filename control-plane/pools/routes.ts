@@ -1,12 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { normalizeCountryCode } from '../../geo/countries.js';
-import { ApiError } from '../errors.js';
+import { fail } from '../errors.js';
 import { auditContextOf, recordActivity } from '../activity/log.js';
 import { requireAdmin } from '../http/auth.js';
 import type { CursorCodec } from '../http/cursor.js';
 import type { Database } from '../db/database.js';
 import { pageQuerySchema, toPage } from '../http/pagination.js';
-import { exitId, loadExitHealth, renderPool, type PoolExit, type PoolRow } from './store.js';
+import type { Exit } from '../../contract/node-api.js';
+import { exitId, loadExitHealth, renderPool, type PoolRow } from './store.js';
 import { poolNameSchema } from '../http/validation.js';
 
 export interface PoolRoutesOptions {
@@ -37,22 +38,22 @@ function normalizeExitUrl(value: string): string {
   try {
     url = new URL(value);
   } catch {
-    throw new ApiError(422, 'exit_url_invalid', `exit url "${value}" must be "direct" or http://host:port`);
+    throw fail('exit_url_invalid', value);
   }
   if (url.protocol !== 'http:' || url.port === '' || (url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') {
-    throw new ApiError(422, 'exit_url_invalid', `exit url "${value}" must be "direct" or http://host:port`);
+    throw fail('exit_url_invalid', value);
   }
   return url.toString().replace(/\/$/, '');
 }
 
-function normalizeExits(pool: string, exits: { country: string; url: string }[]): PoolExit[] {
+function normalizeExits(pool: string, exits: { country: string; url: string }[]): Exit[] {
   const seen = new Set<string>();
   return exits.map(({ country, url }) => {
     const code = normalizeCountryCode(country);
-    if (code === undefined) throw new ApiError(422, 'country_unknown', `"${country}" is not an ISO 3166-1 alpha-2 country code`);
+    if (code === undefined) throw fail('country_unknown', country);
     const normalizedUrl = normalizeExitUrl(url);
     const id = exitId(pool, code, normalizedUrl);
-    if (seen.has(id)) throw new ApiError(422, 'exit_duplicate', `exit ${code} ${url} is listed twice`);
+    if (seen.has(id)) throw fail('exit_duplicate', code, url);
     seen.add(id);
     return { id, country: code, url: normalizedUrl };
   });
@@ -77,7 +78,7 @@ export function registerPoolRoutes(app: FastifyInstance, { db, cursors, nodeLive
 
   app.get<{ Params: { name: string } }>('/v1/pools/:name', { schema: { params: poolParams } }, async (request) => {
     const { rows } = await db.query<PoolRow>(`SELECT ${COLUMNS} FROM pools WHERE name = $1`, [request.params.name]);
-    if (rows[0] === undefined) throw new ApiError(404, 'pool_not_found', 'pool not found');
+    if (rows[0] === undefined) throw fail('pool_not_found');
     return renderPool(rows[0], await loadExitHealth(db, nodeLivenessMs));
   });
 
@@ -97,7 +98,7 @@ export function registerPoolRoutes(app: FastifyInstance, { db, cursors, nodeLive
           `INSERT INTO pools (name, exits) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`,
           [name, JSON.stringify(exits)],
         );
-        if (rows[0] === undefined) throw new ApiError(409, 'pool_name_taken', `a pool named "${name}" already exists`);
+        if (rows[0] === undefined) throw fail('pool_name_taken', name);
         await recordActivity(tx, auditContextOf(request), { teamId: null, action: 'pool.created', targetType: 'pool', targetId: name, details: { exits: exits.length } });
         return rows[0];
       });
@@ -123,7 +124,7 @@ export function registerPoolRoutes(app: FastifyInstance, { db, cursors, nodeLive
             `UPDATE pools SET exits = $2, updated_at = clock_timestamp() WHERE name = $1 RETURNING ${COLUMNS}`,
             [name, JSON.stringify(exits)],
           );
-          if (rows[0] === undefined) throw new ApiError(404, 'pool_not_found', 'pool not found');
+          if (rows[0] === undefined) throw fail('pool_not_found');
           await recordActivity(tx, auditContextOf(request), { teamId: null, action: 'pool.updated', targetType: 'pool', targetId: name, details: { exits: exits.length } });
           return rows[0];
         }),

@@ -1,17 +1,11 @@
 import { createHash } from 'node:crypto';
+import type { Exit } from '../../contract/node-api.js';
 import { countryName } from '../../geo/countries.js';
 import type { Queryable } from '../db/database.js';
 
-export interface PoolExit {
-  id: string;
-  country: string;
-  /** `direct`, or an upstream exit proxy `http://[user:password@]host:port`. */
-  url: string;
-}
-
 export interface PoolRow {
   name: string;
-  exits: PoolExit[];
+  exits: Exit[];
   created_at: Date;
   updated_at: Date;
 }

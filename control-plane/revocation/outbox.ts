@@ -1,14 +1,13 @@
-import type { FeedEvent } from '../../contract/feed.js';
+import type { FeedEventKind, RevocationEvent } from '../../contract/feed.js';
 import type { Queryable } from '../db/database.js';
 
 /** Arbitrary constant: the advisory lock held while drawing an outbox sequence number. */
 const OUTBOX_LOCK = 7_301_002;
 export const OUTBOX_CHANNEL = 'portcullis_outbox';
 
-export type OutboxKind = 'key.revoked' | 'key.rotated' | 'key.updated' | 'quota.exceeded' | 'team.updated';
 
 export interface OutboxEvent {
-  kind: OutboxKind;
+  kind: FeedEventKind;
   teamId: string;
   /** Null for events about a whole team. */
   keyId: string | null;
@@ -36,7 +35,7 @@ export async function appendOutbox(tx: Queryable, event: OutboxEvent): Promise<n
 
 export interface OutboxRow {
   seq: number;
-  kind: OutboxKind;
+  kind: FeedEventKind;
   team_id: string;
   key_id: string | null;
   key_hash: Uint8Array | null;
@@ -46,9 +45,8 @@ export interface OutboxRow {
 export const OUTBOX_COLUMNS = 'seq, kind, team_id, key_id, key_hash, created_at';
 
 /** An outbox row as the feed and the node API carry it. */
-export function toFeedEvent(row: OutboxRow): FeedEvent {
+export function toRevocationEvent(row: OutboxRow): RevocationEvent {
   return {
-    type: 'event',
     seq: row.seq,
     kind: row.kind,
     teamId: row.team_id,

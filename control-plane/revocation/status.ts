@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from '../errors.js';
+import { fail } from '../errors.js';
 import type { Database } from '../db/database.js';
 import { assertTeamAccess } from '../http/team-access.js';
 import { idSchema } from '../http/validation.js';
@@ -48,7 +48,7 @@ export function registerRevocationStatus(app: FastifyInstance, { db, regions, no
         [id, team],
       );
       const event = events[0];
-      if (event === undefined) throw new ApiError(404, 'revocation_not_found', 'this key has not been revoked or rotated');
+      if (event === undefined) throw fail('revocation_not_found');
       const [nodes, acks, cursors] = await Promise.all([
         db.query<NodeRow>(
           `SELECT id, region, applied_seq, last_seen_at, started_at FROM nodes

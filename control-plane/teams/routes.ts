@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { sha256 } from '../../lib/hash.js';
 import { generateId, generateToken } from '../../lib/secret-format.js';
-import { ApiError } from '../errors.js';
+import { fail } from '../errors.js';
 import { auditContextOf, recordActivity } from '../activity/log.js';
 import { principalOf, requireAdmin } from '../http/auth.js';
 import type { CursorCodec } from '../http/cursor.js';
@@ -48,7 +48,7 @@ export function registerTeamRoutes(app: FastifyInstance, { db, cursors }: TeamRo
         [generateId('team'), name],
       );
       const row = rows[0];
-      if (row === undefined) throw new ApiError(409, 'team_name_taken', `a team named "${name}" already exists`);
+      if (row === undefined) throw fail('team_name_taken', name);
       await recordActivity(tx, auditContextOf(request), { teamId: row.id, action: 'team.created', targetType: 'team', targetId: row.id, details: { name } });
       return row;
     });
@@ -77,7 +77,7 @@ export function registerTeamRoutes(app: FastifyInstance, { db, cursors }: TeamRo
     const { team } = request.params;
     await assertTeamAccess(db, request, team);
     const { rows } = await db.query<TeamRow>(`SELECT ${TEAM_COLUMNS} FROM teams WHERE id = $1`, [team]);
-    if (rows[0] === undefined) throw new ApiError(404, 'team_not_found', 'team not found');
+    if (rows[0] === undefined) throw fail('team_not_found');
     return renderTeam(rows[0]);
   });
 
@@ -101,7 +101,7 @@ export function registerTeamRoutes(app: FastifyInstance, { db, cursors }: TeamRo
       return renderTeam(
         await db.transaction(async (tx) => {
           const { rows } = await tx.query<TeamRow>(`UPDATE teams SET monthly_quota_bytes = $2 WHERE id = $1 RETURNING ${TEAM_COLUMNS}`, [team, quota]);
-          if (rows[0] === undefined) throw new ApiError(404, 'team_not_found', 'team not found');
+          if (rows[0] === undefined) throw fail('team_not_found');
           await reconcileQuota(tx, 'team', team, quota);
           await recordActivity(tx, auditContextOf(request), { teamId: team, action: 'team.updated', targetType: 'team', targetId: team, details: { monthlyQuotaBytes: quota } });
           // Nodes drop what they cached about the team's quota.

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from '../errors.js';
+import { fail } from '../errors.js';
 import type { Database } from '../db/database.js';
 import { assertTeamAccess } from '../http/team-access.js';
 import { usageSeries } from './store.js';
@@ -32,9 +32,9 @@ const querySchema = {
 function range({ from, to, granularity }: UsageQuery): { from: Date; to: Date } {
   const end = to === undefined ? new Date() : new Date(to);
   const start = from === undefined ? new Date(end.getTime() - 24 * BUCKET_MS[granularity]) : new Date(from);
-  if (start.getTime() >= end.getTime()) throw new ApiError(422, 'range_invalid', '"from" must be before "to"');
+  if (start.getTime() >= end.getTime()) throw fail('range_invalid');
   if ((end.getTime() - start.getTime()) / BUCKET_MS[granularity] > MAX_BUCKETS[granularity]) {
-    throw new ApiError(422, 'range_too_long', `at most ${MAX_BUCKETS[granularity]} ${granularity}s per request; ask for day granularity or a shorter range`);
+    throw fail('range_too_long', MAX_BUCKETS[granularity], granularity);
   }
   return { from: start, to: end };
 }
@@ -64,7 +64,7 @@ export function registerUsageRoutes(app: FastifyInstance, { db }: UsageRoutesOpt
       const { team, id } = request.params;
       await assertTeamAccess(db, request, team);
       const key = await db.query('SELECT 1 FROM api_keys WHERE id = $1 AND team_id = $2', [id, team]);
-      if (key.rowCount === 0) throw new ApiError(404, 'key_not_found', 'key not found');
+      if (key.rowCount === 0) throw fail('key_not_found');
       const { from, to } = range(request.query);
       return {
         from: from.toISOString(),

@@ -1,36 +1,7 @@
+import type { UsageAnswer, UsageBatch } from '../../contract/node-api.js';
 import { SYSTEM_AUDIT, recordActivity } from '../activity/log.js';
 import type { Database, Queryable } from '../db/database.js';
 import { appendOutbox } from '../revocation/outbox.js';
-
-/** One node's traffic since its previous batch, per key. */
-export interface UsageBatch {
-  nodeId: string;
-  batch: number;
-  entries: { keyId: string; teamId: string; bytesIn: number; bytesOut: number; requests: number; tunnels: number }[];
-}
-
-const NAME = { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.:-]+$' } as const;
-const COUNT = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
-
-export const usageBatchSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['nodeId', 'batch', 'entries'],
-  properties: {
-    nodeId: NAME,
-    batch: { type: 'integer', minimum: 1 },
-    entries: {
-      type: 'array',
-      maxItems: 100_000,
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['keyId', 'teamId', 'bytesIn', 'bytesOut', 'requests', 'tunnels'],
-        properties: { keyId: NAME, teamId: NAME, bytesIn: COUNT, bytesOut: COUNT, requests: COUNT, tunnels: COUNT },
-      },
-    },
-  },
-} as const;
 
 const CURRENT_MONTH = `date_trunc('month', now() AT TIME ZONE 'UTC')::date`;
 
@@ -39,7 +10,7 @@ const CURRENT_MONTH = `date_trunc('month', now() AT TIME ZONE 'UTC')::date`;
  * keeps monthly totals, and when a key or team goes over its monthly byte quota, marks it
  * and publishes a quota event on the revocation feed — all in one transaction.
  */
-export async function recordUsageBatch(db: Database, batch: UsageBatch): Promise<{ duplicate: boolean; exceeded: number }> {
+export async function recordUsageBatch(db: Database, batch: UsageBatch): Promise<UsageAnswer> {
   return db.transaction(async (tx) => {
     const fresh = await tx.query('INSERT INTO usage_batches (node_id, batch) VALUES ($1, $2) ON CONFLICT DO NOTHING', [batch.nodeId, batch.batch]);
     if (fresh.rowCount === 0) return { duplicate: true, exceeded: 0 };

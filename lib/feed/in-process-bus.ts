@@ -1,9 +1,11 @@
 import { EventEmitter } from 'node:events';
-import type { FeedMessage, FeedPublisher, FeedSubscriber } from '../../contract/feed.js';
+import { encodeFeedMessage } from '../../contract/feed.js';
+import type { FeedPublisher, FeedSubscriber } from './bus.js';
 
 /**
  * The bus of a single-process deployment (`portcullis start` without REDIS_URL): the
- * relay and the node share memory, behind the same interfaces as the Redis bus.
+ * relay and the node share memory, behind the same interfaces as the Redis bus. Messages
+ * are encoded as they would be on Redis, so the node checks them the same way.
  */
 export interface InProcessBus {
   publisher(): FeedPublisher;
@@ -15,16 +17,16 @@ export function createInProcessBus(): InProcessBus {
   emitter.setMaxListeners(0);
   return {
     publisher: () => ({
-      async publish(message: FeedMessage) {
-        emitter.emit('message', message);
+      async publish(message) {
+        emitter.emit('message', encodeFeedMessage(message));
       },
       async close() {},
     }),
     subscriber: () => {
-      let listener: ((message: FeedMessage) => void) | undefined;
+      let listener: ((text: string) => void) | undefined;
       return {
         async start(handlers) {
-          listener = (message) => handlers.message(message);
+          listener = (text) => handlers.message(text);
           emitter.on('message', listener);
           handlers.connected();
         },

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
-import { decodeFeedMessage, encodeFeedMessage, FEED_CHANNEL, type FeedPublisher, type FeedSubscriber } from '../../contract/feed.js';
+import { encodeFeedMessage, FEED_CHANNEL } from '../../contract/feed.js';
+import type { FeedPublisher, FeedSubscriber } from './bus.js';
 
 const MAX_RECONNECT_DELAY_MS = 1_000;
 const reconnectDelay = (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 5), MAX_RECONNECT_DELAY_MS);
@@ -44,9 +45,7 @@ export function createRedisSubscriber({ url }: RedisBusOptions): FeedSubscriber 
   return {
     async start(handlers) {
       client.on('message', (channel: string, text: string) => {
-        if (channel !== FEED_CHANNEL) return;
-        const message = decodeFeedMessage(text);
-        if (message !== undefined) handlers.message(message);
+        if (channel === FEED_CHANNEL) handlers.message(text);
       });
       // 'ready' on a subscriber connection fires after the channels are subscribed again.
       client.on('ready', () => handlers.connected());

@@ -1,6 +1,8 @@
 import { LRUCache } from 'lru-cache';
 import { Refusal } from '../refusal.js';
-import type { RevocationEventWire, VerifyResult } from '../sync/node-api-client.js';
+import type { RevocationEvent } from '../../contract/feed.js';
+import type { RateLimit, ConcurrencyLimit, VerifiedKey } from '../../contract/node-api.js';
+import type { VerifyResult } from '../sync/node-api-client.js';
 
 /** What a node knows about a key: its grants, never its secret. */
 export interface KeyGrant {
@@ -13,8 +15,8 @@ export interface KeyGrant {
   countries: ReadonlySet<string> | null;
   /** Epoch ms; Infinity when the key never expires. */
   expiresAt: number;
-  rateLimit: { requestsPerSecond: number; burst: number } | null;
-  concurrency: { perNode: number | null; perRegion: number | null } | null;
+  rateLimit: RateLimit | null;
+  concurrency: ConcurrencyLimit | null;
   /** The key's or its team's monthly byte quota was used up when this was verified. */
   overQuota: boolean;
   /** When the control plane last confirmed this (epoch ms). */
@@ -67,7 +69,7 @@ export interface KeyCache {
    */
   lookup(hashHex: string, connection: { readonly remoteAddress?: string | undefined }): KeyGrant | null | Promise<KeyGrant | null>;
   /** Applies a feed event about one key: forget it, and remember the event against in-flight verifies. */
-  applyEvent(event: Pick<RevocationEventWire, 'kind' | 'seq'> & { keyHash: string }): void;
+  applyEvent(event: Pick<RevocationEvent, 'kind' | 'seq'> & { keyHash: string }): void;
   /** Forgets every cached key of a team (its quota changed). */
   forgetTeam(teamId: string): void;
   size(): number;
@@ -76,7 +78,7 @@ export interface KeyCache {
 
 interface Tombstone {
   seq: number;
-  kind: RevocationEventWire['kind'];
+  kind: RevocationEvent['kind'];
 }
 
 const TOMBSTONE_TTL_MS = 60_000;
@@ -90,7 +92,7 @@ interface TokenBucket {
   at: number;
 }
 
-function toGrant(key: NonNullable<VerifyResult['key']>, verifiedAt: number): KeyGrant {
+function toGrant(key: VerifiedKey, verifiedAt: number): KeyGrant {
   return {
     keyId: key.id,
     teamId: key.teamId,

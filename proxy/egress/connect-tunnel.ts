@@ -1,9 +1,11 @@
 import http from 'node:http';
 import net from 'node:net';
 import { FORBIDDEN_DESTINATION, ForbiddenDestinationError } from '../../lib/http/destination-policy.js';
-import type { ByteMeter, ExitAttempts } from './forward-http.js';
+import type { ByteMeter } from '../limits/usage-meter.js';
+import type { ExitAttempts } from './exit-attempts.js';
 import type { ExitTransport } from './exit-transport.js';
 import type { RequestTarget } from '../../lib/http/request-target.js';
+import { splice } from '../../lib/http/splice.js';
 
 export type TunnelOutcome = 'ok' | 'exit_failed' | 'destination_forbidden' | 'client_aborted';
 
@@ -108,39 +110,10 @@ export async function openTunnel(
       return 'client_aborted';
     }
     client.write(established(extraHeaders));
-    splice(client, upstream, head, upstreamHead, options.idleTimeoutMs, meter, onClose);
+    meter(head.length, upstreamHead?.length ?? 0);
+    client.on('data', (chunk: Buffer) => meter(chunk.length, 0));
+    upstream.on('data', (chunk: Buffer) => meter(0, chunk.length));
+    splice(client, upstream, { head, upstreamHead, idleTimeoutMs: options.idleTimeoutMs, onClose });
     return 'ok';
   }
-}
-
-function splice(
-  client: net.Socket,
-  upstream: net.Socket,
-  head: Buffer,
-  upstreamHead: Buffer | undefined,
-  idleTimeoutMs: number,
-  meter: ByteMeter,
-  onClose: () => void,
-): void {
-  meter(head.length, upstreamHead?.length ?? 0);
-  if (head.length > 0) upstream.write(head);
-  if (upstreamHead !== undefined && upstreamHead.length > 0) client.write(upstreamHead);
-  client.on('data', (chunk: Buffer) => meter(chunk.length, 0));
-  upstream.on('data', (chunk: Buffer) => meter(0, chunk.length));
-  client.pipe(upstream);
-  upstream.pipe(client);
-  let closed = false;
-  const closeBoth = () => {
-    client.destroy();
-    upstream.destroy();
-    if (closed) return;
-    closed = true;
-    onClose();
-  };
-  client.once('close', closeBoth);
-  upstream.once('close', closeBoth);
-  client.on('error', closeBoth);
-  upstream.on('error', closeBoth);
-  client.setTimeout(idleTimeoutMs, closeBoth);
-  upstream.setTimeout(idleTimeoutMs, closeBoth);
 }

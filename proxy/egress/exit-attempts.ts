@@ -1,8 +1,14 @@
 import type { ExitRequest, ExitSelector } from '../../geo/exit-selection.js';
 import type { Authorization } from '../auth/authorize.js';
 import type { ExitTransport, ExitTransports } from './exit-transport.js';
-import type { ExitAttempts } from './forward-http.js';
 import { Refusal } from '../refusal.js';
+
+/** Hands out exits for one request: the first pick, then others of the same country. */
+export interface ExitAttempts {
+  next(): ExitTransport | undefined;
+  /** The exit could not be reached; pick another next time. */
+  failed(transport: ExitTransport): void;
+}
 
 export interface ExitAttemptsOptions {
   selector: ExitSelector;

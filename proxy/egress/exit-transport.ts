@@ -1,13 +1,6 @@
 import http from 'node:http';
+import type { Exit } from '../../contract/node-api.js';
 import type { DestinationPolicy } from '../../lib/http/destination-policy.js';
-
-/** An exit as the control plane describes it. */
-export interface Exit {
-  id: string;
-  country: string;
-  /** `direct`, or an upstream exit proxy `http://[user:password@]host:port`. */
-  url: string;
-}
 
 /** How to reach an exit: a keep-alive agent, its address and its credentials. */
 export interface ExitTransport {

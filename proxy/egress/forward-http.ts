@@ -1,21 +1,12 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import { FORBIDDEN_DESTINATION } from '../../lib/http/destination-policy.js';
-import type { ExitTransport } from './exit-transport.js';
+import type { ByteMeter } from '../limits/usage-meter.js';
+import type { ExitAttempts } from './exit-attempts.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders } from '../../lib/http/headers.js';
 import type { RequestTarget } from '../../lib/http/request-target.js';
 
-/** Hands out exits for one request: the first pick, then others of the same country. */
-export interface ExitAttempts {
-  next(): ExitTransport | undefined;
-  /** The exit could not be reached; pick another next time. */
-  failed(transport: ExitTransport): void;
-}
-
 export type ForwardOutcome = 'ok' | 'exit_failed' | 'destination_forbidden' | 'client_aborted' | 'target_failed';
-
-/** Receives payload bytes (what metering counts) from the client (in) and to it (out) as they flow. */
-export type ByteMeter = (bytesIn: number, bytesOut: number) => void;
 
 /** One request's forwarding: where to, through which exits, and what to tell whom. */
 export interface HttpForward {

@@ -9,6 +9,9 @@ import type { NodeApiClient } from '../sync/node-api-client.js';
  * traffic keeps adding into the open batch, which is bounded by the number of keys).
  */
 
+/** Receives payload bytes (what metering counts) from the client (in) and to it (out) as they flow. */
+export type ByteMeter = (bytesIn: number, bytesOut: number) => void;
+
 interface Counts {
   teamId: string;
   bytesIn: number;
@@ -58,7 +61,7 @@ export function createUsageMeter({ api, nodeId, intervalMs, maxPendingBatches, l
   async function sendPending(): Promise<void> {
     while (sealed.length > 0) {
       const batch = sealed[0]!;
-      await api.post('/internal/v1/usage', { nodeId, batch: batch.batch, entries: batch.entries });
+      await api.sendUsage({ nodeId, batch: batch.batch, entries: batch.entries });
       sealed.shift();
     }
   }

@@ -1,55 +1,49 @@
-import type { FeedEvent } from '../../contract/feed.js';
+import type { Checked } from '../../contract/check.js';
+import {
+  checkAnswer,
+  type NodeReport,
+  type NodeReportAnswer,
+  type Pool,
+  type RevocationsAnswer,
+  type UsageAnswer,
+  type UsageBatch,
+  type VerifiedKey,
+} from '../../contract/node-api.js';
+import type { Logger } from '../../lib/logger.js';
 
 /**
- * The proxy node's side of the node API's wire contract (`/internal/v1`). This is the only
- * way a node learns about keys and pools; it never imports control plane modules.
+ * The proxy node's side of the node API (`/internal/v1`, contract/node-api.ts). This is
+ * the only way a node learns about keys and pools; it never imports control plane
+ * modules. Every answer is checked against the contract before it is used: an answer
+ * that does not match is treated like a control plane that cannot be reached.
  */
 
-export interface VerifiedKeyWire {
-  id: string;
-  teamId: string;
-  status: 'active' | 'revoked';
-  pools: string[];
-  countries: string[];
-  expiresAt: string | null;
-  rateLimit: { requestsPerSecond: number; burst: number } | null;
-  concurrency: { perNode: number | null; perRegion: number | null } | null;
-  overQuota: boolean;
-}
-
 export interface VerifyResult {
-  key: VerifiedKeyWire | null;
+  key: VerifiedKey | null;
   /** The latest outbox seq in the snapshot the answer was read from. */
   seq: number;
 }
 
 export interface BatchVerifyResult {
   /** By key hash; hashes of unknown keys are absent. */
-  keys: Map<string, VerifiedKeyWire>;
+  keys: Map<string, VerifiedKey>;
   /** The latest outbox seq in the snapshot the answer was read from. */
   seq: number;
-}
-
-/** The node API refuses verify calls with more hashes than this. */
-export const MAX_VERIFY_BATCH = 100;
-
-export type RevocationEventWire = Omit<FeedEvent, 'type'>;
-
-export interface PoolWire {
-  name: string;
-  exits: { id: string; country: string; url: string }[];
 }
 
 export interface NodeApiClient {
   /** Looks up to MAX_VERIFY_BATCH key hashes (hex) in one call. */
   verifyKeys(hashesHex: readonly string[]): Promise<BatchVerifyResult>;
-  revocationsAfter(seq: number, limit?: number): Promise<{ events: RevocationEventWire[]; latestSeq: number }>;
+  revocationsAfter(seq: number, limit?: number): Promise<RevocationsAnswer>;
   /** Pools, or `undefined` when unchanged since `etag`. */
-  pools(etag: string | undefined): Promise<{ pools: PoolWire[]; etag: string | undefined } | undefined>;
-  post(path: string, body: unknown): Promise<unknown>;
+  pools(etag: string | undefined): Promise<{ pools: Pool[]; etag: string | undefined } | undefined>;
+  report(report: NodeReport): Promise<NodeReportAnswer>;
+  sendUsage(batch: UsageBatch): Promise<UsageAnswer>;
 }
 
+/** The control plane cannot be reached, refused the node, or answered something unusable. */
 export class NodeApiError extends Error {
+  override readonly name = 'NodeApiError';
   readonly code = 'node_api_unavailable';
 }
 
@@ -57,59 +51,76 @@ export interface NodeApiClientOptions {
   baseUrl: string;
   nodeToken: string;
   timeoutMs: number;
+  /** Hears of answers that break the contract, naming the field. */
+  logger: Logger;
 }
 
-export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs }: NodeApiClientOptions): NodeApiClient {
+export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger }: NodeApiClientOptions): NodeApiClient {
   const authorization = `Bearer ${nodeToken}`;
 
-  async function call(path: string, init: { method?: string; body?: string; headers?: Record<string, string> } = {}): Promise<Response> {
+  async function call(path: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Response> {
     let response: Response;
     try {
       response = await fetch(new URL(path, baseUrl), {
         method: init.method ?? 'GET',
         headers: { authorization, ...(init.body !== undefined && { 'content-type': 'application/json' }), ...init.headers },
-        ...(init.body !== undefined && { body: init.body }),
+        ...(init.body !== undefined && { body: JSON.stringify(init.body) }),
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
-      throw new NodeApiError(`node API unreachable: ${(error as Error).message}`);
-    }
-    if (response.status >= 500 || response.status === 401) {
-      await response.body?.cancel();
-      throw new NodeApiError(`node API answered ${response.status} for ${path}`);
+      throw new NodeApiError(`node API unreachable: ${(error as Error).message}`, { cause: error });
     }
     return response;
   }
 
+  /** The body of a 200 answer, checked; anything else is a NodeApiError. */
+  async function answer<T>(path: string, response: Response, check: (value: unknown) => Checked<T>): Promise<T> {
+    if (response.status !== 200) {
+      // An unread body would keep the connection busy until it is collected.
+      await response.body?.cancel();
+      throw new NodeApiError(`node API answered ${response.status} for ${path}`);
+    }
+    let body: unknown;
+    try {
+      body = await response.json();
+    } catch (error) {
+      throw new NodeApiError(`node API answer to ${path} is not JSON`, { cause: error });
+    }
+    const checked = check(body);
+    if (!checked.ok) {
+      logger.warn({ path, problem: checked.problem }, 'node API answer breaks the contract; treating the control plane as unavailable');
+      throw new NodeApiError(`node API answer to ${path} breaks the contract: ${checked.problem}`);
+    }
+    return checked.value;
+  }
+
   return {
     async verifyKeys(hashesHex) {
-      const response = await call('/internal/v1/keys/verify', { method: 'POST', body: JSON.stringify({ hashes: hashesHex }) });
-      if (response.status !== 200) {
-        await response.body?.cancel();
-        throw new NodeApiError(`unexpected verify answer ${response.status}`);
-      }
-      const body = (await response.json()) as { keys: Record<string, VerifiedKeyWire>; seq: number };
+      const path = '/internal/v1/keys/verify';
+      const body = await answer(path, await call(path, { method: 'POST', body: { hashes: hashesHex } }), checkAnswer.verify);
       return { keys: new Map(Object.entries(body.keys)), seq: body.seq };
     },
     async revocationsAfter(seq, limit = 1000) {
-      const response = await call(`/internal/v1/revocations?after=${seq}&limit=${limit}`);
-      if (response.status !== 200) throw new NodeApiError(`unexpected revocations answer ${response.status}`);
-      return (await response.json()) as { events: RevocationEventWire[]; latestSeq: number };
+      const path = `/internal/v1/revocations?after=${seq}&limit=${limit}`;
+      return answer(path, await call(path), checkAnswer.revocations);
     },
     async pools(etag) {
-      const response = await call('/internal/v1/pools', etag === undefined ? {} : { headers: { 'if-none-match': etag } });
+      const path = '/internal/v1/pools';
+      const response = await call(path, etag === undefined ? {} : { headers: { 'if-none-match': etag } });
       if (response.status === 304) {
         await response.body?.cancel();
         return undefined;
       }
-      if (response.status !== 200) throw new NodeApiError(`unexpected pools answer ${response.status}`);
-      const body = (await response.json()) as { pools: PoolWire[] };
+      const body = await answer(path, response, checkAnswer.pools);
       return { pools: body.pools, etag: response.headers.get('etag') ?? undefined };
     },
-    async post(path, body) {
-      const response = await call(path, { method: 'POST', body: JSON.stringify(body) });
-      if (response.status >= 400) throw new NodeApiError(`node API answered ${response.status} for ${path}`);
-      return response.status === 204 ? undefined : response.json();
+    async report(report) {
+      const path = '/internal/v1/nodes/report';
+      return answer(path, await call(path, { method: 'POST', body: report }), checkAnswer.report);
+    },
+    async sendUsage(batch) {
+      const path = '/internal/v1/usage';
+      return answer(path, await call(path, { method: 'POST', body: batch }), checkAnswer.usage);
     },
   };
 }

@@ -1,6 +1,6 @@
 import type { Logger } from '../../lib/logger.js';
+import { MAX_REPORTED_REVOCATIONS, type AppliedRevocation, type NodeReport } from '../../contract/node-api.js';
 import type { NodeApiClient } from './node-api-client.js';
-import type { AppliedRevocation } from '../node.js';
 
 /**
  * Tells the control plane which revocations this node has applied and when (the proof of
@@ -17,22 +17,14 @@ export interface NodeReporterOptions {
   api: NodeApiClient;
   intervalMs: number;
   logger: Logger;
-  snapshot(): {
-    nodeId: string;
-    region: string;
-    appliedSeq: number;
-    feedSilenceMs: number | null;
-    openTunnels: number;
-    startedAt: number;
-    exitHealth: { pool: string; country: string; exits: number; healthy: number }[];
-  };
+  /** The node's state now: everything a report carries but the revocations applied. */
+  snapshot(): Omit<NodeReport, 'applied'>;
   takeApplied(): AppliedRevocation[];
   /** The control plane answers with the number of live nodes in the region. */
   onRegionNodes(count: number): void;
 }
 
 const NUDGE_DELAY_MS = 20;
-const MAX_UNSENT = 10_000;
 
 export function createNodeReporter({ api, intervalMs, logger, snapshot, takeApplied, onRegionNodes }: NodeReporterOptions): NodeReporter {
   let unsent: AppliedRevocation[] = [];
@@ -41,17 +33,14 @@ export function createNodeReporter({ api, intervalMs, logger, snapshot, takeAppl
   let nudgeTimer: NodeJS.Timeout | undefined;
 
   async function send(): Promise<void> {
-    unsent = unsent.concat(takeApplied()).slice(-MAX_UNSENT);
+    unsent = unsent.concat(takeApplied()).slice(-MAX_REPORTED_REVOCATIONS);
     const batch = unsent;
     unsent = [];
     try {
-      const answer = (await api.post('/internal/v1/nodes/report', {
-        ...snapshot(),
-        applied: batch.map((revocation) => ({ seq: revocation.seq, appliedAt: revocation.appliedAt, closedConnections: revocation.closedConnections })),
-      })) as { regionNodes?: number } | undefined;
-      if (typeof answer?.regionNodes === 'number') onRegionNodes(answer.regionNodes);
+      const answer = await api.report({ ...snapshot(), applied: batch });
+      onRegionNodes(answer.regionNodes);
     } catch (error) {
-      unsent = batch.concat(unsent).slice(-MAX_UNSENT);
+      unsent = batch.concat(unsent).slice(-MAX_REPORTED_REVOCATIONS);
       logger.debug({ err: error }, 'node report failed; will retry');
     }
   }

@@ -1,4 +1,5 @@
-import type { Pool } from '../../geo/exit-selection.js';
+import type { Pool } from '../../contract/node-api.js';
+import { createFailureLog } from '../../lib/failure-log.js';
 import type { Logger } from '../../lib/logger.js';
 import type { NodeApiClient } from './node-api-client.js';
 
@@ -34,18 +35,14 @@ export function createPoolRefresher({ api, intervalMs, logger, apply }: PoolRefr
   return {
     async start() {
       await refresh();
-      // A control plane outage is reported when it starts and when it ends, not every poll.
-      let failing = false;
+      const failures = createFailureLog(logger, {
+        failing: 'pool refresh failed; keeping the current pools and retrying',
+        recovered: 'pool refresh works again',
+      });
       timer = setInterval(() => {
         refresh().then(
-          () => {
-            if (failing) logger.info('pool refresh works again');
-            failing = false;
-          },
-          (error: unknown) => {
-            if (!failing) logger.warn({ err: error }, 'pool refresh failed; keeping the current pools and retrying');
-            failing = true;
-          },
+          () => failures.recovered(),
+          (error: unknown) => failures.failed({ err: error }),
         );
       }, intervalMs);
       timer.unref();

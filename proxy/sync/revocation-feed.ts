@@ -1,4 +1,6 @@
-import type { FeedEvent, FeedMessage, FeedSubscriber } from '../../contract/feed.js';
+import { decodeFeedMessage, type FeedEvent, type FeedMessage } from '../../contract/feed.js';
+import { createFailureLog } from '../../lib/failure-log.js';
+import type { FeedSubscriber } from '../../lib/feed/bus.js';
 import type { Logger } from '../../lib/logger.js';
 import type { NodeApiClient } from './node-api-client.js';
 
@@ -49,7 +51,14 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
   let closed = false;
   // Operators hear of changes of state once, not of every retry.
   let stale = false;
-  let catchUpFailing = false;
+  const catchUpFailures = createFailureLog(logger, {
+    failing: 'revocation catch-up failed; retrying until it works',
+    recovered: 'revocation catch-up works again',
+  });
+  const refused = createFailureLog(logger, {
+    failing: 'feed message breaks the contract: ignored, and not counted as the feed speaking',
+    recovered: 'feed messages match the contract again',
+  });
 
   function applyInOrder(event: FeedEvent, receivedAt: number): void {
     if (event.seq <= applied) return;
@@ -87,11 +96,9 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
           again = false;
           await fetchMissing(reason);
         } while (again && !closed);
-        if (catchUpFailing) logger.info({ applied }, 'revocation catch-up works again');
-        catchUpFailing = false;
+        catchUpFailures.recovered({ applied });
       } catch (error) {
-        if (!catchUpFailing) logger.warn({ err: error, applied }, 'revocation catch-up failed; retrying until it works');
-        catchUpFailing = true;
+        catchUpFailures.failed({ err: error, applied });
         if (!closed) {
           clearTimeout(retryTimer);
           retryTimer = setTimeout(() => void catchUp(reason), options.retryMs);
@@ -101,6 +108,18 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
       }
     })();
     return running;
+  }
+
+  function onText(text: string): void {
+    const decoded = decodeFeedMessage(text);
+    if (!decoded.ok) {
+      // An unreadable message is no sign of life: if the feed says nothing else, the node
+      // stops trusting its cache at the staleness bound, as for a silent feed.
+      refused.failed({ problem: decoded.problem });
+      return;
+    }
+    refused.recovered();
+    onMessage(decoded.value);
   }
 
   function onMessage(message: FeedMessage): void {
@@ -139,7 +158,7 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
       }, SILENCE_CHECK_MS);
       silenceTimer.unref();
       await options.subscriber.start({
-        message: onMessage,
+        message: onText,
         connected: () => {
           lastHeardAt = now();
           void catchUp('reconnect');

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { createPgDatabase } from '../../control-plane/db/pg-database.js';
 import { appendOutbox } from '../../control-plane/revocation/outbox.js';
 import { createInProcessBus } from '../../lib/feed/in-process-bus.js';
-import type { FeedMessage } from '../../contract/feed.js';
+import { decodeFeedMessage, type FeedMessage } from '../../contract/feed.js';
 import { sha256Hex } from '../../lib/hash.js';
 import { startTestControlPlane } from '../helpers/control-plane.js';
 import { waitFor } from '../helpers/deadline.js';
@@ -11,7 +11,14 @@ import { waitFor } from '../helpers/deadline.js';
 const bus = createInProcessBus();
 const published: FeedMessage[] = [];
 const subscriber = bus.subscriber();
-await subscriber.start({ message: (message) => published.push(message), connected: () => {}, disconnected: () => {} });
+await subscriber.start({
+  message(text) {
+    const decoded = decodeFeedMessage(text);
+    if (decoded.ok) published.push(decoded.value);
+  },
+  connected: () => {},
+  disconnected: () => {},
+});
 const cp = await startTestControlPlane({
   adminPool: { maxConnections: 2, statementTimeoutMs: 30_000, connectionTimeoutMs: 30_000 },
   nodePool: { maxConnections: 2, statementTimeoutMs: 5_000, connectionTimeoutMs: 5_000 },

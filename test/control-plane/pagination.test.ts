@@ -1,6 +1,7 @@
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { keyListQueries, keysByHashesQuery, type KeyListFilter } from '../../control-plane/keys/store.js';
+import { keyListQueries, type KeyListFilter } from '../../control-plane/keys/list.js';
+import { keysByHashesQuery } from '../../control-plane/node-api/verify.js';
 import { startTestControlPlane } from '../helpers/control-plane.js';
 import { seedKeys } from '../helpers/seed-keys.js';
 

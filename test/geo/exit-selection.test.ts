@@ -1,6 +1,7 @@
 import t from 'tap';
 import { continentOf, COUNTRIES, countryName, normalizeCountryCode } from '../../geo/countries.js';
-import { createExitSelector, type Exit } from '../../geo/exit-selection.js';
+import type { Exit } from '../../contract/node-api.js';
+import { createExitSelector } from '../../geo/exit-selection.js';
 
 const exit = (id: string, country: string): Exit => ({ id, country, url: `http://127.0.0.1:${id.length}` });
 const pools = [

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { FeedSubscriber } from '../../contract/feed.js';
+import type { FeedSubscriber } from '../../lib/feed/bus.js';
 import { createLogger } from '../../lib/logger.js';
 import { createNodeApiClient, type NodeApiClient } from '../../proxy/sync/node-api-client.js';
 import { createProxyNode, type ProxyNode, type ProxyNodeOptions } from '../../proxy/node.js';
@@ -14,14 +14,15 @@ export interface TestProxyNodeOptions extends Partial<Omit<ProxyNodeOptions, 'ap
 
 /** A proxy node on an ephemeral port with test-friendly defaults (loopback destinations allowed). */
 export function startTestProxyNode({ controlPlaneUrl, nodeToken, subscriber, wrapApi = (api) => api, ...overrides }: TestProxyNodeOptions): Promise<ProxyNode> {
+  const logger = createLogger({ level: (process.env.TEST_LOG_LEVEL as 'info' | undefined) ?? 'silent', name: 'proxy' });
   return createProxyNode({
     nodeId: `node-${randomBytes(3).toString('hex')}`,
     region: 'local',
     host: '127.0.0.1',
     port: 0,
-    api: wrapApi(createNodeApiClient({ baseUrl: controlPlaneUrl, nodeToken, timeoutMs: 2_000 })),
+    api: wrapApi(createNodeApiClient({ baseUrl: controlPlaneUrl, nodeToken, timeoutMs: 2_000, logger })),
     subscriber,
-    logger: createLogger({ level: (process.env.TEST_LOG_LEVEL as 'info' | undefined) ?? 'silent', name: 'proxy' }),
+    logger,
     allowPrivateDestinations: true,
     cache: { maxEntries: 100_000, ttlMs: 60_000, negativeTtlMs: 10_000, maxNegativeEntries: 10_000, unknownPerSecond: 1_000, unknownPerSecondPerClient: 1_000, maxVerifyInFlight: 1_000 },
     maxVerifyCalls: 8,

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { createExitServer, type ExitServer } from '../../exit/exit-server.js';
-import type { FeedSubscriber } from '../../contract/feed.js';
+import type { FeedSubscriber } from '../../lib/feed/bus.js';
 import { createRedisPublisher, createRedisSubscriber } from '../../lib/feed/redis-bus.js';
 import { createLogger } from '../../lib/logger.js';
 import type { ProxyNode } from '../../proxy/node.js';

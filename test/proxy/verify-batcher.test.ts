@@ -1,8 +1,9 @@
 import t from 'tap';
-import type { BatchVerifyResult, VerifiedKeyWire } from '../../proxy/sync/node-api-client.js';
+import type { VerifiedKey } from '../../contract/node-api.js';
+import type { BatchVerifyResult } from '../../proxy/sync/node-api-client.js';
 import { createVerifyBatcher } from '../../proxy/auth/verify-batcher.js';
 
-const keyFor = (hash: string): VerifiedKeyWire => ({
+const keyFor = (hash: string): VerifiedKey => ({
   id: `key_${hash}`,
   teamId: 'team_1',
   status: 'active',

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { Redis } from 'ioredis';
-import { decodeFeedMessage, FEED_CHANNEL, type FeedEvent, type FeedSubscriber } from '../../contract/feed.js';
+import { decodeFeedMessage, FEED_CHANNEL, type FeedEvent } from '../../contract/feed.js';
+import type { FeedSubscriber } from '../../lib/feed/bus.js';
 import type { NodeApiClient, BatchVerifyResult } from '../../proxy/sync/node-api-client.js';
 import { inBatches } from '../helpers/batches.js';
 import { waitFor } from '../helpers/deadline.js';
@@ -21,8 +22,8 @@ t.test('concurrent revokes reach every region, each exactly once and in seq orde
   t.teardown(() => listener.disconnect());
   const events: FeedEvent[] = [];
   listener.on('message', (_channel: string, text: string) => {
-    const message = decodeFeedMessage(text);
-    if (message?.type === 'event') events.push(message);
+    const decoded = decodeFeedMessage(text);
+    if (decoded.ok && decoded.value.type === 'event') events.push(decoded.value);
   });
   await listener.subscribe(FEED_CHANNEL);
   const keys: { id: string }[] = [];
@@ -44,12 +45,13 @@ t.test('a node that loses feed messages detects the gap and catches up', async (
     start: (handlers) =>
       subscriber.start({
         ...handlers,
-        message(message) {
-          if (message.type === 'event' && dropped < 2) {
+        message(text) {
+          const decoded = decodeFeedMessage(text);
+          if (decoded.ok && decoded.value.type === 'event' && dropped < 2) {
             dropped++;
             return;
           }
-          handlers.message(message);
+          handlers.message(text);
         },
       }),
     close: () => subscriber.close(),

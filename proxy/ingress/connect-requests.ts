@@ -1,0 +1,68 @@
+import type http from 'node:http';
+import type { Socket } from 'node:net';
+import type { Counter, Gauge } from 'prom-client';
+import { parseConnectTarget } from '../../lib/http/request-target.js';
+import type { KeyGrant } from '../auth/key-cache.js';
+import { openTunnel, type TunnelOptions } from '../egress/connect-tunnel.js';
+import type { ByteMeter, UsageMeter } from '../limits/usage-meter.js';
+import { Refusal, renderRefusal } from '../refusal.js';
+import type { Admit } from './admission.js';
+import type { ConnectionRegistry } from './connection-registry.js';
+
+export interface ConnectRequestsOptions {
+  admit: Admit;
+  connections: ConnectionRegistry;
+  usage: UsageMeter;
+  meterFor(grant: KeyGrant): ByteMeter;
+  /** Tunnels by outcome code, and open now. */
+  tunnels: Counter<'outcome'>;
+  openTunnels: Gauge;
+  tunnelOptions: TunnelOptions;
+}
+
+/** CONNECT requests: admitted, then a tunnel through an exit that lives until either side closes. */
+export interface ConnectRequests {
+  handle(request: http.IncomingMessage, socket: Socket, head: Buffer): Promise<void>;
+  /** Tunnels admitted and not yet closed, including those still connecting. */
+  open(): number;
+}
+
+export function createConnectRequests({ admit, connections, usage, meterFor, tunnels, openTunnels, tunnelOptions }: ConnectRequestsOptions): ConnectRequests {
+  let open = 0;
+
+  function refuse(socket: Socket, refusal: Refusal): void {
+    tunnels.inc({ outcome: refusal.code });
+    if (!socket.destroyed) socket.end(renderRefusal(refusal, false));
+  }
+
+  return {
+    async handle(request, socket, head) {
+      const target = parseConnectTarget(request.url);
+      if (target === undefined) return refuse(socket, new Refusal('bad_request'));
+      let admitted;
+      try {
+        admitted = await admit(request, socket, target, true);
+      } catch (error) {
+        return refuse(socket, error as Refusal);
+      }
+      const { authorization, attempts, admission } = admitted;
+      connections.track(authorization.keyHash, authorization.grant.teamId, socket, true);
+      open++;
+      openTunnels.inc();
+      const closed = () => {
+        open--;
+        openTunnels.dec();
+        admission.release();
+      };
+      const outcome = await openTunnel(socket, head, target, attempts, tunnelOptions, admission.headers, meterFor(authorization.grant), closed);
+      // Only a tunnel that opened counts in usage; its bytes were metered as they flowed.
+      if (outcome === 'ok') usage.count(authorization.grant.keyId, authorization.grant.teamId, 'tunnel');
+      if (outcome === 'ok' || outcome === 'client_aborted') tunnels.inc({ outcome });
+      if (outcome !== 'ok') {
+        closed();
+        if (outcome !== 'client_aborted') refuse(socket, new Refusal(outcome));
+      }
+    },
+    open: () => open,
+  };
+}
