@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 
 const STATIC_DIR = new URL('./static/', import.meta.url);
@@ -16,15 +17,24 @@ export const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-const FILES: Record<string, { file: string; type: string }> = {
-  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  '/assets/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
-  '/assets/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
+const ASSET_TYPES: Record<string, string> = {
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
 };
+
+/** Every script and style sheet in static/ is an asset, so a new module needs no change here. */
+async function dashboardFiles(): Promise<Map<string, { file: string; type: string }>> {
+  const files = new Map([['/', { file: 'index.html', type: 'text/html; charset=utf-8' }]]);
+  for (const entry of await readdir(STATIC_DIR, { withFileTypes: true })) {
+    const type = ASSET_TYPES[extname(entry.name)];
+    if (entry.isFile() && type !== undefined) files.set(`/assets/${entry.name}`, { file: entry.name, type });
+  }
+  return files;
+}
 
 /** Serves the dashboard's static files from memory, read once at start-up. */
 export async function registerDashboard(app: FastifyInstance): Promise<void> {
-  for (const [path, { file, type }] of Object.entries(FILES)) {
+  for (const [path, { file, type }] of await dashboardFiles()) {
     const body = await readFile(new URL(file, STATIC_DIR));
     const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"`;
     app.get(path, async (request, reply) => {

@@ -1,0 +1,54 @@
+// @ts-check
+import { PAGE_SIZE, api } from './api.js';
+import { el, errorBox, formatTime, main } from './dom.js';
+
+/** @import { Team } from './api.js' */
+
+/** @param {Team} team */
+export function renderActivity(team) {
+  const body = el('tbody', {});
+  const more = el('div', { class: 'more' });
+  main.replaceChildren(
+    el('h1', {}, `Activity · ${team.name}`),
+    el(
+      'table',
+      { 'aria-label': 'Activity' },
+      el('thead', {}, el('tr', {}, ...['When', 'Who', 'What', 'Target', ''].map((title) => el('th', { scope: 'col' }, title)))),
+      body,
+    ),
+    more,
+  );
+  /** @param {string | null} cursor */
+  async function load(cursor) {
+    more.replaceChildren(el('p', { class: 'muted' }, 'Loading…'));
+    try {
+      const page = await api('GET', `/v1/teams/${encodeURIComponent(team.id)}/activity?limit=${PAGE_SIZE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      for (const entry of page.data) {
+        const who = entry.actor.type === 'admin' ? 'platform admin' : entry.actor.type === 'team_token' ? `team token ${entry.actor.id}` : 'system';
+        const name = typeof entry.details?.name === 'string' ? ` “${entry.details.name}”` : '';
+        body.append(
+          el(
+            'tr',
+            { 'data-action': entry.action },
+            el('td', {}, formatTime(entry.createdAt)),
+            el('td', {}, who, entry.ip ? el('div', { class: 'muted' }, entry.ip) : null),
+            el('td', {}, entry.action),
+            el('td', { class: 'name' }, `${entry.target.type} ${entry.target.id}${name}`),
+            el(
+              'td',
+              {},
+              entry.action === 'key.revoked' || entry.action === 'key.rotated'
+                ? el('a', { href: `#/revocation/${entry.target.id}` }, 'Propagation status')
+                : '',
+            ),
+          ),
+        );
+      }
+      more.replaceChildren(page.nextCursor ? el('button', { type: 'button', class: 'secondary', onclick: () => load(page.nextCursor) }, 'Load more') : '');
+      if (cursor === null && page.data.length === 0) more.replaceChildren(el('p', { class: 'muted' }, 'No activity yet.'));
+    } catch (error) {
+      more.replaceChildren(errorBox(error));
+    }
+  }
+  void load(null);
+}

@@ -1,0 +1,85 @@
+// @ts-check
+/** The element builders and the page furniture that every view shares. */
+import { describe } from './api.js';
+
+export const main = /** @type {HTMLElement} */ (document.getElementById('main'));
+const toast = /** @type {HTMLElement} */ (document.getElementById('toast'));
+
+/**
+ * Builds an element. Strings among the children become text nodes, so user data can
+ * never turn into markup.
+ * @param {string} tag
+ * @param {Record<string, string | boolean | ((event: Event) => void)>} [attributes]
+ * @param {(Node | string | null | undefined | false)[]} children
+ * @returns {HTMLElement}
+ */
+export function el(tag, attributes = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (typeof value === 'function') element.addEventListener(name.replace(/^on/, ''), value);
+    else if (value === true) element.setAttribute(name, '');
+    else if (value !== false) element.setAttribute(name, value);
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    element.append(typeof child === 'string' ? document.createTextNode(child) : child);
+  }
+  return element;
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+/**
+ * @param {string} tag
+ * @param {Record<string, string | number>} attributes
+ * @param {(Node | string)[]} children
+ */
+export function svg(tag, attributes, ...children) {
+  const element = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, String(value));
+  element.append(...children);
+  return element;
+}
+
+/**
+ * A modal dialog that removes itself from the document once closed.
+ * @param {HTMLElement[]} content
+ * @returns {HTMLDialogElement}
+ */
+export function openDialog(...content) {
+  const dialog = /** @type {HTMLDialogElement} */ (el('dialog', {}, ...content));
+  dialog.addEventListener('close', () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
+  return dialog;
+}
+
+/** @param {string} message */
+export function notify(message) {
+  toast.textContent = message;
+  setTimeout(() => {
+    if (toast.textContent === message) toast.textContent = '';
+  }, 4000);
+}
+
+/** @param {unknown} error */
+export function errorBox(error) {
+  return el('p', { class: 'error', role: 'alert' }, describe(error));
+}
+
+/** @param {string | null} iso */
+export function formatTime(iso) {
+  return iso === null ? '—' : new Date(iso).toLocaleString();
+}
+
+/** @param {number} bytes */
+export function formatBytes(bytes) {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}

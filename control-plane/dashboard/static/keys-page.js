@@ -1,0 +1,158 @@
+// @ts-check
+/** The keys of one team: search, status filter, endless scrolling, and each key's actions. */
+import { PAGE_SIZE, api, describe } from './api.js';
+import { el, errorBox, formatTime, main, notify } from './dom.js';
+import { confirmRevoke, openCreateKey } from './key-dialogs.js';
+import { openPropagation } from './propagation-dialog.js';
+
+/** @import { Key, Team } from './api.js' */
+
+/** @param {Key} key */
+function grantsText(key) {
+  const pools = key.pools.length === 0 ? 'all pools' : key.pools.join(', ');
+  const countries = key.countries.length === 0 ? 'all countries' : key.countries.join(', ');
+  return `${pools} · ${countries}`;
+}
+
+/**
+ * @param {Team} team
+ * @param {string} [revocationKeyId] a key whose propagation panel opens at once
+ */
+export function renderKeys(team, revocationKeyId) {
+  const search = /** @type {HTMLInputElement} */ (el('input', { id: 'search', type: 'search', placeholder: 'name or sk_live_…', autocomplete: 'off' }));
+  const status = /** @type {HTMLSelectElement} */ (
+    el(
+      'select',
+      { id: 'status' },
+      el('option', { value: '' }, 'All'),
+      el('option', { value: 'active' }, 'Active'),
+      el('option', { value: 'revoked' }, 'Revoked'),
+      el('option', { value: 'expired' }, 'Expired'),
+    )
+  );
+  const total = el('span', { class: 'muted', id: 'total', 'aria-live': 'polite' });
+  const body = el('tbody', {});
+  const table = el(
+    'table',
+    { 'aria-label': 'Keys' },
+    el('thead', {}, el('tr', {}, ...['Name', 'Prefix', 'Status', 'Grants', 'Created', 'Last used', ''].map((title) => el('th', { scope: 'col' }, title)))),
+    body,
+  );
+  const more = el('div', { class: 'more' });
+  main.replaceChildren(
+    el('h1', {}, `Keys · ${team.name}`),
+    el(
+      'div',
+      { class: 'toolbar' },
+      el('label', { for: 'search' }, 'Search by name or key prefix', search),
+      el('label', { for: 'status' }, 'Status', status),
+      total,
+      el('span', { class: 'spacer' }),
+      el('button', { type: 'button', id: 'create-key', onclick: () => openCreateKey(team, () => reload()) }, 'Create new key'),
+    ),
+    table,
+    more,
+  );
+
+  let generation = 0;
+  /** @type {string | null} */
+  let cursor = null;
+  let loading = false;
+  let exhausted = false;
+
+  async function loadPage() {
+    if (loading || exhausted) return;
+    loading = true;
+    const mine = generation;
+    more.replaceChildren(el('p', { class: 'muted' }, 'Loading…'));
+    const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+    if (search.value.trim() !== '') query.set('q', search.value.trim());
+    if (status.value !== '') query.set('status', status.value);
+    if (cursor !== null) query.set('cursor', cursor);
+    try {
+      const page = await api('GET', `/v1/teams/${encodeURIComponent(team.id)}/keys?${query}`);
+      if (mine !== generation) return;
+      for (const key of /** @type {Key[]} */ (page.data)) body.append(keyRow(key));
+      if (page.total !== undefined) {
+        const count = page.totalCapped ? `${page.total.toLocaleString()}+` : page.total.toLocaleString();
+        total.textContent = `${count} ${page.total === 1 && !page.totalCapped ? 'key' : 'keys'}`;
+      }
+      cursor = page.nextCursor;
+      exhausted = cursor === null;
+      if (exhausted) more.replaceChildren(body.children.length === 0 ? el('p', { class: 'muted' }, 'No keys match.') : '');
+      else more.replaceChildren(el('button', { type: 'button', class: 'secondary', id: 'load-more', onclick: () => loadPage() }, 'Load more'));
+    } catch (error) {
+      if (mine === generation) more.replaceChildren(errorBox(error), el('button', { type: 'button', class: 'secondary', onclick: () => loadPage() }, 'Try again'));
+    } finally {
+      if (mine === generation) loading = false;
+    }
+  }
+
+  function reload() {
+    generation++;
+    cursor = null;
+    exhausted = false;
+    loading = false;
+    body.replaceChildren();
+    total.textContent = '';
+    void loadPage();
+  }
+
+  /** @param {Key} key */
+  function keyRow(key) {
+    const statusCell = el('td', { class: `status status-${key.status}` }, key.status);
+    const actions = el('td', {});
+    const row = el(
+      'tr',
+      { 'data-key-id': key.id },
+      el('td', { class: 'name' }, key.name),
+      el('td', {}, el('code', {}, key.prefix)),
+      statusCell,
+      el('td', {}, grantsText(key)),
+      el('td', {}, formatTime(key.createdAt)),
+      el('td', {}, formatTime(key.lastUsedAt)),
+      actions,
+    );
+    if (key.status === 'active') {
+      actions.append(
+        el(
+          'button',
+          {
+            type: 'button',
+            class: 'secondary',
+            'aria-label': `Revoke ${key.name}`,
+            onclick: () =>
+              confirmRevoke(team, key, () => {
+                statusCell.textContent = 'revoked';
+                statusCell.className = 'status status-revoked';
+                actions.replaceChildren(el('button', { type: 'button', class: 'link', onclick: () => openPropagation(team, key) }, 'Propagation'));
+              }),
+          },
+          'Revoke',
+        ),
+      );
+    } else if (key.status === 'revoked') {
+      actions.append(el('button', { type: 'button', class: 'link', onclick: () => openPropagation(team, key) }, 'Propagation'));
+    }
+    actions.append(' ', el('a', { href: `#/usage/${encodeURIComponent(key.id)}`, 'aria-label': `Usage of ${key.name}` }, 'Usage'));
+    return row;
+  }
+
+  let debounce = 0;
+  search.addEventListener('input', () => {
+    clearTimeout(debounce);
+    debounce = window.setTimeout(reload, 250);
+  });
+  status.addEventListener('change', reload);
+  const observer = new IntersectionObserver((entries) => {
+    if (entries.some((entry) => entry.isIntersecting)) void loadPage();
+  });
+  observer.observe(more);
+  void loadPage();
+  if (revocationKeyId !== undefined) {
+    void api('GET', `/v1/teams/${encodeURIComponent(team.id)}/keys/${encodeURIComponent(revocationKeyId)}`).then(
+      (key) => openPropagation(team, key),
+      (error) => notify(describe(error)),
+    );
+  }
+}

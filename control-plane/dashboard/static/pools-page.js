@@ -1,0 +1,31 @@
+// @ts-check
+import { api } from './api.js';
+import { el, errorBox, main } from './dom.js';
+
+export async function renderPools() {
+  const body = el('tbody', {});
+  const more = el('div', { class: 'more' }, el('p', { class: 'muted' }, 'Loading…'));
+  main.replaceChildren(
+    el('h1', {}, 'Pools'),
+    el(
+      'table',
+      { 'aria-label': 'Pools' },
+      el('thead', {}, el('tr', {}, ...['Pool', 'Country', 'Exits', 'Healthy exits'].map((title) => el('th', { scope: 'col' }, title)))),
+      body,
+    ),
+    more,
+  );
+  try {
+    const page = await api('GET', '/v1/pools?limit=500');
+    for (const pool of page.data) {
+      for (const country of pool.countries) {
+        body.append(
+          el('tr', {}, el('td', {}, pool.name), el('td', {}, `${country.name} (${country.country})`), el('td', {}, String(country.exits)), el('td', {}, country.healthy === null ? 'no node reporting' : String(country.healthy))),
+        );
+      }
+    }
+    more.replaceChildren(page.data.length === 0 ? el('p', { class: 'muted' }, 'No pools defined.') : '');
+  } catch (error) {
+    more.replaceChildren(errorBox(error));
+  }
+}

@@ -1,0 +1,105 @@
+// @ts-check
+import { api } from './api.js';
+import { el, errorBox, formatBytes, formatTime, main, svg } from './dom.js';
+
+/** @import { Team } from './api.js' */
+
+/**
+ * A bar per bucket, traffic in and out stacked; the numbers are in the table below it.
+ * @param {{ start: string, bytesIn: number, bytesOut: number }[]} points
+ */
+function usageChart(points) {
+  const width = 960;
+  const height = 220;
+  const max = Math.max(1, ...points.map((point) => point.bytesIn + point.bytesOut));
+  const step = width / Math.max(points.length, 1);
+  const bars = points.map((point, i) => {
+    const outHeight = (point.bytesOut / max) * (height - 20);
+    const inHeight = (point.bytesIn / max) * (height - 20);
+    const x = i * step + 1;
+    const barWidth = Math.max(1, step - 2);
+    return svg(
+      'g',
+      {},
+      svg('title', {}, `${new Date(point.start).toLocaleString()}: ${formatBytes(point.bytesOut)} down, ${formatBytes(point.bytesIn)} up`),
+      svg('rect', { x, y: height - outHeight, width: barWidth, height: outHeight, class: 'bar-out' }),
+      svg('rect', { x, y: height - outHeight - inHeight, width: barWidth, height: inHeight, class: 'bar-in' }),
+    );
+  });
+  return svg('svg', { viewBox: `0 0 ${width} ${height}`, class: 'chart', role: 'img', 'aria-label': 'Traffic per period' }, ...bars);
+}
+
+/**
+ * Every bucket of the range, with zero where there was no traffic, so bars line up with time.
+ * @param {{ start: string, bytesIn: number, bytesOut: number }[]} points
+ * @param {string} from
+ * @param {string} to
+ * @param {number} bucketMs
+ */
+function fillGaps(points, from, to, bucketMs) {
+  const byStart = new Map(points.map((point) => [new Date(point.start).getTime(), point]));
+  const filled = [];
+  for (let start = Math.floor(Date.parse(from) / bucketMs) * bucketMs; start < Date.parse(to); start += bucketMs) {
+    filled.push(byStart.get(start) ?? { start: new Date(start).toISOString(), bytesIn: 0, bytesOut: 0 });
+  }
+  return filled;
+}
+
+/** @param {Team} team @param {string} [keyId] */
+export function renderUsage(team, keyId) {
+  const range = /** @type {HTMLSelectElement} */ (
+    el('select', { id: 'usage-range' }, el('option', { value: 'hour' }, 'Last 24 hours, by hour'), el('option', { value: 'day' }, 'Last 30 days, by day'))
+  );
+  const title = el('h1', {}, keyId === undefined ? `Usage · ${team.name}` : 'Usage of a key');
+  const summary = el('p', { id: 'usage-summary', 'aria-live': 'polite' }, 'Loading…');
+  const chart = el('div', { class: 'chart-box' });
+  const body = el('tbody', {});
+  main.replaceChildren(
+    title,
+    el('div', { class: 'toolbar' }, el('label', { for: 'usage-range' }, 'Period', range), keyId === undefined ? '' : el('a', { href: '#/usage' }, 'Whole team')),
+    summary,
+    chart,
+    el(
+      'table',
+      { 'aria-label': 'Usage' },
+      el('thead', {}, el('tr', {}, ...['Period starting', 'Downloaded', 'Uploaded', 'Requests', 'Tunnels'].map((name) => el('th', { scope: 'col' }, name)))),
+      body,
+    ),
+  );
+  const base = `/v1/teams/${encodeURIComponent(team.id)}${keyId === undefined ? '' : `/keys/${encodeURIComponent(keyId)}`}`;
+  if (keyId !== undefined) {
+    api('GET', `/v1/teams/${encodeURIComponent(team.id)}/keys/${encodeURIComponent(keyId)}`).then(
+      (key) => (title.textContent = `Usage · ${key.name}`),
+      (error) => summary.replaceChildren(errorBox(error)),
+    );
+  }
+  async function load() {
+    const granularity = range.value;
+    const from = new Date(Date.now() - (granularity === 'hour' ? 24 : 30 * 24) * 3_600_000).toISOString();
+    summary.textContent = 'Loading…';
+    try {
+      const usage = await api('GET', `${base}/usage?granularity=${granularity}&from=${encodeURIComponent(from)}`);
+      /** @type {{ start: string, bytesIn: number, bytesOut: number, requests: number, tunnels: number }[]} */
+      const points = usage.data;
+      const chartPoints = fillGaps(points, usage.from, usage.to, granularity === 'hour' ? 3_600_000 : 86_400_000);
+      const total = points.reduce((sum, point) => ({ down: sum.down + point.bytesOut, up: sum.up + point.bytesIn, requests: sum.requests + point.requests, tunnels: sum.tunnels + point.tunnels }), {
+        down: 0,
+        up: 0,
+        requests: 0,
+        tunnels: 0,
+      });
+      const plural = (/** @type {number} */ count, /** @type {string} */ word) => `${count.toLocaleString()} ${word}${count === 1 ? '' : 's'}`;
+      summary.textContent = `${formatBytes(total.down)} downloaded, ${formatBytes(total.up)} uploaded, ${plural(total.requests, 'request')}, ${plural(total.tunnels, 'tunnel')}.`;
+      chart.replaceChildren(points.length === 0 ? el('p', { class: 'muted' }, 'No traffic in this period.') : usageChart(chartPoints));
+      body.replaceChildren(
+        ...points.map((point) =>
+          el('tr', {}, el('td', {}, formatTime(point.start)), el('td', {}, formatBytes(point.bytesOut)), el('td', {}, formatBytes(point.bytesIn)), el('td', {}, point.requests.toLocaleString()), el('td', {}, point.tunnels.toLocaleString())),
+        ),
+      );
+    } catch (error) {
+      summary.replaceChildren(errorBox(error));
+    }
+  }
+  range.addEventListener('change', () => void load());
+  void load();
+}
