@@ -29,7 +29,7 @@ interface RefusalKind {
   hint: string;
 }
 
-const KINDS: Record<RefusalCode, RefusalKind> = {
+export const REFUSALS: Readonly<Record<RefusalCode, RefusalKind>> = {
   auth_required: { status: 407, proxyStatusError: 'http_request_denied', hint: 'Send your API key: curl -x http://user:KEY@host:port, or Proxy-Authorization: Bearer KEY.' },
   key_invalid: { status: 407, proxyStatusError: 'http_request_denied', hint: 'The API key is malformed or unknown. Check it was copied whole.' },
   key_revoked: { status: 407, proxyStatusError: 'http_request_denied', hint: 'This API key has been revoked. Create or rotate a key in the dashboard.' },
@@ -59,7 +59,7 @@ export class Refusal extends Error {
   }
 
   get status(): number {
-    return KINDS[this.code].status;
+    return REFUSALS[this.code].status;
   }
 }
 
@@ -75,8 +75,8 @@ const STATUS_TEXT: Record<number, string> = {
 
 /** Pre-rendered responses: refusals are frequent under attack and must cost little. */
 const RENDERED = new Map<RefusalCode, { head: string; body: string }>(
-  (Object.keys(KINDS) as RefusalCode[]).map((code) => {
-    const kind = KINDS[code];
+  (Object.keys(REFUSALS) as RefusalCode[]).map((code) => {
+    const kind = REFUSALS[code];
     const body = `${code}: ${kind.hint}\n`;
     let head =
       `HTTP/1.1 ${kind.status} ${STATUS_TEXT[kind.status]}\r\n` +
@@ -106,7 +106,7 @@ export function renderRefusal(refusal: Refusal, keepAlive: boolean): string {
 
 /** Status line, headers and body as separate parts, for answering through a ServerResponse. */
 export function refusalParts(refusal: Refusal): { status: number; headers: Record<string, string>; body: string } {
-  const kind = KINDS[refusal.code];
+  const kind = REFUSALS[refusal.code];
   const headers: Record<string, string> = {
     'x-portcullis-error': refusal.code,
     'proxy-status': `portcullis; error=${kind.proxyStatusError}; details="${refusal.code}"`,

@@ -14,7 +14,7 @@ export interface TestProxyNodeOptions extends Partial<Omit<ProxyNodeOptions, 'ap
 
 /** A proxy node on an ephemeral port with test-friendly defaults (loopback destinations allowed). */
 export function startTestProxyNode({ controlPlaneUrl, nodeToken, subscriber, wrapApi = (api) => api, ...overrides }: TestProxyNodeOptions): Promise<ProxyNode> {
-  const logger = createLogger({ level: (process.env.TEST_LOG_LEVEL as 'info' | undefined) ?? 'silent', name: 'proxy' });
+  const logger = overrides.logger ?? createLogger({ level: (process.env.TEST_LOG_LEVEL as 'info' | undefined) ?? 'silent', name: 'proxy' });
   return createProxyNode({
     nodeId: `node-${randomBytes(3).toString('hex')}`,
     region: 'local',
