@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { ConcurrencyLimit } from '../../contract/node-api.js';
 import { Refusal } from '../refusal.js';
 
 /**
@@ -8,11 +9,6 @@ import { Refusal } from '../refusal.js';
  * retried or lost write cannot drift the total and a crashed node's share expires. When
  * Redis is down the regional cap is shared out over the region's live nodes locally.
  */
-
-export interface ConcurrencyLimit {
-  perNode: number | null;
-  perRegion: number | null;
-}
 
 export interface ConcurrencyLimiterOptions {
   /** The region's Redis; without one the regional cap is this node's cap. */

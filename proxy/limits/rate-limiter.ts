@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { RateLimit } from '../../contract/node-api.js';
 import { LRUCache } from 'lru-cache';
 
 /**
@@ -21,11 +22,6 @@ import { LRUCache } from 'lru-cache';
  * switches to the same algorithm in memory with the limit divided by the number of live
  * nodes in the region, and tries Redis again after a cooldown.
  */
-
-export interface RateLimit {
-  requestsPerSecond: number;
-  burst: number;
-}
 
 export interface RateDecision {
   allowed: boolean;
