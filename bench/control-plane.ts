@@ -9,7 +9,7 @@ import { generateToken } from '../lib/secret-format.js';
 import { freePort } from '../test/helpers/ports.js';
 import { createTestDatabase } from '../test/helpers/postgres.js';
 import { seedKeys } from '../test/helpers/seed-keys.js';
-import { pinSelf, startPinned } from './lib/child.js';
+import { pinSelf, startProcess } from '../test/helpers/processes.js';
 import { loadRow, runLoad, type LoadResult } from './lib/load.js';
 import { printTable, saveResults } from './lib/table.js';
 
@@ -22,13 +22,13 @@ pinSelf(1);
 const database = await createTestDatabase();
 const adminToken = generateToken();
 const port = await freePort();
-const server = await startPinned(
-  0,
-  'bin/portcullis.ts',
-  ['control-plane'],
-  { DATABASE_URL: database.url, ADMIN_TOKEN: adminToken, NODE_TOKEN: generateToken(), PORT: String(port), LOG_LEVEL: 'info', ADMIN_POOL_SIZE: '16' },
-  /Server listening/,
-);
+const server = await startProcess({
+  core: 0,
+  entry: 'bin/portcullis.ts',
+  args: ['control-plane'],
+  env: { DATABASE_URL: database.url, ADMIN_TOKEN: adminToken, NODE_TOKEN: generateToken(), PORT: String(port), LOG_LEVEL: 'info', ADMIN_POOL_SIZE: '16' },
+  ready: /Server listening/,
+});
 const base = `http://127.0.0.1:${port}`;
 const pool = createPgDatabase({ url: database.url, maxConnections: 8, statementTimeoutMs: 300_000, connectionTimeoutMs: 10_000, applicationName: 'bench' });
 

@@ -11,7 +11,7 @@ import { startRedis } from '../test/helpers/redis.js';
 import { startTestControlPlane } from '../test/helpers/control-plane.js';
 import { measureAuthDecision } from './lib/auth-micro.js';
 import { measureLimiterDecision } from './lib/limiter-micro.js';
-import { pinSelf, startPinned, type ChildServer } from './lib/child.js';
+import { pinSelf, startProcess, type ChildServer } from '../test/helpers/processes.js';
 import { measureConnectRate } from './lib/connect-rate.js';
 import { loadRow, runLoad, type LoadResult } from './lib/load.js';
 import { printTable, saveResults } from './lib/table.js';
@@ -26,15 +26,15 @@ const redis = await startRedis();
 const cp = await startTestControlPlane({ publishers: new Map([['bench', createRedisPublisher({ url: redis.url })]]) });
 
 try {
-  const origin = await startPinned(1, 'bench/servers/origin.ts', ['1024'], {}, /^\{.*\}$/m);
+  const origin = await startProcess({ core: 1, entry: 'bench/servers/origin.ts', args: ['1024'], ready: /^\{.*\}$/m });
   children.push(origin);
   const { http: originPort, tcp: tcpPort } = portOf(origin);
-  const bare = await startPinned(0, 'bench/servers/bare-proxy-chain.ts', [], {}, /^\{.*\}$/m);
+  const bare = await startProcess({ core: 0, entry: 'bench/servers/bare-proxy-chain.ts', ready: /^\{.*\}$/m });
   children.push(bare);
   const barePort = portOf(bare).port!;
 
   const exitPort = await freePort();
-  children.push(await startPinned(1, 'bin/portcullis.ts', ['exit'], { COUNTRY: 'DE', PORT: String(exitPort), ALLOW_PRIVATE_DESTINATIONS: 'true', LOG_LEVEL: 'info' }, /exit listening/));
+  children.push(await startProcess({ core: 1, entry: 'bin/portcullis.ts', args: ['exit'], env: { COUNTRY: 'DE', PORT: String(exitPort), ALLOW_PRIVATE_DESTINATIONS: 'true', LOG_LEVEL: 'info' }, ready: /exit listening/ }));
   await cp.request('POST', '/v1/pools', { body: { name: 'direct', exits: [{ country: 'US', url: 'direct' }] } });
   await cp.request('POST', '/v1/pools', { body: { name: 'chained', exits: [{ country: 'DE', url: `http://127.0.0.1:${exitPort}` }] } });
   const team = await cp.createTeam('bench');
@@ -46,11 +46,11 @@ try {
   ).body.key as string;
 
   const nodePort = await freePort();
-  const node = await startPinned(
-    0,
-    'bin/portcullis.ts',
-    ['proxy'],
-    {
+  const node = await startProcess({
+    core: 0,
+    entry: 'bin/portcullis.ts',
+    args: ['proxy'],
+    env: {
       REGION: 'bench',
       REDIS_URL: redis.url,
       CONTROL_PLANE_URL: cp.url,
@@ -60,8 +60,8 @@ try {
       ALLOW_PRIVATE_DESTINATIONS: 'true',
       LOG_LEVEL: 'info',
     },
-    /proxy node listening/,
-  );
+    ready: /proxy node listening/,
+  });
   children.push(node);
 
   const originUrl = `http://127.0.0.1:${originPort}/`;

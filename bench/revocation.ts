@@ -12,7 +12,7 @@ import { startRegions } from '../test/helpers/regions.js';
 import { waitFor } from '../test/helpers/deadline.js';
 import { freePort } from '../test/helpers/ports.js';
 import { bearer, proxyRequest } from '../test/helpers/proxy-client.js';
-import { startPinned, type ChildServer } from './lib/child.js';
+import { startProcess, type ChildServer } from '../test/helpers/processes.js';
 import { printTable, saveResults } from './lib/table.js';
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 1_000);
@@ -23,7 +23,7 @@ const CLIENTS = 24;
 const world = await startRegions(REGIONS, { relay: { heartbeatMs: 500, pollMs: 1_000 } });
 const children: ChildServer[] = [];
 const lastJson = (child: ChildServer) => JSON.parse(child.output().trim().split('\n').filter((line) => line.startsWith('{')).at(-1)!) as Record<string, number>;
-const origin = await startPinned(undefined, 'bench/servers/origin.ts', ['1024'], {}, /^\{.*\}$/m);
+const origin = await startProcess({ entry: 'bench/servers/origin.ts', args: ['1024'], ready: /^\{.*\}$/m });
 children.push(origin);
 const originUrl = `http://127.0.0.1:${lastJson(origin).http}/`;
 await world.cp.request('POST', '/v1/pools', { body: { name: 'direct', exits: [{ country: 'US', url: 'direct' }] } });
@@ -32,11 +32,10 @@ const nodePorts: number[] = [];
 for (const region of REGIONS) {
   for (let i = 1; i <= 2; i++) {
     const port = await freePort();
-    const node = await startPinned(
-      undefined,
-      'bin/portcullis.ts',
-      ['proxy'],
-      {
+    const node = await startProcess({
+      entry: 'bin/portcullis.ts',
+      args: ['proxy'],
+      env: {
         NODE_ID: `${region}-node-${i}`,
         REGION: region,
         REDIS_URL: world.redis.get(region)!.url,
@@ -48,8 +47,8 @@ for (const region of REGIONS) {
         STALENESS_BOUND_MS: String(STALENESS_MS),
         LOG_LEVEL: 'info',
       },
-      /proxy node listening/,
-    );
+      ready: /proxy node listening/,
+    });
     children.push(node);
     nodePorts.push(port);
   }
@@ -64,7 +63,7 @@ function percentile(sorted: number[], p: number): number {
 
 /** Proxied requests with a key nobody revokes, spread over every node, counted per window. */
 async function startTraffic(key: string) {
-  const traffic = await startPinned(undefined, 'bench/servers/proxied-traffic.ts', [key, originUrl, String(CLIENTS), ...nodePorts.map(String)], {}, /^\{.*\}$/m);
+  const traffic = await startProcess({ entry: 'bench/servers/proxied-traffic.ts', args: [key, originUrl, String(CLIENTS), ...nodePorts.map(String)], ready: /^\{.*\}$/m });
   children.push(traffic);
   return { count: () => lastJson(traffic).completed!, stop: () => traffic.stop() };
 }

@@ -1,0 +1,122 @@
+import { execFile } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { waitFor } from './deadline.js';
+import { freePort } from './ports.js';
+
+const run = promisify(execFile);
+
+/**
+ * A PostgreSQL server of the test's own, on a free port, so that a fault test can stop,
+ * crash and restart it — or kill its sessions — without touching the machine's server that
+ * every other test uses. Debian's binaries (initdb, pg_ctl) run as the `postgres` user.
+ */
+export interface PgCluster {
+  port: number;
+  /** A connection URL for `database` (default `postgres`). */
+  url(database?: string): string;
+  /** Creates an empty database and returns its URL. */
+  createDatabase(): Promise<string>;
+  /** `fast` is a clean shutdown; `immediate` is a crash (no checkpoint, sessions cut). */
+  stop(mode: 'fast' | 'immediate'): Promise<void>;
+  /** Starts it again on the same port with the same data. */
+  start(): Promise<void>;
+  /** Ends every session whose application_name matches `pattern` (SQL LIKE); returns how many. */
+  terminateSessions(pattern: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+function binary(name: string): string {
+  const versions = existsSync('/usr/lib/postgresql') ? readdirSync('/usr/lib/postgresql').sort().reverse() : [];
+  for (const version of versions) {
+    const path = `/usr/lib/postgresql/${version}/bin/${name}`;
+    if (existsSync(path)) return path;
+  }
+  return name;
+}
+
+const asRoot = userInfo().uid === 0;
+
+/** Runs a PostgreSQL program as `postgres` (it refuses to run as root). */
+function asPostgres(program: string, args: string[]) {
+  return asRoot ? run('runuser', ['-u', 'postgres', '--', binary(program), ...args]) : run(binary(program), args);
+}
+
+export async function startPgCluster(): Promise<PgCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-pg-'));
+  if (asRoot) {
+    const { uid, gid } = await run('id', ['-u', 'postgres']).then(async ({ stdout }) => ({
+      uid: Number(stdout.trim()),
+      gid: Number((await run('id', ['-g', 'postgres'])).stdout.trim()),
+    }));
+    chownSync(dir, uid, gid);
+  }
+  const data = join(dir, 'data');
+  await asPostgres('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '--no-instructions']);
+  const port = await freePort();
+  const settings = [
+    `-p ${port}`,
+    `-k ${dir}`,
+    '-c listen_addresses=127.0.0.1',
+    // Durability is not what these tests are about; speed is.
+    '-c fsync=off',
+    '-c synchronous_commit=off',
+    '-c full_page_writes=off',
+  ].join(' ');
+  const url = (database = 'postgres') => `postgres://postgres@127.0.0.1:${port}/${database}`;
+
+  async function start(): Promise<void> {
+    await asPostgres('pg_ctl', ['-D', data, '-o', settings, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start']);
+    await waitFor(
+      async () => {
+        const client = new pg.Client({ connectionString: url() });
+        try {
+          await client.connect();
+          return true;
+        } finally {
+          await client.end().catch(() => undefined);
+        }
+      },
+      { what: `the test PostgreSQL on port ${port} to accept connections` },
+    );
+  }
+
+  async function adminQuery<Row>(sql: string): Promise<Row[]> {
+    const client = new pg.Client({ connectionString: url() });
+    await client.connect();
+    try {
+      return (await client.query(sql)).rows as Row[];
+    } finally {
+      await client.end();
+    }
+  }
+
+  let databases = 0;
+  await start();
+  return {
+    port,
+    url,
+    async createDatabase() {
+      const name = `fault_${process.pid}_${++databases}`;
+      await adminQuery(`CREATE DATABASE ${name}`);
+      return url(name);
+    },
+    async stop(mode) {
+      await asPostgres('pg_ctl', ['-D', data, '-m', mode, '-w', '-t', '60', 'stop']);
+    },
+    start,
+    async terminateSessions(pattern) {
+      const rows = await adminQuery<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity WHERE application_name LIKE '${pattern.replace(/'/g, "''")}' AND pg_terminate_backend(pid)`,
+      );
+      return rows.length;
+    },
+    async close() {
+      await asPostgres('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

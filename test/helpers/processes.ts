@@ -1,0 +1,98 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { waitFor } from './deadline.js';
+
+const hasTaskset = spawnSync('taskset', ['--version']).status === 0;
+
+/** Pins this process to one core so a load generator and the server it measures do not fight. */
+export function pinSelf(core: number): void {
+  if (hasTaskset) spawnSync('taskset', ['-cp', String(core), String(process.pid)], { stdio: 'ignore' });
+}
+
+export interface ChildServer {
+  process: ChildProcess;
+  pid: number;
+  /** Everything it wrote to stdout and stderr so far. */
+  output(): string;
+  /** Its JSON log lines so far (pino), parsed. */
+  logLines(): Record<string, unknown>[];
+  /** Waits for a log line whose `msg` is `message` (and that passes `where`), and returns it. */
+  waitForLog(message: string, where?: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Resolves with how it ended, once it has. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Sends a signal (SIGKILL for a crash) and waits for the exit. */
+  kill(signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGTERM, then SIGKILL if it has not exited in time. */
+  stop(): Promise<void>;
+}
+
+export interface StartProcessOptions {
+  /** A TS entry file relative to the repository root, e.g. `bin/portcullis.ts`. */
+  entry: string;
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** Started once its output matches this. */
+  ready: RegExp;
+  /** Pin it to this core (benchmarks). */
+  core?: number;
+  startTimeoutMs?: number;
+}
+
+/**
+ * Runs a TS entry (`portcullis <command>` or a benchmark server) as a real child process,
+ * resolving once its output matches `ready`. It runs under node with tsx's loader rather
+ * than the tsx command, so a signal reaches the program itself.
+ */
+export async function startProcess({ entry, args = [], env = {}, ready, core, startTimeoutMs = 60_000 }: StartProcessOptions): Promise<ChildServer> {
+  const node = [process.execPath, '--import', import.meta.resolve('tsx'), entry, ...args];
+  const [command, ...commandArgs] = core !== undefined && hasTaskset ? ['taskset', '-c', String(core), ...node] : node;
+  const child = spawn(command!, commandArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const lines: Record<string, unknown>[] = [];
+  let partial = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    output += chunk;
+    partial += chunk;
+    const complete = partial.split('\n');
+    partial = complete.pop()!;
+    for (const line of complete) {
+      if (!line.startsWith('{')) continue;
+      try {
+        lines.push(JSON.parse(line));
+      } catch {
+        // not a log line
+      }
+    }
+  });
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  await waitFor(
+    () => {
+      if (ready.test(output)) return true;
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${entry} exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output}`);
+      return false;
+    },
+    { what: `${entry} ${args.join(' ')} to start`, timeoutMs: startTimeoutMs, intervalMs: 20 },
+  ).catch((error: unknown) => {
+    child.kill('SIGKILL');
+    throw error instanceof Error && error.message.includes('exited') ? error : new Error(`${(error as Error).message}\n${output}`);
+  });
+  const kill = async (signal: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    return exited;
+  };
+  return {
+    process: child,
+    pid: child.pid!,
+    output: () => output,
+    logLines: () => lines,
+    waitForLog: (message, where = () => true, timeoutMs) =>
+      waitFor(() => lines.find((line) => line.msg === message && where(line)), { what: `"${message}" in the log of ${entry} ${args.join(' ')}`, timeoutMs }),
+    exited,
+    kill,
+    async stop() {
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await kill('SIGTERM');
+      clearTimeout(timer);
+    },
+  };
+}
