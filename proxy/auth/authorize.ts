@@ -3,7 +3,8 @@ import type { Socket } from 'node:net';
 import { sha256Hex } from '../../lib/hash.js';
 import { isWellFormedApiKey } from '../../lib/secret-format.js';
 import { readCredentials, type ClientRequestTarget } from './credentials.js';
-import type { KeyCache, KeyGrant } from './key-cache.js';
+import type { KeyGrant } from './grant.js';
+import type { KeyCache } from './key-cache.js';
 import { Refusal } from '../refusal.js';
 
 export interface Authorization {

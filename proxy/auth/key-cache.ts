@@ -1,27 +1,8 @@
 import { LRUCache } from 'lru-cache';
 import { Refusal } from '../refusal.js';
 import type { RevocationEvent } from '../../contract/feed.js';
-import type { RateLimit, ConcurrencyLimit, VerifiedKey } from '../../contract/node-api.js';
 import type { VerifyResult } from '../sync/node-api-client.js';
-
-/** What a node knows about a key: its grants, never its secret. */
-export interface KeyGrant {
-  keyId: string;
-  teamId: string;
-  revoked: boolean;
-  /** Granted pools; null means every pool. */
-  pools: ReadonlySet<string> | null;
-  /** Granted countries; null means every country. */
-  countries: ReadonlySet<string> | null;
-  /** Epoch ms; Infinity when the key never expires. */
-  expiresAt: number;
-  rateLimit: RateLimit | null;
-  concurrency: ConcurrencyLimit | null;
-  /** The key's or its team's monthly byte quota was used up when this was verified. */
-  overQuota: boolean;
-  /** When the control plane last confirmed this (epoch ms). */
-  verifiedAt: number;
-}
+import { createGrantShapes, type KeyGrant } from './grant.js';
 
 export interface KeyCacheEvents {
   hit(): void;
@@ -92,24 +73,10 @@ interface TokenBucket {
   at: number;
 }
 
-function toGrant(key: VerifiedKey, verifiedAt: number): KeyGrant {
-  return {
-    keyId: key.id,
-    teamId: key.teamId,
-    revoked: key.status === 'revoked',
-    pools: key.pools.length === 0 ? null : new Set(key.pools),
-    countries: key.countries.length === 0 ? null : new Set(key.countries),
-    expiresAt: key.expiresAt === null ? Infinity : Date.parse(key.expiresAt),
-    rateLimit: key.rateLimit,
-    concurrency: key.concurrency,
-    overQuota: key.overQuota,
-    verifiedAt,
-  };
-}
-
 export function createKeyCache(options: KeyCacheOptions): KeyCache {
   const { now, events } = options;
   const grants = new LRUCache<string, KeyGrant>({ max: options.maxEntries });
+  const shapes = createGrantShapes();
   const unknown = new LRUCache<string, true>({ max: options.maxNegativeEntries, ttl: options.negativeTtlMs, ttlAutopurge: false });
   // A verify answer older than an event we applied must not put the key back.
   const tombstones = new LRUCache<string, Tombstone>({ max: Math.max(10_000, options.maxNegativeEntries), ttl: TOMBSTONE_TTL_MS });
@@ -157,13 +124,13 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
       const tombstone = tombstones.get(hashHex);
       if (tombstone === undefined || tombstone.seq <= result.seq) {
         if (result.key === null) return null;
-        return toGrant(result.key, started);
+        return shapes.toGrant(result.key, started);
       }
       // The answer predates an event we already applied: a revoked or rotated-away secret
       // stays refused; after any other change, ask again for an answer that includes it.
       if (tombstone.kind === 'key.revoked' || tombstone.kind === 'key.rotated') {
         if (result.key === null) return null;
-        return { ...toGrant(result.key, started), revoked: true };
+        return { ...shapes.toGrant(result.key, started), revoked: true };
       }
       if (attempt >= MAX_STALE_RETRIES) throw new Error('control plane answers lag behind the revocation feed');
     }
@@ -231,6 +198,7 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
       grants.clear();
       unknown.clear();
       tombstones.clear();
+      shapes.clear();
     },
   };
 }

@@ -2,7 +2,7 @@ import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Counter, Gauge } from 'prom-client';
 import { parseConnectTarget } from '../../lib/http/request-target.js';
-import type { KeyGrant } from '../auth/key-cache.js';
+import type { KeyGrant } from '../auth/grant.js';
 import { openTunnel, type TunnelOptions } from '../egress/connect-tunnel.js';
 import type { ByteMeter, UsageMeter } from '../limits/usage-meter.js';
 import { Refusal, renderRefusal } from '../refusal.js';

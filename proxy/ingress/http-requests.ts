@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import type { Counter } from 'prom-client';
 import { parseAbsoluteHttpTarget } from '../../lib/http/request-target.js';
-import type { KeyGrant } from '../auth/key-cache.js';
+import type { KeyGrant } from '../auth/grant.js';
 import { forwardHttp, hasBody, type HttpForwardOptions } from '../egress/forward-http.js';
 import type { ByteMeter, UsageMeter } from '../limits/usage-meter.js';
 import { Refusal, refusalParts, type RefusalCode } from '../refusal.js';

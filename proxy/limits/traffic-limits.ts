@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { createConcurrencyLimiter } from './concurrency-limiter.js';
-import type { KeyGrant } from '../auth/key-cache.js';
+import type { KeyGrant } from '../auth/grant.js';
 import { createRateLimiter, type LimiterMode, type RateDecision } from './rate-limiter.js';
 import { Refusal } from '../refusal.js';
 

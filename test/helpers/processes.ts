@@ -26,8 +26,10 @@ export interface ChildServer {
 }
 
 export interface StartProcessOptions {
-  /** A TS entry file relative to the repository root, e.g. `bin/portcullis.ts`. */
-  entry: string;
+  /** A TS entry file relative to the repository root, e.g. `bin/portcullis.ts`, run with tsx's loader. */
+  entry?: string;
+  /** Or any other program and its arguments (squid, say). */
+  command?: string[];
   args?: string[];
   env?: NodeJS.ProcessEnv;
   /** Started once its output matches this. */
@@ -38,14 +40,15 @@ export interface StartProcessOptions {
 }
 
 /**
- * Runs a TS entry (`portcullis <command>` or a benchmark server) as a real child process,
- * resolving once its output matches `ready`. It runs under node with tsx's loader rather
- * than the tsx command, so a signal reaches the program itself.
+ * Runs a TS entry (`portcullis <command>` or a benchmark server) or another program as a
+ * real child process, resolving once its output matches `ready`. A TS entry runs under
+ * node with tsx's loader rather than the tsx command, so a signal reaches the program itself.
  */
-export async function startProcess({ entry, args = [], env = {}, ready, core, startTimeoutMs = 60_000 }: StartProcessOptions): Promise<ChildServer> {
-  const node = [process.execPath, '--import', import.meta.resolve('tsx'), entry, ...args];
-  const [command, ...commandArgs] = core !== undefined && hasTaskset ? ['taskset', '-c', String(core), ...node] : node;
-  const child = spawn(command!, commandArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startProcess({ entry, command, args = [], env = {}, ready, core, startTimeoutMs = 60_000 }: StartProcessOptions): Promise<ChildServer> {
+  const program = command ?? [process.execPath, '--import', import.meta.resolve('tsx'), entry!, ...args];
+  const [executable, ...programArgs] = core !== undefined && hasTaskset ? ['taskset', '-c', String(core), ...program] : program;
+  const child = spawn(executable!, programArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const name = command?.[0] ?? `${entry} ${args.join(' ')}`;
   let output = '';
   const lines: Record<string, unknown>[] = [];
   let partial = '';
@@ -68,10 +71,10 @@ export async function startProcess({ entry, args = [], env = {}, ready, core, st
   await waitFor(
     () => {
       if (ready.test(output)) return true;
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${entry} exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output}`);
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output}`);
       return false;
     },
-    { what: `${entry} ${args.join(' ')} to start`, timeoutMs: startTimeoutMs, intervalMs: 20 },
+    { what: `${name} to start`, timeoutMs: startTimeoutMs, intervalMs: 20 },
   ).catch((error: unknown) => {
     child.kill('SIGKILL');
     throw error instanceof Error && error.message.includes('exited') ? error : new Error(`${(error as Error).message}\n${output}`);
@@ -86,7 +89,7 @@ export async function startProcess({ entry, args = [], env = {}, ready, core, st
     output: () => output,
     logLines: () => lines,
     waitForLog: (message, where = () => true, timeoutMs) =>
-      waitFor(() => lines.find((line) => line.msg === message && where(line)), { what: `"${message}" in the log of ${entry} ${args.join(' ')}`, timeoutMs }),
+      waitFor(() => lines.find((line) => line.msg === message && where(line)), { what: `"${message}" in the log of ${name}`, timeoutMs }),
     exited,
     kill,
     async stop() {
