@@ -1,49 +1,87 @@
 /**
- * `npm run bench:proxy`: in one run, side by side — requests straight to a local origin, a
- * bare proxy-chain server (no auth), and our node with a cached key (direct egress, and
- * chained through a `portcullis exit`), at 50 and 500 keep-alive connections; CONNECT
- * tunnel setup rate; and the cost of one auth decision on a cache hit. The proxy under
- * test runs pinned to core 0, the load generator and origin on core 1.
+ * `npm run bench:proxy`: our node side by side with the baselines, in one run — straight to
+ * a local origin, squid (when installed: `apt-get install squid`), bare proxy-chain (no
+ * auth) — for plain HTTP at 50 and 500 keep-alive connections, CONNECT setup rate, and bulk
+ * throughput through one tunnel with the CPU it costs; then the auth decision on a cache
+ * hit, the rate-limit decision, and heap bytes per cached key. Runs are interleaved (A, B,
+ * C, A, B, C…) and reported as medians with their range, since the machine is shared. The
+ * proxy under test runs pinned to core 0; the load generator (wrk when installed, else
+ * autocannon) and the origin on core 1.
+ *
+ * Settings: BENCH_DURATION (seconds per HTTP run, 10), BENCH_ROUNDS (3),
+ * BENCH_CONNECTIONS (50,500), BENCH_TUNNEL_BYTES (1 GiB).
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createRedisPublisher } from '../lib/feed/redis-bus.js';
-import { freePort } from '../test/helpers/ports.js';
-import { startRedis } from '../test/helpers/redis.js';
 import { startTestControlPlane } from '../test/helpers/control-plane.js';
-import { measureAuthDecision } from './lib/auth-micro.js';
-import { measureLimiterDecision } from './lib/limiter-micro.js';
+import { freePort } from '../test/helpers/ports.js';
 import { pinSelf, startProcess, type ChildServer } from '../test/helpers/processes.js';
+import { startRedis } from '../test/helpers/redis.js';
+import { measureAuthDecision } from './lib/auth-micro.js';
 import { measureConnectRate } from './lib/connect-rate.js';
-import { loadRow, runLoad, type LoadResult } from './lib/load.js';
+import { cpuSecondsOfTree } from './lib/cpu.js';
+import { interleave, median, medianWithRange, ratio } from './lib/interleave.js';
+import { measureLimiterDecision } from './lib/limiter-micro.js';
+import { runLoad, type LoadResult } from './lib/load.js';
+import { hasSquid, startSquid } from './lib/squid.js';
 import { printTable, saveResults } from './lib/table.js';
+import { measureTunnelThroughput } from './lib/tunnel-throughput.js';
+import { hasWrk, runWrk } from './lib/wrk.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '50,500').split(',').map(Number);
+const TUNNEL_BYTES = Number(process.env.BENCH_TUNNEL_BYTES ?? 2 ** 30);
+const GiB = 2 ** 30;
+
+/** A proxy (or none) that the load is sent through. */
+interface Contender {
+  title: string;
+  /** The proxy's port; undefined for traffic straight to the origin. */
+  port: number | undefined;
+  /** The process whose CPU the run costs. */
+  pid: number | undefined;
+  headers: Record<string, string>;
+  /** Plain HTTP only (a second hop, or a limiter switched on): not in the CONNECT and tunnel tables. */
+  httpOnly?: boolean;
+}
 
 pinSelf(1);
+const useWrk = hasWrk();
 const children: ChildServer[] = [];
-const portOf = (child: ChildServer) => JSON.parse(/^\{.*\}$/m.exec(child.output())![0]) as Record<string, number>;
+const closers: (() => Promise<void>)[] = [];
+const jsonOf = (child: ChildServer) => JSON.parse(/^\{.*\}$/m.exec(child.output())![0]) as Record<string, number>;
 const redis = await startRedis();
 const cp = await startTestControlPlane({ publishers: new Map([['bench', createRedisPublisher({ url: redis.url })]]) });
 
 try {
-  const origin = await startProcess({ core: 1, entry: 'bench/servers/origin.ts', args: ['1024'], ready: /^\{.*\}$/m });
+  const origin = await startProcess({ core: 1, entry: 'bench/servers/origin.ts', args: ['1024', String(TUNNEL_BYTES)], ready: /^\{.*\}$/m });
   children.push(origin);
-  const { http: originPort, tcp: tcpPort } = portOf(origin);
+  const { http: originPort, tcp: tcpPort, bulk: bulkPort } = jsonOf(origin);
   const bare = await startProcess({ core: 0, entry: 'bench/servers/bare-proxy-chain.ts', ready: /^\{.*\}$/m });
   children.push(bare);
-  const barePort = portOf(bare).port!;
+  const squid = hasSquid() ? await startSquid(0) : undefined;
+  if (squid !== undefined) closers.push(() => squid.close());
 
   const exitPort = await freePort();
-  children.push(await startProcess({ core: 1, entry: 'bin/portcullis.ts', args: ['exit'], env: { COUNTRY: 'DE', PORT: String(exitPort), ALLOW_PRIVATE_DESTINATIONS: 'true', LOG_LEVEL: 'info' }, ready: /exit listening/ }));
+  children.push(
+    await startProcess({
+      core: 1,
+      entry: 'bin/portcullis.ts',
+      args: ['exit'],
+      env: { COUNTRY: 'DE', PORT: String(exitPort), ALLOW_PRIVATE_DESTINATIONS: 'true', LOG_LEVEL: 'info' },
+      ready: /exit listening/,
+    }),
+  );
   await cp.request('POST', '/v1/pools', { body: { name: 'direct', exits: [{ country: 'US', url: 'direct' }] } });
   await cp.request('POST', '/v1/pools', { body: { name: 'chained', exits: [{ country: 'DE', url: `http://127.0.0.1:${exitPort}` }] } });
   const team = await cp.createTeam('bench');
-  const directKey = (await cp.request('POST', `/v1/teams/${team.id}/keys`, { body: { name: 'direct', pools: ['direct'] } })).body.key as string;
-  const chainedKey = (await cp.request('POST', `/v1/teams/${team.id}/keys`, { body: { name: 'chained', pools: ['chained'] } })).body.key as string;
+  const keyFor = async (body: Record<string, unknown>) => (await cp.request('POST', `/v1/teams/${team.id}/keys`, { body })).body.key as string;
+  const directKey = await keyFor({ name: 'direct', pools: ['direct'] });
+  const chainedKey = await keyFor({ name: 'chained', pools: ['chained'] });
   // A limit far above what the machine can send: every request pays for the decision, none is refused.
-  const limitedKey = (
-    await cp.request('POST', `/v1/teams/${team.id}/keys`, { body: { name: 'limited', pools: ['direct'], rateLimit: { requestsPerSecond: 1_000_000, burst: 1_000_000 } } })
-  ).body.key as string;
+  const limitedKey = await keyFor({ name: 'limited', pools: ['direct'], rateLimit: { requestsPerSecond: 1_000_000, burst: 1_000_000 } });
 
   const nodePort = await freePort();
   const node = await startProcess({
@@ -64,51 +102,98 @@ try {
   });
   children.push(node);
 
-  const originUrl = `http://127.0.0.1:${originPort}/`;
-  const host = `127.0.0.1:${originPort}`;
-  const proxied = (port: number, key?: string) => ({
-    url: `http://127.0.0.1:${port}`,
-    path: originUrl,
-    headers: { host, ...(key !== undefined && { 'proxy-authorization': `Bearer ${key}` }) },
-  });
-  const targets = [
-    { title: 'direct to origin (no proxy)', url: originUrl, headers: {} as Record<string, string>, path: undefined as string | undefined },
-    { title: 'bare proxy-chain, no auth', ...proxied(barePort) },
-    { title: 'portcullis node, cached key, direct egress', ...proxied(nodePort, directKey) },
-    { title: 'portcullis node → portcullis exit', ...proxied(nodePort, chainedKey) },
-    { title: 'portcullis node, rate limit on (Redis)', ...proxied(nodePort, limitedKey) },
-  ];
-  // Warm the key cache and the keep-alive pools.
-  for (const target of targets) await runLoad({ ...target, connections: 10, durationSeconds: 1 });
+  const bearer = (key: string) => ({ 'Proxy-Authorization': `Bearer ${key}` });
+  const direct: Contender = { title: 'direct to origin (no proxy)', port: undefined, pid: undefined, headers: {} };
+  const squidContender: Contender | undefined = squid === undefined ? undefined : { title: 'squid 5, no auth', port: squid.port, pid: squid.pid, headers: {} };
+  const proxyChain: Contender = { title: 'bare proxy-chain, no auth', port: jsonOf(bare).port!, pid: bare.pid, headers: {} };
+  const ours: Contender = { title: 'portcullis node, cached key, direct egress', port: nodePort, pid: node.pid, headers: bearer(directKey) };
+  const limited: Contender = { title: 'portcullis node, rate limit on (Redis)', port: nodePort, pid: node.pid, headers: bearer(limitedKey), httpOnly: true };
+  const chained: Contender = { title: 'portcullis node → portcullis exit', port: nodePort, pid: node.pid, headers: bearer(chainedKey), httpOnly: true };
+  const contenders = [direct, ...(squidContender === undefined ? [] : [squidContender]), proxyChain, ours, limited, chained];
+  const proxies = contenders.filter((contender) => contender.port !== undefined && contender.httpOnly !== true);
 
-  const results: { result: LoadResult; bare: LoadResult | undefined; unlimited: LoadResult | undefined }[] = [];
+  const originUrl = `http://127.0.0.1:${originPort}/`;
+  async function httpRun(contender: Contender, connections: number, durationSeconds: number): Promise<LoadResult & { cpuSeconds: number }> {
+    const connectTo = `http://127.0.0.1:${contender.port ?? originPort}`;
+    const headers = { host: `127.0.0.1:${originPort}`, ...contender.headers };
+    const path = contender.port === undefined ? '/' : originUrl;
+    const cpuBefore = contender.pid === undefined ? undefined : cpuSecondsOfTree(contender.pid);
+    const result = useWrk
+      ? await runWrk({ title: contender.title, connectTo, path, headers, connections, durationSeconds, core: 1 })
+      : await runLoad({ title: contender.title, url: connectTo, path: contender.port === undefined ? undefined : originUrl, headers, connections, durationSeconds });
+    const cpuAfter = contender.pid === undefined ? undefined : cpuSecondsOfTree(contender.pid);
+    return { ...result, cpuSeconds: cpuBefore === undefined || cpuAfter === undefined ? NaN : cpuAfter - cpuBefore };
+  }
+
+  // Warm the key cache, keep-alive pools and JIT of every contender.
+  for (const contender of contenders) await httpRun(contender, 10, 1);
+
+  const httpRows: Record<string, string | number>[] = [];
+  const httpRaw: Record<string, unknown> = {};
   for (const connections of CONNECTIONS) {
-    let bareResult: LoadResult | undefined;
-    let unlimitedResult: LoadResult | undefined;
-    for (const target of targets) {
-      const result = await runLoad({ ...target, connections, durationSeconds: DURATION });
-      if (target.title.startsWith('bare')) bareResult = result;
-      if (target.title.includes('direct egress')) unlimitedResult = result;
-      results.push({ result, bare: bareResult, unlimited: unlimitedResult });
+    const runs = await interleave(contenders, ROUNDS, (contender) => httpRun(contender, connections, DURATION));
+    const medianOk = (contender: Contender | undefined) => (contender === undefined ? undefined : median(runs.get(contender)!.map((run) => run.okPerSecond)));
+    for (const contender of contenders) {
+      const results = runs.get(contender)!;
+      const okPerSecond = results.map((run) => run.okPerSecond);
+      const isOurs = contender.title.startsWith('portcullis');
+      const p99Bound = (2 * connections) / median(okPerSecond);
+      httpRows.push({
+        scenario: contender.title,
+        conns: connections,
+        'req/s (2xx)': medianWithRange(okPerSecond),
+        'p99 ms': medianWithRange(results.map((run) => run.p99Ms), 1),
+        'req per CPU-s': contender.pid === undefined ? '' : medianWithRange(results.map((run) => (run.okPerSecond * DURATION) / run.cpuSeconds)),
+        'non-2xx': results.reduce((sum, run) => sum + run.non2xx + run.errors + run.timeouts, 0),
+        'vs squid': isOurs ? ratio(median(okPerSecond), medianOk(squidContender)) : '',
+        'vs proxy-chain': isOurs ? ratio(median(okPerSecond), medianOk(proxyChain)) : '',
+        'p99 ≤ 2×conns/tput': isOurs ? (median(results.map((run) => run.p99Ms)) <= p99Bound * 1000 ? 'yes' : `no (${(p99Bound * 1000).toFixed(0)} ms)`) : '',
+      });
+      httpRaw[`${contender.title} @${connections}`] = results;
     }
   }
-  const rows = results.map(({ result, bare, unlimited }) =>
-    loadRow(result, {
-      'vs proxy-chain': result.title.startsWith('portcullis') && bare !== undefined ? `${(result.okPerSecond / bare.okPerSecond).toFixed(2)}×` : '',
-      'vs limit off': result.title.includes('rate limit on') && unlimited !== undefined ? `${(result.okPerSecond / unlimited.okPerSecond).toFixed(2)}×` : '',
+  printTable(`Plain HTTP through the proxy, 1 KiB responses, ${DURATION} s per run, ${ROUNDS} interleaved rounds, load by ${useWrk ? 'wrk' : 'autocannon'}`, httpRows);
+
+  const connects = await interleave(proxies, ROUNDS, (contender) =>
+    measureConnectRate(contender.port!, `127.0.0.1:${tcpPort}`, contender.headers, 50, Math.min(DURATION, 5)),
+  );
+  const connectRate = (contender: Contender | undefined) => (contender === undefined ? undefined : median(connects.get(contender)!.map((run) => run.tunnelsPerSecond)));
+  printTable(
+    'CONNECT tunnel setup (50 concurrent clients: connect, CONNECT, one reply, close)',
+    proxies.map((contender) => {
+      const runs = connects.get(contender)!;
+      const rate = connectRate(contender)!;
+      return {
+        scenario: contender.title,
+        'tunnels/s': medianWithRange(runs.map((run) => run.tunnelsPerSecond)),
+        'p99 ms': medianWithRange(runs.map((run) => run.p99Ms), 1),
+        failures: runs.reduce((sum, run) => sum + run.failures, 0),
+        'vs squid': contender === ours ? ratio(rate, connectRate(squidContender)) : '',
+        'vs proxy-chain': contender === ours ? ratio(rate, connectRate(proxyChain)) : '',
+      };
     }),
   );
-  printTable(`Plain HTTP through the proxy, 1 KiB responses, ${DURATION} s per run`, rows);
 
-  const connectRows = [];
-  for (const [title, port, headers] of [
-    ['bare proxy-chain, no auth', barePort, {}],
-    ['portcullis node, cached key', nodePort, { 'Proxy-Authorization': `Bearer ${directKey}` }],
-  ] as const) {
-    const rate = await measureConnectRate(port, `127.0.0.1:${tcpPort}`, headers, 50, Math.min(DURATION, 5));
-    connectRows.push({ scenario: title, 'tunnels/s': Math.round(rate.tunnelsPerSecond), 'p50 ms': rate.p50Ms, 'p99 ms': rate.p99Ms, failures: rate.failures });
-  }
-  printTable('CONNECT tunnel setup (50 concurrent clients, connect + CONNECT + one reply + close)', connectRows);
+  const tunnels = await interleave([direct, ...proxies], ROUNDS, async (contender) => {
+    const cpuBefore = contender.pid === undefined ? undefined : cpuSecondsOfTree(contender.pid);
+    const result = await measureTunnelThroughput(contender.port, `127.0.0.1:${bulkPort}`, contender.headers);
+    const cpuAfter = contender.pid === undefined ? undefined : cpuSecondsOfTree(contender.pid);
+    return { ...result, cpuSecondsPerGiB: cpuBefore === undefined || cpuAfter === undefined ? NaN : ((cpuAfter - cpuBefore) * GiB) / result.bytes };
+  });
+  const tunnelRate = (contender: Contender | undefined) => (contender === undefined ? undefined : median(tunnels.get(contender)!.map((run) => run.megabytesPerSecond)));
+  printTable(
+    `Bulk download through one CONNECT tunnel (${(TUNNEL_BYTES / GiB).toFixed(2)} GiB), and the proxy's CPU for it`,
+    [direct, ...proxies].map((contender) => {
+      const runs = tunnels.get(contender)!;
+      return {
+        scenario: contender.title,
+        'MB/s': medianWithRange(runs.map((run) => run.megabytesPerSecond)),
+        'CPU-s per GiB': contender.pid === undefined ? '' : medianWithRange(runs.map((run) => run.cpuSecondsPerGiB), 2),
+        'vs squid': contender === ours ? ratio(tunnelRate(contender)!, tunnelRate(squidContender)) : '',
+        'vs proxy-chain': contender === ours ? ratio(tunnelRate(contender)!, tunnelRate(proxyChain)) : '',
+      };
+    }),
+  );
 
   const micro = await measureAuthDecision();
   printTable(
@@ -120,9 +205,19 @@ try {
     'Rate-limit decision against Redis (GCRA Lua script, in-process)',
     limiter.map((entry) => ({ mode: entry.name, 'µs per decision': entry.microsecondsPerDecision, 'decisions/s': Math.round(entry.decisionsPerSecond) })),
   );
-  process.stdout.write(`results: ${saveResults('proxy', { results, connectRows, micro, limiter })}\n`);
+  const memory = [];
+  for (const entries of [100_000, 1_000_000]) {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/lib/key-cache-memory.ts', String(entries)], { maxBuffer: 1 << 20 });
+    memory.push(JSON.parse(stdout) as { entries: number; bytesPerEntry: number; heapMb: number });
+  }
+  printTable(
+    'Heap per cached key (key cache alone, answers parsed from JSON as a node receives them; 100 teams, 4 grant shapes)',
+    memory.map((entry) => ({ 'cached keys': entry.entries, 'heap MB': entry.heapMb, 'bytes per key': Math.round(entry.bytesPerEntry), '≤ 500 B': entry.bytesPerEntry <= 500 ? 'yes' : 'NO' })),
+  );
+  process.stdout.write(`results: ${saveResults('proxy', { httpRaw, connects: Object.fromEntries([...connects].map(([c, r]) => [c.title, r])), tunnels: Object.fromEntries([...tunnels].map(([c, r]) => [c.title, r])), micro, limiter, memory })}\n`);
 } finally {
   await Promise.all(children.map((child) => child.stop()));
+  for (const close of closers) await close();
   await cp.close();
   await redis.close();
 }
