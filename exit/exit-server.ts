@@ -7,7 +7,7 @@ import type { Logger } from '../lib/logger.js';
 import { createDestinationPolicy, FORBIDDEN_DESTINATION } from '../lib/http/destination-policy.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders } from '../lib/http/headers.js';
 import { parseAbsoluteHttpTarget, parseConnectTarget } from '../lib/http/request-target.js';
-import { splice } from '../lib/http/splice.js';
+import { createUpstreamReader, splice } from '../lib/http/splice.js';
 
 /**
  * A stand-in residential exit for development, tests and benchmarks: an upstream HTTP
@@ -131,7 +131,8 @@ export async function createExitServer({
     const target = parseConnectTarget(request.url);
     if (target === undefined) return void client.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     if (policy.forbids(target.hostname, target.port)) return failTunnel(client, 'destination_forbidden');
-    const upstream = net.connect({ host: target.hostname, port: target.port, lookup: policy.lookup });
+    const reader = createUpstreamReader();
+    const upstream = net.connect({ host: target.hostname, port: target.port, lookup: policy.lookup, onread: reader.onread });
     const timer = setTimeout(() => upstream.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })), connectTimeoutMs);
     upstream.once('connect', () => {
       clearTimeout(timer);
@@ -142,6 +143,7 @@ export async function createExitServer({
       client.write(`HTTP/1.1 200 Connection Established\r\nX-Portcullis-Exit: ${id}\r\nX-Portcullis-Exit-Country: ${country}\r\n\r\n`);
       splice(client, upstream, {
         head,
+        reader,
         idleTimeoutMs: 0,
         onClose() {
           tunnelSockets.delete(client);

@@ -59,7 +59,7 @@ export function readProxyNodeSettings(read: EnvReader, defaults: ProxyNodeDefaul
       keepAliveMs: millis('KEEP_ALIVE_TIMEOUT_MS', 5_000),
     },
     verifyTimeoutMs: millis('VERIFY_TIMEOUT_MS', 2_000),
-    maxIdleUpstreamSockets: read.integer('UPSTREAM_MAX_IDLE_SOCKETS', { default: 2_048, min: 1, max: 1_000_000 }),
+    upstreamKeepAliveMs: millis('UPSTREAM_KEEP_ALIVE_MS', 30_000),
     poolRefreshMs: millis('POOL_REFRESH_MS', 5_000),
     reportIntervalMs: millis('REPORT_INTERVAL_MS', 1_000),
     limiterCooldownMs: millis('LIMITER_COOLDOWN_MS', 1_000),

@@ -11,6 +11,19 @@ export interface NodeState {
   pendingUsage(): { batches: number; bytes: number };
 }
 
+/**
+ * Counts by one label value with each labelled series looked up once, not per request
+ * (prom-client hashes the label object on every `inc({...})`).
+ */
+export function countsBy<L extends string>(counter: Counter<L>, label: L): (value: string) => void {
+  const series = new Map<string, Counter.Internal>();
+  return (value) => {
+    let found = series.get(value);
+    if (found === undefined) series.set(value, (found = counter.labels({ [label]: value } as Partial<Record<L, string>>)));
+    found.inc();
+  };
+}
+
 export function createProxyMetrics(state: NodeState) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });

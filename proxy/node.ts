@@ -15,8 +15,9 @@ import { createConnectionRegistry } from './ingress/connection-registry.js';
 import { createHttpRequests } from './ingress/http-requests.js';
 import { createProxyServer } from './ingress/server.js';
 import { createTrafficLimits } from './limits/traffic-limits.js';
+import { createTunnelMeter } from './limits/tunnel-meter.js';
 import { createUsageMeter, type ByteMeter } from './limits/usage-meter.js';
-import { createProxyMetrics } from './metrics.js';
+import { countsBy, createProxyMetrics } from './metrics.js';
 import { createFeedEffects } from './sync/feed-effects.js';
 import type { NodeApiClient } from './sync/node-api-client.js';
 import { createNodeReporter, type NodeReporter } from './sync/node-reporter.js';
@@ -45,7 +46,8 @@ export interface ProxyNodeTuning {
   stalenessBoundMs: number;
   failOpen: boolean;
   timeouts: { connectMs: number; responseMs: number; tunnelIdleMs: number; requestHeadersMs: number; keepAliveMs: number };
-  maxIdleUpstreamSockets: number;
+  /** How long an idle keep-alive connection to an exit or a target is kept. */
+  upstreamKeepAliveMs: number;
   poolRefreshMs: number;
   reportIntervalMs: number;
   /** How long rate limiting stays local after Redis fails before Redis is tried again. */
@@ -95,7 +97,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
   const metrics = createProxyMetrics({ silenceMs: () => feed.silenceMs(), appliedSeq: () => feed.appliedSeq(), pendingUsage: () => usage.pending() });
   const policy = createDestinationPolicy({ allowPrivate: options.allowPrivateDestinations });
   const selector = createExitSelector({ now });
-  const transports = createExitTransports({ policy, maxIdleSockets: options.maxIdleUpstreamSockets });
+  const transports = createExitTransports({ policy, keepAliveMs: options.upstreamKeepAliveMs, connectTimeoutMs: options.timeouts.connectMs });
   const connections = createConnectionRegistry();
   let regionNodes = 1;
   // Created once the node listens; revocations applied before that are reported in its first report.
@@ -111,9 +113,17 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
       metrics.limiterMode.set(mode === 'redis' ? 1 : 0);
       logger.warn({ mode }, mode === 'redis' ? 'rate limiting back on Redis' : 'Redis unreachable: rate limiting locally, limits shared out over the region');
     },
-    onDecision: (result) => metrics.limitDecisions.inc({ result }),
+    onDecision: countsBy(metrics.limitDecisions, 'result'),
   });
   metrics.limiterMode.set(limits.mode() === 'redis' ? 1 : 0);
+  const bytesUpTotal = metrics.bytes.labels({ direction: 'in' });
+  const bytesDownTotal = metrics.bytes.labels({ direction: 'out' });
+  const countBytes = (keyId: string, teamId: string, bytesUp: number, bytesDown: number) => {
+    usage.addBytes(keyId, teamId, bytesUp, bytesDown);
+    if (bytesUp > 0) bytesUpTotal.inc(bytesUp);
+    if (bytesDown > 0) bytesDownTotal.inc(bytesDown);
+  };
+  const tunnelMeter = createTunnelMeter({ addBytes: countBytes });
   const usage = createUsageMeter({
     api: options.api,
     nodeId: options.nodeId,
@@ -121,6 +131,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     maxPendingBatches: options.maxPendingUsageBatches,
     logger,
     now,
+    collect: tunnelMeter.collect,
   });
 
   const batcher = createVerifyBatcher({
@@ -129,6 +140,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     maxConcurrentCalls: options.maxVerifyCalls,
     onCall: (keys) => metrics.verifyBatchKeys.observe(keys),
   });
+  const cacheLookups = countsBy(metrics.authCache, 'result');
   const cache = createKeyCache({
     verify: batcher.verify,
     now,
@@ -138,10 +150,10 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     trustWindowMs: () => (feed.silenceMs() > options.stalenessBoundMs ? options.stalenessBoundMs : options.cache.ttlMs),
     failOpen: options.failOpen,
     events: {
-      hit: () => metrics.authCache.inc({ result: 'hit' }),
-      miss: () => metrics.authCache.inc({ result: 'miss' }),
-      coalesced: () => metrics.authCache.inc({ result: 'coalesced' }),
-      negativeHit: () => metrics.authCache.inc({ result: 'negative_hit' }),
+      hit: () => cacheLookups('hit'),
+      miss: () => cacheLookups('miss'),
+      coalesced: () => cacheLookups('coalesced'),
+      negativeHit: () => cacheLookups('negative_hit'),
       verified: (seconds, outcome) => metrics.verifyDuration.observe({ outcome }, seconds),
       failedOpen: (keyId) => {
         metrics.failedOpen.inc();
@@ -189,22 +201,14 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     },
     logger,
   });
-  // Bytes are counted chunk by chunk: the labelled series are looked up once.
-  const bytesInTotal = metrics.bytes.labels({ direction: 'in' });
-  const bytesOutTotal = metrics.bytes.labels({ direction: 'out' });
-  const meterFor = ({ keyId, teamId }: KeyGrant): ByteMeter => {
-    return (bytesIn, bytesOut) => {
-      usage.addBytes(keyId, teamId, bytesIn, bytesOut);
-      if (bytesIn > 0) bytesInTotal.inc(bytesIn);
-      if (bytesOut > 0) bytesOutTotal.inc(bytesOut);
-    };
-  };
+  const meterFor = ({ keyId, teamId }: KeyGrant): ByteMeter => (bytesUp, bytesDown) => countBytes(keyId, teamId, bytesUp, bytesDown);
+  const countRequest = countsBy(metrics.requests, 'outcome');
   const connectRequests = createConnectRequests({
     admit,
     connections,
     usage,
-    meterFor,
-    tunnels: metrics.tunnels,
+    tunnelMeter,
+    countOutcome: countsBy(metrics.tunnels, 'outcome'),
     openTunnels: metrics.openTunnels,
     tunnelOptions: { connectTimeoutMs: options.timeouts.connectMs, idleTimeoutMs: options.timeouts.tunnelIdleMs, lookup: policy.lookup },
   });
@@ -216,12 +220,13 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
       connections,
       usage,
       meterFor,
-      requests: metrics.requests,
-      timeouts: { connectTimeoutMs: options.timeouts.connectMs, responseTimeoutMs: options.timeouts.responseMs },
+      countOutcome: countRequest,
+      timeouts: { responseTimeoutMs: options.timeouts.responseMs },
     }),
     connectRequests,
-    requests: metrics.requests,
+    countOutcome: countRequest,
     timeouts: options.timeouts,
+    logger,
   });
 
   let port: number;
@@ -232,7 +237,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
   } catch (error) {
     await feed.close();
     pools.close();
-    transports.close();
+    await transports.close();
     throw error;
   }
   logger.debug({ port, region: options.region }, 'proxy node listening');
@@ -277,7 +282,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
       await runningReporter.close();
       await feed.close();
       pools.close();
-      transports.close();
+      await transports.close();
       selector.close();
       cache.clear();
     },

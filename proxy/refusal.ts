@@ -47,16 +47,19 @@ export const REFUSALS: Readonly<Record<RefusalCode, RefusalKind>> = {
   no_exit: { status: 503, proxyStatusError: 'destination_unavailable', hint: 'No healthy exit for that country right now. Retry later or try another country.' },
 };
 
-export class Refusal extends Error {
+/**
+ * A refusal is an expected outcome, not a fault: a plain value (thrown through the
+ * admission path, but not an Error), so refusing a flood of bad keys captures no stack
+ * trace per request.
+ */
+export class Refusal {
   constructor(
     readonly code: RefusalCode,
     /** Seconds, for 429 and 503 answers. */
     readonly retryAfterSeconds?: number,
     /** Extra headers such as X-RateLimit-*. */
     readonly extraHeaders?: Record<string, string>,
-  ) {
-    super(code);
-  }
+  ) {}
 
   get status(): number {
     return REFUSALS[this.code].status;

@@ -51,6 +51,23 @@ function isForbiddenAddress(address: string): boolean {
   return FORBIDDEN.check(address, 'ipv6');
 }
 
+/** Names made only of what an IPv4 address may be written with: digits, dots, hex. */
+const NUMBER_LIKE = /^[0-9a-fx.]+$/i;
+
+/**
+ * The host as an HTTP client connects to it. WHATWG URL parsing (undici's) reads `127.1`,
+ * `2130706433` and `0x7f.0.0.1` as the IPv4 address they spell and then connects without a
+ * lookup, so such a host is checked as that address, not as a name.
+ */
+function canonicalHost(host: string): string {
+  if (!NUMBER_LIKE.test(host)) return host;
+  try {
+    return new URL(`http://${host}/`).hostname;
+  } catch {
+    return host;
+  }
+}
+
 export interface DestinationPolicy {
   /** Cheap check on the name and port alone, before any DNS work. */
   forbids(hostname: string, port: number): boolean;
@@ -80,7 +97,7 @@ export function createDestinationPolicy({ allowPrivate }: { allowPrivate: boolea
     forbids(hostname, port) {
       if (FORBIDDEN_PORTS.has(port)) return true;
       if (allowPrivate) return false;
-      const bare = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
+      const bare = canonicalHost(hostname.startsWith('[') ? hostname.slice(1, -1) : hostname);
       return net.isIP(bare) !== 0 ? isForbiddenAddress(bare) : LOCAL_NAMES.test(bare);
     },
     lookup,

@@ -1,9 +1,10 @@
 /**
  * Headers that stop at this proxy: hop-by-hop headers (RFC 9110 §7.6.1), Host (rebuilt from
- * the target), every `Proxy-*` header (credentials and targeting). Nothing is added that
+ * the target), Expect (the proxy answers 100-continue itself, once the request is
+ * admitted), every `Proxy-*` header (credentials and targeting). Nothing is added that
  * reveals the client: no Via, no X-Forwarded-For.
  */
-const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
+const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'expect']);
 
 function isStripped(lowerName: string, stripAuthorization: boolean, connectionTokens: Set<string> | undefined): boolean {
   if (NOT_FORWARDED.has(lowerName)) return true;

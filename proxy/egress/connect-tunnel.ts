@@ -1,11 +1,9 @@
-import http from 'node:http';
 import net from 'node:net';
 import { FORBIDDEN_DESTINATION, ForbiddenDestinationError } from '../../lib/http/destination-policy.js';
-import type { ByteMeter } from '../limits/usage-meter.js';
+import type { RequestTarget } from '../../lib/http/request-target.js';
+import { createUpstreamReader, splice, type UpstreamReader } from '../../lib/http/splice.js';
 import type { ExitAttempts } from './exit-attempts.js';
 import type { ExitTransport } from './exit-transport.js';
-import type { RequestTarget } from '../../lib/http/request-target.js';
-import { splice } from '../../lib/http/splice.js';
 
 export type TunnelOutcome = 'ok' | 'exit_failed' | 'destination_forbidden' | 'client_aborted';
 
@@ -16,6 +14,16 @@ export interface TunnelOptions {
   lookup: net.LookupFunction;
 }
 
+/** What the caller hears of a tunnel that opened: once established, once closed. */
+export interface TunnelHooks {
+  /** The client has its 200; metering starts here (the CONNECT's `head` is payload). */
+  established(): void;
+  closed(): void;
+}
+
+/** The most an exit may send before the end of its CONNECT reply's headers. */
+const MAX_REPLY_HEAD = 16 * 1024;
+
 /** The 200 reply, with headers of ours (X-RateLimit-*) given as [name, value, ...]. */
 function established(extraHeaders: string[]): string {
   let reply = 'HTTP/1.1 200 Connection Established\r\n';
@@ -23,10 +31,13 @@ function established(extraHeaders: string[]): string {
   return `${reply}\r\n`;
 }
 
-function openDirect(target: RequestTarget, options: TunnelOptions): Promise<net.Socket> {
+const timeoutError = () => Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' });
+
+/** A TCP connection, or the reason there is none within the timeout. */
+function connect(options: net.NetConnectOpts, timeoutMs: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: target.hostname, port: target.port, lookup: options.lookup });
-    const timer = setTimeout(() => socket.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), options.connectTimeoutMs);
+    const socket = net.connect(options);
+    const timer = setTimeout(() => socket.destroy(timeoutError()), timeoutMs);
     const fail = (error: Error) => {
       clearTimeout(timer);
       reject(error);
@@ -41,31 +52,54 @@ function openDirect(target: RequestTarget, options: TunnelOptions): Promise<net.
 }
 
 class ExitRefusedError extends Error {
+  override readonly name = 'ExitRefusedError';
   readonly code = 'EEXITREFUSED';
 }
 
-/** CONNECT through an upstream exit; resolves with the socket once the exit says 200. */
-function openThroughExit(target: RequestTarget, transport: ExitTransport, options: TunnelOptions): Promise<{ socket: net.Socket; head: Buffer }> {
+/**
+ * CONNECT through an upstream exit, spoken on a raw socket (an HTTP client per tunnel costs
+ * more than the one reply it reads); resolves with the socket and any bytes the exit sent
+ * after its 200.
+ */
+async function openThroughExit(target: RequestTarget, transport: ExitTransport, reader: UpstreamReader, options: TunnelOptions): Promise<{ socket: net.Socket; head: Buffer }> {
+  const socket = await connect({ host: transport.host, port: transport.port, onread: reader.onread }, options.connectTimeoutMs);
+  const credentials = transport.proxyAuthorization === undefined ? '' : `Proxy-Authorization: ${transport.proxyAuthorization}\r\n`;
+  socket.write(`CONNECT ${target.authority} HTTP/1.1\r\nHost: ${target.authority}\r\n${credentials}\r\n`);
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { host: target.authority };
-    if (transport.proxyAuthorization !== undefined) headers['proxy-authorization'] = transport.proxyAuthorization;
-    const connect = http.request({ host: transport.host, port: transport.port, method: 'CONNECT', path: target.authority, headers, agent: false });
-    const timer = setTimeout(() => connect.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), options.connectTimeoutMs);
-    connect.once('connect', (response, socket, head) => {
+    let received: Buffer = Buffer.alloc(0);
+    const timer = setTimeout(() => socket.destroy(timeoutError()), options.connectTimeoutMs);
+    const stopListening = () => {
       clearTimeout(timer);
-      if (response.statusCode !== 200) {
-        socket.destroy();
-        const refusedPrivate = response.headers['x-portcullis-exit-error'] === 'destination_forbidden';
-        reject(refusedPrivate ? new ForbiddenDestinationError('the exit refused a private destination') : new ExitRefusedError(`exit answered ${response.statusCode}`));
-        return;
-      }
-      resolve({ socket, head });
-    });
-    connect.once('error', (error) => {
-      clearTimeout(timer);
+      reader.hold();
+      socket.removeListener('error', fail);
+      socket.removeListener('close', closed);
+    };
+    const fail = (error: Error) => {
+      stopListening();
+      socket.destroy();
       reject(error);
+    };
+    const closed = () => fail(new ExitRefusedError('exit closed the connection'));
+    reader.hold((chunk) => {
+      received = Buffer.concat([received, chunk]);
+      const end = received.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (received.length > MAX_REPLY_HEAD) fail(new ExitRefusedError('exit reply too long'));
+        return true;
+      }
+      const head = received.toString('latin1', 0, end);
+      if (/^HTTP\/1\.[01] 200 /.test(head)) {
+        stopListening();
+        resolve({ socket, head: received.subarray(end + 4) });
+        // What follows waits for the splice.
+        return false;
+      }
+      const refusedPrivate = /\r\nx-portcullis-exit-error:\s*destination_forbidden\s*(\r\n|$)/i.test(head);
+      fail(refusedPrivate ? new ForbiddenDestinationError('the exit refused a private destination') : new ExitRefusedError(`exit answered ${head.slice(0, head.indexOf('\r\n'))}`));
+      return false;
     });
-    connect.end();
+    socket.once('error', fail);
+    socket.once('close', closed);
   });
 }
 
@@ -73,8 +107,8 @@ function openThroughExit(target: RequestTarget, transport: ExitTransport, option
  * Opens a CONNECT tunnel for `client`. Exits that cannot be reached are retried while
  * nothing has been sent to the client; an exit that reached out but was refused by the
  * target is not (another exit would meet the same target). On success the client gets
- * `200 Connection Established` and bytes flow both ways until either side closes or
- * the tunnel idles out; `meter` hears of its payload bytes as they flow, `onClose` once at the end.
+ * `200 Connection Established` and bytes flow both ways until either side closes or the
+ * tunnel idles out.
  */
 export async function openTunnel(
   client: net.Socket,
@@ -83,19 +117,19 @@ export async function openTunnel(
   attempts: ExitAttempts,
   options: TunnelOptions,
   extraHeaders: string[],
-  meter: ByteMeter,
-  onClose: () => void,
+  hooks: TunnelHooks,
 ): Promise<TunnelOutcome> {
   for (;;) {
     const transport = attempts.next();
     if (transport === undefined) return 'exit_failed';
     let upstream: net.Socket;
     let upstreamHead: Buffer | undefined;
+    const reader = createUpstreamReader();
     try {
       if (transport.isDirect) {
-        upstream = await openDirect(target, options);
+        upstream = await connect({ host: target.hostname, port: target.port, lookup: options.lookup, onread: reader.onread }, options.connectTimeoutMs);
       } else {
-        ({ socket: upstream, head: upstreamHead } = await openThroughExit(target, transport, options));
+        ({ socket: upstream, head: upstreamHead } = await openThroughExit(target, transport, reader, options));
       }
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
@@ -110,10 +144,8 @@ export async function openTunnel(
       return 'client_aborted';
     }
     client.write(established(extraHeaders));
-    meter(head.length, upstreamHead?.length ?? 0);
-    client.on('data', (chunk: Buffer) => meter(chunk.length, 0));
-    upstream.on('data', (chunk: Buffer) => meter(0, chunk.length));
-    splice(client, upstream, { head, upstreamHead, idleTimeoutMs: options.idleTimeoutMs, onClose });
+    hooks.established();
+    splice(client, upstream, { head, upstreamHead, reader, idleTimeoutMs: options.idleTimeoutMs, onClose: hooks.closed });
     return 'ok';
   }
 }

@@ -1,10 +1,11 @@
-import http from 'node:http';
-import type { Socket } from 'node:net';
+import type http from 'node:http';
+import type { Dispatcher } from 'undici';
 import { FORBIDDEN_DESTINATION } from '../../lib/http/destination-policy.js';
-import type { ByteMeter } from '../limits/usage-meter.js';
-import type { ExitAttempts } from './exit-attempts.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders } from '../../lib/http/headers.js';
 import type { RequestTarget } from '../../lib/http/request-target.js';
+import type { ByteMeter } from '../limits/usage-meter.js';
+import type { ExitAttempts } from './exit-attempts.js';
+import type { ExitTransport } from './exit-transport.js';
 
 export type ForwardOutcome = 'ok' | 'exit_failed' | 'destination_forbidden' | 'client_aborted' | 'target_failed';
 
@@ -17,26 +18,43 @@ export interface HttpForward {
   /** Headers of ours for the response (X-RateLimit-*), as [name, value, ...]. */
   extraResponseHeaders: string[];
   onRefusal(outcome: 'exit_failed' | 'destination_forbidden'): void;
+  /** Hears once, at the end, of the payload bytes that flowed each way. */
   meter: ByteMeter;
 }
 
 export interface HttpForwardOptions {
-  connectTimeoutMs: number;
   /** Time allowed for the target to start answering. */
   responseTimeoutMs: number;
 }
 
-const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
+/** Failures to reach an exit or a target before anything was sent: another exit may do better. */
+const RETRYABLE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_SOCKET',
+]);
 
 export function hasBody(request: http.IncomingMessage): boolean {
   const length = request.headers['content-length'];
   return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
+function latin1(raw: Buffer[]): string[] {
+  const out = new Array<string>(raw.length);
+  for (let i = 0; i < raw.length; i++) out[i] = raw[i]!.toString('latin1');
+  return out;
+}
+
 /**
  * Forwards one plain-HTTP request through an exit. A failure to reach an exit before the
- * request body was sent and before any byte went to the client is retried on the next exit;
- * the body is piped only once the upstream socket is connected, so it is never lost.
+ * request was written is retried on the next exit, so a body is never sent twice or lost.
  * Resolves with the outcome; never rejects.
  */
 export function forwardHttp(
@@ -49,98 +67,99 @@ export function forwardHttp(
   const withBody = hasBody(request);
   return new Promise<ForwardOutcome>((resolve) => {
     let settled = false;
+    let bytesUp = 0;
+    let bytesDown = 0;
+    let abortUpstream: ((reason?: Error) => void) | undefined;
     const settle = (outcome: ForwardOutcome) => {
       if (settled) return;
       settled = true;
+      if (bytesUp > 0 || bytesDown > 0) meter(bytesUp, bytesDown);
       resolve(outcome);
     };
+    response.once('close', () => {
+      if (response.writableFinished) return;
+      abortUpstream?.();
+      settle('client_aborted');
+    });
 
     const attempt = (): void => {
       const transport = attempts.next();
       if (transport === undefined) {
         onRefusal('exit_failed');
-        settle('exit_failed');
-        return;
+        return settle('exit_failed');
       }
-      let upstreamHeaders = headers;
-      if (transport.proxyAuthorization !== undefined) upstreamHeaders = [...headers, 'Proxy-Authorization', transport.proxyAuthorization];
-      const upstream = http.request({
-        agent: transport.agent,
-        method: request.method,
-        setHost: false,
-        headers: upstreamHeaders as unknown as http.OutgoingHttpHeaders,
-        ...(transport.isDirect
-          ? { host: target.hostname, port: target.port, path: target.path }
-          : { host: transport.host, port: transport.port, path: `http://${target.authority}${target.path}` }),
-      });
-      let bodyStarted = false;
-      let connectTimer: NodeJS.Timeout | undefined;
-      const startBody = () => {
-        if (connectTimer !== undefined) clearTimeout(connectTimer);
-        if (!withBody) return upstream.end();
-        bodyStarted = true;
-        request.pipe(upstream);
-        // Counted only once piping starts: a listener earlier would let the body flow away.
-        request.on('data', (chunk: Buffer) => meter(chunk.length, 0));
+      transport.dispatcher.dispatch(requestFor(transport), handlerFor(transport));
+    };
+
+    const requestFor = (transport: ExitTransport): Dispatcher.DispatchOptions => ({
+      origin: transport.isDirect ? `http://${target.authority}` : transport.origin,
+      path: transport.isDirect ? target.path : `http://${target.authority}${target.path}`,
+      method: request.method as Dispatcher.HttpMethod,
+      headers: transport.proxyAuthorization === undefined ? headers : [...headers, 'Proxy-Authorization', transport.proxyAuthorization],
+      body: withBody ? request : null,
+      headersTimeout: options.responseTimeoutMs,
+      bodyTimeout: 0,
+    });
+
+    const handlerFor = (transport: ExitTransport): Dispatcher.DispatchHandler => {
+      let written = false;
+      return {
+        onConnect(abort) {
+          written = true;
+          abortUpstream = abort;
+          if (settled) abort();
+        },
+        // undici passes the chunk itself, whatever its types say.
+        onBodySent(chunk: unknown) {
+          bytesUp += (chunk as Buffer).length;
+        },
+        onHeaders(statusCode, rawHeaders, resume, statusText) {
+          if (settled) return false;
+          const received = latin1(rawHeaders as unknown as Buffer[]);
+          // An exit that could not, or would not, reach the target says so; that is our 502
+          // or 403, not the target's answer.
+          for (let i = 0; i < received.length; i += 2) {
+            if (received[i]!.length === 23 && received[i]!.toLowerCase() === 'x-portcullis-exit-error') {
+              const outcome = received[i + 1] === 'destination_forbidden' ? 'destination_forbidden' : 'exit_failed';
+              onRefusal(outcome);
+              settle(outcome);
+              return false;
+            }
+          }
+          const responseHeaders = forwardedResponseHeaders(received);
+          if (extraResponseHeaders.length > 0) responseHeaders.push(...extraResponseHeaders);
+          response.writeHead(statusCode, statusText, responseHeaders);
+          response.on('drain', resume);
+          return true;
+        },
+        onData(chunk) {
+          bytesDown += chunk.length;
+          return response.write(chunk);
+        },
+        onComplete() {
+          response.end();
+          settle('ok');
+        },
+        onError(error) {
+          const code = (error as NodeJS.ErrnoException).code ?? '';
+          if (settled) return;
+          if (response.headersSent) {
+            response.destroy();
+            return settle('target_failed');
+          }
+          if (code === FORBIDDEN_DESTINATION) {
+            onRefusal('destination_forbidden');
+            return settle('destination_forbidden');
+          }
+          if (request.destroyed) return settle('client_aborted');
+          if (!written && RETRYABLE.has(code)) {
+            attempts.failed(transport);
+            return attempt();
+          }
+          onRefusal('exit_failed');
+          settle('exit_failed');
+        },
       };
-      upstream.once('socket', (socket: Socket) => {
-        if (!socket.connecting) return startBody();
-        connectTimer = setTimeout(() => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), options.connectTimeoutMs);
-        socket.once('connect', startBody);
-      });
-      upstream.setTimeout(options.responseTimeoutMs, () => upstream.destroy(Object.assign(new Error('response timeout'), { code: 'ETIMEDOUT' })));
-
-      upstream.on('response', (upstreamResponse) => {
-        upstream.setTimeout(0);
-        // An exit that could not, or would not, reach the target says so; that is our 502 or
-        // 403, not the target's answer.
-        const exitError = upstreamResponse.headers['x-portcullis-exit-error'];
-        if (exitError !== undefined) {
-          upstreamResponse.resume();
-          const outcome = exitError === 'destination_forbidden' ? 'destination_forbidden' : 'exit_failed';
-          onRefusal(outcome);
-          settle(outcome);
-          return;
-        }
-        const responseHeaders = forwardedResponseHeaders(upstreamResponse.rawHeaders);
-        if (extraResponseHeaders.length > 0) responseHeaders.push(...extraResponseHeaders);
-        response.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage, responseHeaders);
-        upstreamResponse.on('data', (chunk: Buffer) => meter(0, chunk.length));
-        upstreamResponse.pipe(response);
-        upstreamResponse.once('end', () => settle('ok'));
-        upstreamResponse.once('error', () => {
-          response.destroy();
-          settle('target_failed');
-        });
-      });
-
-      upstream.on('error', (error: NodeJS.ErrnoException) => {
-        if (connectTimer !== undefined) clearTimeout(connectTimer);
-        if (settled || response.headersSent) {
-          response.destroy();
-          settle('target_failed');
-          return;
-        }
-        if (error.code === FORBIDDEN_DESTINATION) {
-          onRefusal('destination_forbidden');
-          settle('destination_forbidden');
-          return;
-        }
-        if (request.destroyed) return settle('client_aborted');
-        if (!bodyStarted && RETRYABLE.has(error.code ?? '')) {
-          attempts.failed(transport);
-          return attempt();
-        }
-        onRefusal('exit_failed');
-        settle('exit_failed');
-      });
-
-      response.once('close', () => {
-        if (!response.writableFinished) {
-          upstream.destroy();
-          settle('client_aborted');
-        }
-      });
     };
     attempt();
   });

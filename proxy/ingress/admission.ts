@@ -15,8 +15,12 @@ export interface Admitted {
   admission: Admission;
 }
 
-/** Credentials, destination policy, exit choice and limits, in that order; rejects only with a Refusal. */
-export type Admit = (request: http.IncomingMessage, socket: Socket, target: RequestTarget, isConnect: boolean) => Promise<Admitted>;
+/**
+ * Credentials, destination policy, exit choice and limits, in that order. Synchronous when
+ * every step is (a cached key without shared limits: the common case), a promise
+ * otherwise; either way it fails only with a Refusal.
+ */
+export type Admit = (request: http.IncomingMessage, socket: Socket, target: RequestTarget, isConnect: boolean) => Admitted | Promise<Admitted>;
 
 export interface AdmitterOptions {
   authorizer: Authorizer;
@@ -26,21 +30,35 @@ export interface AdmitterOptions {
   logger: Logger;
 }
 
+const FORBIDDEN = new Refusal('destination_forbidden');
+const UNAVAILABLE = new Refusal('auth_unavailable', 1);
+
 export function createAdmitter({ authorizer, policy, limits, attempts: attemptOptions, logger }: AdmitterOptions): Admit {
-  async function decide(request: http.IncomingMessage, socket: Socket, target: RequestTarget, isConnect: boolean): Promise<Admitted> {
-    const decided = authorizer.authorize(request.headers, socket, isConnect);
-    const authorization = decided instanceof Promise ? await decided : decided;
-    if (policy.forbids(target.hostname, target.port)) throw new Refusal('destination_forbidden');
+  function toRefusal(error: unknown): Refusal {
+    if (error instanceof Refusal) return error;
+    // A bug or an unexpected failure: the client is refused as if the key could not be checked.
+    logger.error({ err: error }, 'unexpected error while authorising');
+    return UNAVAILABLE;
+  }
+  const rethrowAsRefusal = (error: unknown): never => {
+    throw toRefusal(error);
+  };
+
+  function afterAuthorization(authorization: Authorization, target: RequestTarget): Admitted | Promise<Admitted> {
+    if (policy.forbids(target.hostname, target.port)) throw FORBIDDEN;
     const attempts = planExitAttempts(authorization, attemptOptions);
     const admitting = limits.admit(authorization.grant);
-    return { authorization, attempts, admission: admitting instanceof Promise ? await admitting : admitting };
+    if (admitting instanceof Promise) return admitting.then((admission) => ({ authorization, attempts, admission }));
+    return { authorization, attempts, admission: admitting };
   }
 
-  return (request, socket, target, isConnect) =>
-    decide(request, socket, target, isConnect).catch((error: unknown) => {
-      if (error instanceof Refusal) throw error;
-      // A bug or an unexpected failure: the client is refused as if the key could not be checked.
-      logger.error({ err: error }, 'unexpected error while authorising');
-      throw new Refusal('auth_unavailable', 1);
-    });
+  return (request, socket, target, isConnect) => {
+    try {
+      const decided = authorizer.authorize(request.headers, socket, isConnect);
+      const admitted = decided instanceof Promise ? decided.then((authorization) => afterAuthorization(authorization, target)) : afterAuthorization(decided, target);
+      return admitted instanceof Promise ? admitted.catch(rethrowAsRefusal) : admitted;
+    } catch (error) {
+      throw toRefusal(error);
+    }
+  };
 }

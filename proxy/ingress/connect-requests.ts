@@ -1,67 +1,85 @@
 import type http from 'node:http';
 import type { Socket } from 'node:net';
-import type { Counter, Gauge } from 'prom-client';
-import { parseConnectTarget } from '../../lib/http/request-target.js';
-import type { KeyGrant } from '../auth/grant.js';
+import type { Gauge } from 'prom-client';
+import { parseConnectTarget, type RequestTarget } from '../../lib/http/request-target.js';
 import { openTunnel, type TunnelOptions } from '../egress/connect-tunnel.js';
-import type { ByteMeter, UsageMeter } from '../limits/usage-meter.js';
+import type { TunnelMeter } from '../limits/tunnel-meter.js';
+import type { UsageMeter } from '../limits/usage-meter.js';
 import { Refusal, renderRefusal } from '../refusal.js';
-import type { Admit } from './admission.js';
+import type { Admit, Admitted } from './admission.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 
 export interface ConnectRequestsOptions {
   admit: Admit;
   connections: ConnectionRegistry;
   usage: UsageMeter;
-  meterFor(grant: KeyGrant): ByteMeter;
-  /** Tunnels by outcome code, and open now. */
-  tunnels: Counter<'outcome'>;
+  tunnelMeter: TunnelMeter;
+  /** Counts a tunnel by its outcome code. */
+  countOutcome(outcome: string): void;
   openTunnels: Gauge;
   tunnelOptions: TunnelOptions;
 }
 
 /** CONNECT requests: admitted, then a tunnel through an exit that lives until either side closes. */
 export interface ConnectRequests {
-  handle(request: http.IncomingMessage, socket: Socket, head: Buffer): Promise<void>;
+  /** Synchronous when admission is; a promise otherwise. Rejects only on a bug. */
+  handle(request: http.IncomingMessage, socket: Socket, head: Buffer): void | Promise<void>;
   /** Tunnels admitted and not yet closed, including those still connecting. */
   open(): number;
 }
 
-export function createConnectRequests({ admit, connections, usage, meterFor, tunnels, openTunnels, tunnelOptions }: ConnectRequestsOptions): ConnectRequests {
+const BAD_REQUEST = new Refusal('bad_request');
+
+export function createConnectRequests({ admit, connections, usage, tunnelMeter, countOutcome, openTunnels, tunnelOptions }: ConnectRequestsOptions): ConnectRequests {
   let open = 0;
 
   function refuse(socket: Socket, refusal: Refusal): void {
-    tunnels.inc({ outcome: refusal.code });
+    countOutcome(refusal.code);
     if (!socket.destroyed) socket.end(renderRefusal(refusal, false));
   }
 
+  async function tunnel(socket: Socket, head: Buffer, target: RequestTarget, { authorization, attempts, admission }: Admitted): Promise<void> {
+    // The client may have left while it was being admitted: then nothing will ever close.
+    if (socket.destroyed) return admission.release();
+    const { keyId, teamId } = authorization.grant;
+    connections.track(authorization.keyHash, teamId, socket, true);
+    open++;
+    openTunnels.inc();
+    let stopMetering: (() => void) | undefined;
+    const closed = () => {
+      stopMetering?.();
+      open--;
+      openTunnels.dec();
+      admission.release();
+    };
+    const outcome = await openTunnel(socket, head, target, attempts, tunnelOptions, admission.headers, {
+      established: () => (stopMetering = tunnelMeter.open(keyId, teamId, socket, head.length)),
+      closed,
+    });
+    // Only a tunnel that opened counts in usage.
+    if (outcome === 'ok') usage.count(keyId, teamId, 'tunnel');
+    if (outcome === 'ok' || outcome === 'client_aborted') countOutcome(outcome);
+    if (outcome !== 'ok') {
+      closed();
+      if (outcome !== 'client_aborted') refuse(socket, new Refusal(outcome));
+    }
+  }
+
   return {
-    async handle(request, socket, head) {
+    handle(request, socket, head) {
       const target = parseConnectTarget(request.url);
-      if (target === undefined) return refuse(socket, new Refusal('bad_request'));
-      let admitted;
+      if (target === undefined) return refuse(socket, BAD_REQUEST);
+      let admitted: Admitted | Promise<Admitted>;
       try {
-        admitted = await admit(request, socket, target, true);
-      } catch (error) {
-        return refuse(socket, error as Refusal);
+        admitted = admit(request, socket, target, true);
+      } catch (refusal) {
+        return refuse(socket, refusal as Refusal);
       }
-      const { authorization, attempts, admission } = admitted;
-      connections.track(authorization.keyHash, authorization.grant.teamId, socket, true);
-      open++;
-      openTunnels.inc();
-      const closed = () => {
-        open--;
-        openTunnels.dec();
-        admission.release();
-      };
-      const outcome = await openTunnel(socket, head, target, attempts, tunnelOptions, admission.headers, meterFor(authorization.grant), closed);
-      // Only a tunnel that opened counts in usage; its bytes were metered as they flowed.
-      if (outcome === 'ok') usage.count(authorization.grant.keyId, authorization.grant.teamId, 'tunnel');
-      if (outcome === 'ok' || outcome === 'client_aborted') tunnels.inc({ outcome });
-      if (outcome !== 'ok') {
-        closed();
-        if (outcome !== 'client_aborted') refuse(socket, new Refusal(outcome));
-      }
+      if (!(admitted instanceof Promise)) return tunnel(socket, head, target, admitted);
+      return admitted.then(
+        (resolved) => tunnel(socket, head, target, resolved),
+        (refusal: unknown) => refuse(socket, refusal as Refusal),
+      );
     },
     open: () => open,
   };

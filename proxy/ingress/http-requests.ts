@@ -1,11 +1,10 @@
 import type http from 'node:http';
-import type { Counter } from 'prom-client';
-import { parseAbsoluteHttpTarget } from '../../lib/http/request-target.js';
+import { parseAbsoluteHttpTarget, type RequestTarget } from '../../lib/http/request-target.js';
 import type { KeyGrant } from '../auth/grant.js';
 import { forwardHttp, hasBody, type HttpForwardOptions } from '../egress/forward-http.js';
 import type { ByteMeter, UsageMeter } from '../limits/usage-meter.js';
 import { Refusal, refusalParts, type RefusalCode } from '../refusal.js';
-import type { Admit } from './admission.js';
+import type { Admit, Admitted } from './admission.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 
 export interface HttpRequestsOptions {
@@ -13,19 +12,22 @@ export interface HttpRequestsOptions {
   connections: ConnectionRegistry;
   usage: UsageMeter;
   meterFor(grant: KeyGrant): ByteMeter;
-  /** Requests by outcome code. */
-  requests: Counter<'outcome'>;
+  /** Counts a request by its outcome code. */
+  countOutcome(outcome: string): void;
   timeouts: HttpForwardOptions;
 }
 
 /** Plain-HTTP proxy requests (absolute-form URLs): admitted, then forwarded through an exit. */
 export interface HttpRequests {
-  handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void>;
+  /** Synchronous when admission is; a promise otherwise. Rejects only on a bug. */
+  handle(request: http.IncomingMessage, response: http.ServerResponse): void | Promise<void>;
 }
 
-export function createHttpRequests({ admit, connections, usage, meterFor, requests, timeouts }: HttpRequestsOptions): HttpRequests {
+const BAD_REQUEST = new Refusal('bad_request');
+
+export function createHttpRequests({ admit, connections, usage, meterFor, countOutcome, timeouts }: HttpRequestsOptions): HttpRequests {
   function refuse(response: http.ServerResponse, request: http.IncomingMessage, refusal: Refusal): void {
-    requests.inc({ outcome: refusal.code });
+    countOutcome(refusal.code);
     if (response.headersSent) {
       response.destroy();
       return;
@@ -37,34 +39,46 @@ export function createHttpRequests({ admit, connections, usage, meterFor, reques
     response.end(body);
   }
 
+  async function forward(request: http.IncomingMessage, response: http.ServerResponse, target: RequestTarget & { path: string }, admitted: Admitted): Promise<void> {
+    const { authorization, attempts, admission } = admitted;
+    // The client may have left while it was being admitted: then nothing will ever close.
+    if (request.socket.destroyed) return admission.release();
+    response.once('close', admission.release);
+    connections.track(authorization.keyHash, authorization.grant.teamId, request.socket, false);
+    usage.count(authorization.grant.keyId, authorization.grant.teamId, 'request');
+    // The client waits for this before sending its body: only an admitted request gets it.
+    if (request.headers.expect?.toLowerCase() === '100-continue') response.writeContinue();
+    const outcome = await forwardHttp(
+      request,
+      response,
+      {
+        target,
+        stripAuthorization: authorization.target.source === 'authorization',
+        attempts,
+        extraResponseHeaders: admission.headers,
+        onRefusal: (code: RefusalCode) => refuse(response, request, new Refusal(code)),
+        meter: meterFor(authorization.grant),
+      },
+      timeouts,
+    );
+    if (outcome !== 'exit_failed' && outcome !== 'destination_forbidden') countOutcome(outcome);
+  }
+
   return {
-    async handle(request, response) {
+    handle(request, response) {
       const target = parseAbsoluteHttpTarget(request.url);
-      if (target === undefined) return refuse(response, request, new Refusal('bad_request'));
-      let admitted;
+      if (target === undefined) return refuse(response, request, BAD_REQUEST);
+      let admitted: Admitted | Promise<Admitted>;
       try {
-        admitted = await admit(request, request.socket, target, false);
-      } catch (error) {
-        return refuse(response, request, error as Refusal);
+        admitted = admit(request, request.socket, target, false);
+      } catch (refusal) {
+        return refuse(response, request, refusal as Refusal);
       }
-      const { authorization, attempts, admission } = admitted;
-      response.once('close', admission.release);
-      connections.track(authorization.keyHash, authorization.grant.teamId, request.socket, false);
-      usage.count(authorization.grant.keyId, authorization.grant.teamId, 'request');
-      const outcome = await forwardHttp(
-        request,
-        response,
-        {
-          target,
-          stripAuthorization: authorization.target.source === 'authorization',
-          attempts,
-          extraResponseHeaders: admission.headers,
-          onRefusal: (code: RefusalCode) => refuse(response, request, new Refusal(code)),
-          meter: meterFor(authorization.grant),
-        },
-        timeouts,
+      if (!(admitted instanceof Promise)) return forward(request, response, target, admitted);
+      return admitted.then(
+        (resolved) => forward(request, response, target, resolved),
+        (refusal: unknown) => refuse(response, request, refusal as Refusal),
       );
-      if (outcome !== 'exit_failed' && outcome !== 'destination_forbidden') requests.inc({ outcome });
     },
   };
 }

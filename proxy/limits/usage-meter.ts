@@ -9,7 +9,7 @@ import type { NodeApiClient } from '../sync/node-api-client.js';
  * traffic keeps adding into the open batch, which is bounded by the number of keys).
  */
 
-/** Receives payload bytes (what metering counts) from the client (in) and to it (out) as they flow. */
+/** Hears of payload bytes (what metering counts) from the client (in) and to it (out). */
 export type ByteMeter = (bytesIn: number, bytesOut: number) => void;
 
 interface Counts {
@@ -28,7 +28,7 @@ interface Batch {
 export interface UsageMeter {
   /** Counts one proxied request or CONNECT tunnel. */
   count(keyId: string, teamId: string, kind: 'request' | 'tunnel'): void;
-  /** Adds bytes as they flow, so a long tunnel or download is metered while it lasts. */
+  /** Adds bytes: a request's when it ends, a tunnel's at every flush while it lasts. */
   addBytes(keyId: string, teamId: string, bytesIn: number, bytesOut: number): void;
   /** Seals what was recorded since the last flush and sends every pending batch. */
   flush(): Promise<void>;
@@ -44,15 +44,18 @@ export interface UsageMeterOptions {
   maxPendingBatches: number;
   logger: Logger;
   now(): number;
+  /** Called before each batch is sealed, to add bytes that are read rather than reported (open tunnels). */
+  collect(): void;
 }
 
-export function createUsageMeter({ api, nodeId, intervalMs, maxPendingBatches, logger, now }: UsageMeterOptions): UsageMeter {
+export function createUsageMeter({ api, nodeId, intervalMs, maxPendingBatches, logger, now, collect }: UsageMeterOptions): UsageMeter {
   let open = new Map<string, Counts>();
   const sealed: Batch[] = [];
   let nextBatch = 1;
   let sending: Promise<void> | undefined;
 
   function seal(): void {
+    collect();
     if (open.size === 0 || sealed.length >= maxPendingBatches) return;
     sealed.push({ batch: nextBatch++, entries: [...open].map(([keyId, counts]) => ({ keyId, ...counts })) });
     open = new Map();

@@ -29,7 +29,7 @@ export function startTestProxyNode({ controlPlaneUrl, nodeToken, subscriber, wra
     stalenessBoundMs: 2_000,
     failOpen: false,
     timeouts: { connectMs: 2_000, responseMs: 30_000, tunnelIdleMs: 60_000, requestHeadersMs: 10_000, keepAliveMs: 5_000 },
-    maxIdleUpstreamSockets: 256,
+    upstreamKeepAliveMs: 30_000,
     poolRefreshMs: 1_000,
     reportIntervalMs: 500,
     limitsRedis: undefined,

@@ -1,0 +1,78 @@
+import t from 'tap';
+import { createHash, randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { waitFor } from '../helpers/deadline.js';
+import { bearer, proxyConnect } from '../helpers/proxy-client.js';
+import { startWorld } from '../helpers/world.js';
+
+/**
+ * A tunnel carries every byte unchanged, in order, both ways — also when the client reads
+ * slowly and the proxy must hold back the target (upstream reads land in a reused buffer,
+ * so a write that waits must never see that buffer overwritten).
+ */
+
+const world = await startWorld({ exitCountries: ['DE'] });
+t.teardown(() => world.close());
+await world.cp.request('POST', '/v1/pools', { body: { name: 'direct', exits: [{ country: 'US', url: 'direct' }] } });
+const { key } = await world.createKey();
+
+// More than every socket buffer on the way can hold (Linux grows a receive buffer to 32 MiB).
+const DOWNLOAD = randomBytes(160 * 1024 * 1024);
+const digest = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+/**
+ * Sends DOWNLOAD once the client has sent something (so nothing arrives before the client
+ * listens), and answers with the hash of everything it received once the client finishes.
+ */
+let serving: net.Socket | undefined;
+const target = net.createServer({ allowHalfOpen: true }, (socket) => {
+  serving = socket;
+  const received = createHash('sha256');
+  socket.once('data', () => socket.write(DOWNLOAD));
+  socket.on('data', (chunk) => received.update(chunk));
+  socket.on('end', () => socket.end(`\n${received.digest('hex')}`));
+  socket.on('error', () => socket.destroy());
+});
+await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
+t.teardown(() => new Promise<void>((resolve) => target.close(() => resolve())));
+const targetAuthority = `127.0.0.1:${(target.address() as net.AddressInfo).port}`;
+
+for (const [route, headers] of [
+  ['direct egress', { ...bearer(key), 'proxy-pool': 'direct' }],
+  ['through an upstream exit', { ...bearer(key), 'proxy-pool': 'residential' }],
+] as const) {
+  t.test(`${route}: a slow reader gets the download intact and the target gets the upload intact`, async (t) => {
+    const tunnel = await waitFor(
+      async () => {
+        const attempt = await proxyConnect(world.node.port, targetAuthority, headers);
+        if (attempt.status === 200) return attempt;
+        attempt.socket.destroy();
+        return false;
+      },
+      { what: `a tunnel by ${route} (the node loads new pools within a second)` },
+    );
+    const socket = tunnel.socket;
+    const upload = randomBytes(4 * 1024 * 1024);
+    // The client does not read until every buffer between it and the target is full, so the
+    // node must hold writes back while reads keep arriving.
+    socket.pause();
+    socket.write(upload.subarray(0, 1));
+    await waitFor(() => serving !== undefined && serving.writableLength > 0, { what: 'backpressure to reach the target' });
+    const chunks: Buffer[] = [];
+    let total = 0;
+    socket.on('data', (data: string | Buffer) => {
+      // The helper reads the CONNECT reply as latin1 text, which maps bytes one to one.
+      const chunk = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
+      chunks.push(chunk);
+      total += chunk.length;
+    });
+    socket.resume();
+    socket.end(upload.subarray(1));
+    await waitFor(() => total >= DOWNLOAD.length + 65, { what: `the whole download through the ${route} tunnel`, timeoutMs: 30_000 });
+    await waitFor(() => socket.destroyed || socket.readableEnded, { what: 'the tunnel to close' });
+    const received = Buffer.concat(chunks);
+    t.equal(received.length, DOWNLOAD.length + 65, 'every byte arrived');
+    t.equal(digest(received.subarray(0, DOWNLOAD.length)), digest(DOWNLOAD), 'the download arrived unchanged');
+    t.equal(received.subarray(DOWNLOAD.length + 1).toString(), digest(upload), 'the upload arrived unchanged');
+  });
+}
