@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { compileCheck } from './check.js';
-import { RevocationEvent } from './feed.js';
+import { ChangeEvent } from './feed.js';
 
 /**
  * The node API (`/internal/v1`): what proxy nodes send the control plane and what it
@@ -80,7 +80,7 @@ export const RevocationsQuery = Type.Object(
 export type RevocationsQuery = Static<typeof RevocationsQuery>;
 
 export const RevocationsAnswer = Type.Object({
-  events: Type.Array(RevocationEvent),
+  events: Type.Array(ChangeEvent),
   latestSeq: Seq,
 });
 export type RevocationsAnswer = Static<typeof RevocationsAnswer>;
@@ -155,11 +155,22 @@ export type UsageAnswer = Static<typeof UsageAnswer>;
 
 // Pools: where a node may send traffic.
 
+/** A city as exits carry it and clients ask for it: a lowercase slug, `berlin`, `new_york`. */
+export const CITY_PATTERN = '^[a-z][a-z0-9_]{0,63}$';
+/** A state or region as a short code: `ca`, `by`, `nsw`. */
+export const STATE_PATTERN = '^[a-z0-9]{1,3}$';
+/** Autonomous system numbers are 32-bit; 0 is reserved. */
+export const MAX_ASN = 4_294_967_295;
+
 export const Exit = Type.Object({
   id: Type.String({ minLength: 1 }),
   country: Type.String({ minLength: 2, maxLength: 2 }),
   /** `direct`, or an upstream exit proxy `http://[user:password@]host:port`. */
   url: Type.String({ minLength: 1 }),
+  // Finer targeting, all optional: an exit without them matches only requests that do not ask.
+  city: Type.Optional(Type.String({ pattern: CITY_PATTERN })),
+  state: Type.Optional(Type.String({ pattern: STATE_PATTERN })),
+  asn: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ASN })),
 });
 export type Exit = Static<typeof Exit>;
 

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { drain } from '../lib/drain.js';
 import type { Logger } from '../lib/logger.js';
-import { createDestinationPolicy, FORBIDDEN_DESTINATION } from '../lib/http/destination-policy.js';
+import { createDestinationPolicy, FORBIDDEN_DESTINATION, isDnsFailure } from '../lib/http/destination-policy.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders } from '../lib/http/headers.js';
 import { parseAbsoluteHttpTarget, parseConnectTarget } from '../lib/http/request-target.js';
 import { splice } from '../lib/http/splice.js';
@@ -17,6 +17,8 @@ import { splice } from '../lib/http/splice.js';
  * the target's name itself (so DNS answers are the exit country's), and so it is the one
  * that must refuse names resolving into its own network: private destinations answer 403
  * with `X-Portcullis-Exit-Error: destination_forbidden`, which nodes pass on to the client.
+ * A name that does not resolve answers 502 with `X-Portcullis-Exit-Error: dns_error`, which
+ * nodes pass on too; any other failure names its socket error code.
  */
 export interface ExitServerOptions {
   id: string;
@@ -62,7 +64,9 @@ export async function createExitServer({
   const marker = ['X-Portcullis-Exit', id, 'X-Portcullis-Exit-Country', country];
 
   function errorCodeOf(error: NodeJS.ErrnoException): string {
-    return error.code === FORBIDDEN_DESTINATION ? 'destination_forbidden' : (error.code ?? 'EUNKNOWN');
+    if (error.code === FORBIDDEN_DESTINATION) return 'destination_forbidden';
+    if (isDnsFailure(error.code)) return 'dns_error';
+    return error.code ?? 'EUNKNOWN';
   }
 
   function failRequest(response: http.ServerResponse, code: string): void {

@@ -150,7 +150,21 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     },
   });
 
-  const effects = createFeedEffects({ cache, limits, connections, selector, onRevocationApplied: () => reporter?.nudge() });
+  // Logged once per kind: a newer control plane keeps writing the kinds it knows.
+  const unknownKindsLogged = new Set<string>();
+  const effects = createFeedEffects({
+    cache,
+    limits,
+    connections,
+    selector,
+    onRevocationApplied: () => reporter?.nudge(),
+    onPoolsChanged: () => void pools.refresh(),
+    onUnknownKind(kind) {
+      if (unknownKindsLogged.size >= 100 || unknownKindsLogged.has(kind)) return;
+      unknownKindsLogged.add(kind);
+      logger.warn({ kind }, 'feed event of a kind this node does not know: every cached key is verified again (upgrade the node)');
+    },
+  });
   const feed = createRevocationFeed({
     subscriber: options.subscriber,
     api: options.api,

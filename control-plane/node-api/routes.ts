@@ -14,7 +14,7 @@ import {
 import type { Database } from '../db/database.js';
 import { fail } from '../errors.js';
 import { listAllPools } from '../pools/store.js';
-import { OUTBOX_COLUMNS, toRevocationEvent, type OutboxRow } from '../revocation/outbox.js';
+import { OUTBOX_COLUMNS, toChangeEvent, type OutboxRow } from '../revocation/outbox.js';
 import { recordUsageBatch } from '../usage/store.js';
 import { liveNodesInRegion, recordNodeReport } from './reports.js';
 import { findKeysByHashes } from './verify.js';
@@ -58,7 +58,7 @@ export function registerNodeApi(app: FastifyInstance, { db, nodeToken, nodeLiven
         const { after, limit } = request.query;
         const { rows } = await db.query<OutboxRow>(`SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2`, [after, limit]);
         const latest = await db.query<{ seq: number }>('SELECT coalesce(max(seq), 0) AS seq FROM outbox');
-        return { events: rows.map(toRevocationEvent), latestSeq: latest.rows[0]!.seq };
+        return { events: rows.map(toChangeEvent), latestSeq: latest.rows[0]!.seq };
       },
     );
 

@@ -6,7 +6,9 @@ import { requireAdmin } from '../http/auth.js';
 import type { CursorCodec } from '../http/cursor.js';
 import type { Database } from '../db/database.js';
 import { pageQuerySchema, toPage } from '../http/pagination.js';
-import type { Exit } from '../../contract/node-api.js';
+import { POOLS_CHANGED } from '../../contract/feed.js';
+import { CITY_PATTERN, MAX_ASN, STATE_PATTERN, type Exit } from '../../contract/node-api.js';
+import { appendOutbox, type OutboxEvent } from '../revocation/outbox.js';
 import { exitId, loadExitHealth, renderPool, type PoolRow } from './store.js';
 import { poolNameSchema } from '../http/validation.js';
 
@@ -26,9 +28,14 @@ const exitsSchema = {
     properties: {
       country: { type: 'string', minLength: 2, maxLength: 2 },
       url: { type: 'string', minLength: 1, maxLength: 2048 },
+      city: { type: 'string', pattern: CITY_PATTERN },
+      state: { type: 'string', pattern: STATE_PATTERN },
+      asn: { type: 'integer', minimum: 1, maximum: MAX_ASN },
     },
   },
 } as const;
+
+type ExitBody = Omit<Exit, 'id'>;
 
 const poolParams = { type: 'object', additionalProperties: false, required: ['name'], properties: { name: poolNameSchema } } as const;
 
@@ -46,20 +53,22 @@ function normalizeExitUrl(value: string): string {
   return url.toString().replace(/\/$/, '');
 }
 
-function normalizeExits(pool: string, exits: { country: string; url: string }[]): Exit[] {
+function normalizeExits(pool: string, exits: ExitBody[]): Exit[] {
   const seen = new Set<string>();
-  return exits.map(({ country, url }) => {
+  return exits.map(({ country, url, city, state, asn }) => {
     const code = normalizeCountryCode(country);
     if (code === undefined) throw fail('country_unknown', country);
     const normalizedUrl = normalizeExitUrl(url);
     const id = exitId(pool, code, normalizedUrl);
     if (seen.has(id)) throw fail('exit_duplicate', code, url);
     seen.add(id);
-    return { id, country: code, url: normalizedUrl };
+    return { id, country: code, url: normalizedUrl, ...(city !== undefined && { city }), ...(state !== undefined && { state }), ...(asn !== undefined && { asn }) };
   });
 }
 
 const COLUMNS = 'name, exits, created_at, updated_at';
+/** Nodes hear of a pool change through the feed, within a second, and fetch every pool again. */
+const POOLS_CHANGED_EVENT: OutboxEvent = { kind: POOLS_CHANGED, teamId: null, keyId: null, keyHash: null };
 
 export function registerPoolRoutes(app: FastifyInstance, { db, cursors, nodeLivenessMs }: PoolRoutesOptions): void {
   app.get<{ Querystring: { limit: number; cursor?: string } }>(
@@ -82,7 +91,7 @@ export function registerPoolRoutes(app: FastifyInstance, { db, cursors, nodeLive
     return renderPool(rows[0], await loadExitHealth(db, nodeLivenessMs));
   });
 
-  app.post<{ Body: { name: string; exits: { country: string; url: string }[] } }>(
+  app.post<{ Body: { name: string; exits: ExitBody[] } }>(
     '/v1/pools',
     {
       schema: {
@@ -100,13 +109,14 @@ export function registerPoolRoutes(app: FastifyInstance, { db, cursors, nodeLive
         );
         if (rows[0] === undefined) throw fail('pool_name_taken', name);
         await recordActivity(tx, auditContextOf(request), { teamId: null, action: 'pool.created', targetType: 'pool', targetId: name, details: { exits: exits.length } });
+        await appendOutbox(tx, POOLS_CHANGED_EVENT);
         return rows[0];
       });
       return reply.status(201).send(renderPool(row));
     },
   );
 
-  app.patch<{ Params: { name: string }; Body: { exits: { country: string; url: string }[] } }>(
+  app.patch<{ Params: { name: string }; Body: { exits: ExitBody[] } }>(
     '/v1/pools/:name',
     {
       schema: {
@@ -126,6 +136,7 @@ export function registerPoolRoutes(app: FastifyInstance, { db, cursors, nodeLive
           );
           if (rows[0] === undefined) throw fail('pool_not_found');
           await recordActivity(tx, auditContextOf(request), { teamId: null, action: 'pool.updated', targetType: 'pool', targetId: name, details: { exits: exits.length } });
+          await appendOutbox(tx, POOLS_CHANGED_EVENT);
           return rows[0];
         }),
       );

@@ -49,7 +49,7 @@ export function renderPool(row: PoolRow, health: ExitHealth = new Map()) {
   }
   return {
     name: row.name,
-    exits: row.exits.map((exit) => ({ id: exit.id, country: exit.country, url: redactCredentials(exit.url) })),
+    exits: row.exits.map((exit) => ({ ...exit, url: redactCredentials(exit.url) })),
     countries: [...countries.values()].sort((a, b) => a.country.localeCompare(b.country)),
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),

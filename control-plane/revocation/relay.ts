@@ -1,7 +1,7 @@
 import type { FeedPublisher } from '../../lib/feed/bus.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Database, DedicatedConnection, Queryable } from '../db/database.js';
-import { OUTBOX_CHANNEL, OUTBOX_COLUMNS, toRevocationEvent, type OutboxRow } from './outbox.js';
+import { OUTBOX_CHANNEL, OUTBOX_COLUMNS, toChangeEvent, type OutboxRow } from './outbox.js';
 
 /**
  * The outbox relay (DESIGN "Revocation protocol", step 2). Publishes each outbox row, in
@@ -122,7 +122,7 @@ export async function createRelay({ db, publishers, heartbeatMs, pollMs, logger,
       if (rows.length === 0) return;
       // Publishes go out back to back on one connection, which keeps them in order; the
       // cursor advances past the last one confirmed before the first failure.
-      const outcomes = await Promise.allSettled(rows.map((row) => publisher.publish({ type: 'event', ...toRevocationEvent(row) })));
+      const outcomes = await Promise.allSettled(rows.map((row) => publisher.publish({ type: 'event', ...toChangeEvent(row) })));
       const firstFailure = outcomes.findIndex((outcome) => outcome.status === 'rejected');
       const sent = firstFailure < 0 ? rows.length : firstFailure;
       const failed = firstFailure >= 0;

@@ -65,6 +65,15 @@ export class ForbiddenDestinationError extends Error {
   readonly code = FORBIDDEN_DESTINATION;
 }
 
+/**
+ * Whether a lookup failed because the name does not resolve (ENOTFOUND), or the resolver
+ * could not say (EAI_AGAIN): the client's URL is at fault, not the exit, so trying another
+ * exit would only fail again. Exits report it as `dns_error`.
+ */
+export function isDnsFailure(code: string | undefined): boolean {
+  return code === 'ENOTFOUND' || code === 'EAI_AGAIN';
+}
+
 export function createDestinationPolicy({ allowPrivate }: { allowPrivate: boolean }): DestinationPolicy {
   const lookup: net.LookupFunction = (hostname, options, callback) => {
     dns.lookup(hostname, { ...options, all: true }, (error, addresses) => {

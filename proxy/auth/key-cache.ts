@@ -53,6 +53,8 @@ export interface KeyCache {
   applyEvent(event: Pick<RevocationEvent, 'kind' | 'seq'> & { keyHash: string }): void;
   /** Forgets every cached key of a team (its quota changed). */
   forgetTeam(teamId: string): void;
+  /** Forgets every cached decision as of feed event `seq`; answers older than it are asked again. */
+  forgetAll(seq: number): void;
   size(): number;
   clear(): void;
 }
@@ -81,6 +83,8 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
   // A verify answer older than an event we applied must not put the key back.
   const tombstones = new LRUCache<string, Tombstone>({ max: Math.max(10_000, options.maxNegativeEntries), ttl: TOMBSTONE_TTL_MS });
   const inFlight = new Map<string, Promise<KeyGrant | null>>();
+  // Verify answers read before this seq predate a change to every key (`forgetAll`).
+  let forgottenAtSeq = -1;
   // Budgets for unknown keys: the node's, and one per client address (in the LRU).
   const nodeBudget: TokenBucket = { tokens: options.unknownPerSecond, at: now() };
   const clientBudgets = new LRUCache<string, TokenBucket>({ max: MAX_TRACKED_CLIENTS });
@@ -122,13 +126,13 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
       }
       events.verified((now() - started) / 1000, 'ok');
       const tombstone = tombstones.get(hashHex);
-      if (tombstone === undefined || tombstone.seq <= result.seq) {
+      if (forgottenAtSeq <= result.seq && (tombstone === undefined || tombstone.seq <= result.seq)) {
         if (result.key === null) return null;
         return shapes.toGrant(result.key, started);
       }
       // The answer predates an event we already applied: a revoked or rotated-away secret
       // stays refused; after any other change, ask again for an answer that includes it.
-      if (tombstone.kind === 'key.revoked' || tombstone.kind === 'key.rotated') {
+      if (tombstone !== undefined && tombstone.seq > result.seq && (tombstone.kind === 'key.revoked' || tombstone.kind === 'key.rotated')) {
         if (result.key === null) return null;
         return { ...shapes.toGrant(result.key, started), revoked: true };
       }
@@ -192,6 +196,11 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
     },
     forgetTeam(teamId) {
       for (const [hash, grant] of grants.entries()) if (grant.teamId === teamId) grants.delete(hash);
+    },
+    forgetAll(seq) {
+      grants.clear();
+      unknown.clear();
+      forgottenAtSeq = Math.max(forgottenAtSeq, seq);
     },
     size: () => grants.size,
     clear() {

@@ -1,13 +1,13 @@
 import http from 'node:http';
 import net from 'node:net';
-import { FORBIDDEN_DESTINATION, ForbiddenDestinationError } from '../../lib/http/destination-policy.js';
+import { FORBIDDEN_DESTINATION, ForbiddenDestinationError, isDnsFailure } from '../../lib/http/destination-policy.js';
 import type { ByteMeter } from '../limits/usage-meter.js';
 import type { ExitAttempts } from './exit-attempts.js';
 import type { ExitTransport } from './exit-transport.js';
 import type { RequestTarget } from '../../lib/http/request-target.js';
 import { splice } from '../../lib/http/splice.js';
 
-export type TunnelOutcome = 'ok' | 'exit_failed' | 'destination_forbidden' | 'client_aborted';
+export type TunnelOutcome = 'ok' | 'exit_failed' | 'destination_forbidden' | 'dns_error' | 'client_aborted';
 
 export interface TunnelOptions {
   connectTimeoutMs: number;
@@ -40,8 +40,15 @@ function openDirect(target: RequestTarget, options: TunnelOptions): Promise<net.
   });
 }
 
+/** The exit answered, but could not open the tunnel; `exitError` is its `X-Portcullis-Exit-Error`. */
 class ExitRefusedError extends Error {
   readonly code = 'EEXITREFUSED';
+  constructor(
+    message: string,
+    readonly exitError: string | undefined,
+  ) {
+    super(message);
+  }
 }
 
 /** CONNECT through an upstream exit; resolves with the socket once the exit says 200. */
@@ -55,8 +62,13 @@ function openThroughExit(target: RequestTarget, transport: ExitTransport, option
       clearTimeout(timer);
       if (response.statusCode !== 200) {
         socket.destroy();
-        const refusedPrivate = response.headers['x-portcullis-exit-error'] === 'destination_forbidden';
-        reject(refusedPrivate ? new ForbiddenDestinationError('the exit refused a private destination') : new ExitRefusedError(`exit answered ${response.statusCode}`));
+        const exitError = response.headers['x-portcullis-exit-error'];
+        const refusal = Array.isArray(exitError) ? exitError[0] : exitError;
+        reject(
+          refusal === 'destination_forbidden'
+            ? new ForbiddenDestinationError('the exit refused a private destination')
+            : new ExitRefusedError(`exit answered ${response.statusCode}`, refusal),
+        );
         return;
       }
       resolve({ socket, head });
@@ -101,7 +113,10 @@ export async function openTunnel(
       const code = (error as NodeJS.ErrnoException).code;
       if (code === FORBIDDEN_DESTINATION) return 'destination_forbidden';
       if (client.destroyed) return 'client_aborted';
-      if (transport.isDirect || code === 'EEXITREFUSED') return 'exit_failed';
+      // The exit reached out and the target's name did not resolve, or the target refused:
+      // another exit would meet the same target.
+      if (error instanceof ExitRefusedError) return error.exitError === 'dns_error' ? 'dns_error' : 'exit_failed';
+      if (transport.isDirect) return isDnsFailure(code) ? 'dns_error' : 'exit_failed';
       attempts.failed(transport);
       continue;
     }

@@ -1,12 +1,14 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import { FORBIDDEN_DESTINATION } from '../../lib/http/destination-policy.js';
+import { FORBIDDEN_DESTINATION, isDnsFailure } from '../../lib/http/destination-policy.js';
 import type { ByteMeter } from '../limits/usage-meter.js';
 import type { ExitAttempts } from './exit-attempts.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders } from '../../lib/http/headers.js';
 import type { RequestTarget } from '../../lib/http/request-target.js';
 
-export type ForwardOutcome = 'ok' | 'exit_failed' | 'destination_forbidden' | 'client_aborted' | 'target_failed';
+/** Outcomes the client hears of as a refusal of ours. */
+export type ForwardRefusal = 'exit_failed' | 'destination_forbidden' | 'dns_error';
+export type ForwardOutcome = 'ok' | ForwardRefusal | 'client_aborted' | 'target_failed';
 
 /** One request's forwarding: where to, through which exits, and what to tell whom. */
 export interface HttpForward {
@@ -16,7 +18,7 @@ export interface HttpForward {
   attempts: ExitAttempts;
   /** Headers of ours for the response (X-RateLimit-*), as [name, value, ...]. */
   extraResponseHeaders: string[];
-  onRefusal(outcome: 'exit_failed' | 'destination_forbidden'): void;
+  onRefusal(outcome: ForwardRefusal): void;
   meter: ByteMeter;
 }
 
@@ -97,7 +99,7 @@ export function forwardHttp(
         const exitError = upstreamResponse.headers['x-portcullis-exit-error'];
         if (exitError !== undefined) {
           upstreamResponse.resume();
-          const outcome = exitError === 'destination_forbidden' ? 'destination_forbidden' : 'exit_failed';
+          const outcome = exitError === 'destination_forbidden' || exitError === 'dns_error' ? exitError : 'exit_failed';
           onRefusal(outcome);
           settle(outcome);
           return;
@@ -124,6 +126,13 @@ export function forwardHttp(
         if (error.code === FORBIDDEN_DESTINATION) {
           onRefusal('destination_forbidden');
           settle('destination_forbidden');
+          return;
+        }
+        // Egressing directly, the lookup is the target's; through an exit it is the exit's
+        // own name, an exit failure like any other.
+        if (transport.isDirect && isDnsFailure(error.code)) {
+          onRefusal('dns_error');
+          settle('dns_error');
           return;
         }
         if (request.destroyed) return settle('client_aborted');

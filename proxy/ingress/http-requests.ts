@@ -4,7 +4,7 @@ import { parseAbsoluteHttpTarget } from '../../lib/http/request-target.js';
 import type { KeyGrant } from '../auth/grant.js';
 import { forwardHttp, hasBody, type HttpForwardOptions } from '../egress/forward-http.js';
 import type { ByteMeter, UsageMeter } from '../limits/usage-meter.js';
-import { Refusal, refusalParts, type RefusalCode } from '../refusal.js';
+import { Refusal, refusalParts } from '../refusal.js';
 import type { Admit } from './admission.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 
@@ -59,12 +59,12 @@ export function createHttpRequests({ admit, connections, usage, meterFor, reques
           stripAuthorization: authorization.target.source === 'authorization',
           attempts,
           extraResponseHeaders: admission.headers,
-          onRefusal: (code: RefusalCode) => refuse(response, request, new Refusal(code)),
+          onRefusal: (code) => refuse(response, request, new Refusal(code)),
           meter: meterFor(authorization.grant),
         },
         timeouts,
       );
-      if (outcome !== 'exit_failed' && outcome !== 'destination_forbidden') requests.inc({ outcome });
+      if (outcome === 'ok' || outcome === 'client_aborted' || outcome === 'target_failed') requests.inc({ outcome });
     },
   };
 }

@@ -1,4 +1,4 @@
-import type { FeedEvent } from '../../contract/feed.js';
+import { isKnownEvent, type FeedEvent } from '../../contract/feed.js';
 import { MAX_REPORTED_REVOCATIONS, type AppliedRevocation } from '../../contract/node-api.js';
 import type { ExitSelector } from '../../geo/exit-selection.js';
 import type { KeyCache } from '../auth/key-cache.js';
@@ -8,7 +8,9 @@ import type { TrafficLimits } from '../limits/traffic-limits.js';
 /**
  * What a feed event does on a node (DESIGN "Revocation protocol", step 3): the key leaves
  * the cache, traffic it authorised ends, and a revocation is remembered until the next
- * report tells the control plane it was applied here.
+ * report tells the control plane it was applied here. A pool change makes the node fetch
+ * its pools at once; a kind this version does not know makes it forget every cached
+ * decision (the rule in contract/feed.ts).
  */
 export interface FeedEffects {
   apply(event: FeedEvent, receivedAt: number): void;
@@ -23,13 +25,23 @@ export interface FeedEffectsOptions {
   selector: ExitSelector;
   /** A revocation or rotation was applied: worth reporting soon. */
   onRevocationApplied(): void;
+  /** Pools or their exits changed on the control plane. */
+  onPoolsChanged(): void;
+  /** An event kind from a newer control plane: every cached decision was dropped. */
+  onUnknownKind(kind: string): void;
 }
 
-export function createFeedEffects({ cache, limits, connections, selector, onRevocationApplied }: FeedEffectsOptions): FeedEffects {
+export function createFeedEffects({ cache, limits, connections, selector, onRevocationApplied, onPoolsChanged, onUnknownKind }: FeedEffectsOptions): FeedEffects {
   let applied: AppliedRevocation[] = [];
 
   return {
     apply(event, receivedAt) {
+      if (!isKnownEvent(event)) {
+        cache.forgetAll(event.seq);
+        onUnknownKind(event.kind);
+        return;
+      }
+      if (event.kind === 'pools.changed') return onPoolsChanged();
       if (event.keyHash === null) {
         // About a whole team: its quota was used up, or changed.
         if (event.kind === 'quota.exceeded') {

@@ -19,7 +19,8 @@ t.test('the country list has every officially assigned ISO 3166-1 alpha-2 code',
   t.equal(COUNTRIES.length, 249);
   t.equal(normalizeCountryCode('de'), 'DE');
   t.equal(normalizeCountryCode('GB'), 'GB');
-  t.equal(normalizeCountryCode('UK'), undefined, 'UK is not an ISO code');
+  t.equal(normalizeCountryCode('UK'), 'GB', 'UK is not an ISO code, but means GB to everyone');
+  t.equal(normalizeCountryCode('uk'), 'GB');
   t.equal(normalizeCountryCode('XK'), undefined);
   t.equal(normalizeCountryCode('DEU'), undefined);
   t.equal(countryName('DE'), 'Germany');

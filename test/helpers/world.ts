@@ -18,9 +18,19 @@ export interface World {
   close(): Promise<void>;
 }
 
+/** Where a stand-in exit stands: its pool entry's country, and city, state and ASN if any. */
+export interface ExitPlacement {
+  country: string;
+  city?: string;
+  state?: string;
+  asn?: number;
+}
+
 export interface WorldOptions {
   /** Exit servers to start, by country; each becomes an exit of pool `residential`. */
   exitCountries?: string[];
+  /** Instead of `exitCountries`: exits placed more finely. */
+  exitPlacements?: ExitPlacement[];
   node?: Partial<TestProxyNodeOptions>;
 }
 
@@ -28,12 +38,15 @@ export interface WorldOptions {
  * A control plane (fresh database), stand-in exits in a `residential` pool, an origin,
  * and one proxy node on the in-process bus.
  */
-export async function startWorld({ exitCountries = ['DE', 'DE', 'US'], node: nodeOverrides = {} }: WorldOptions = {}): Promise<World> {
+export async function startWorld({ exitCountries = ['DE', 'DE', 'US'], exitPlacements, node: nodeOverrides = {} }: WorldOptions = {}): Promise<World> {
   const bus = createInProcessBus();
   const cp = await startTestControlPlane({ publishers: new Map([['local', bus.publisher()]]) });
   const logger = createLogger({ level: 'silent', name: 'exit' });
-  const exits = await Promise.all(exitCountries.map((country, i) => createExitServer({ id: `exit-${country.toLowerCase()}-${i}`, country, allowPrivateDestinations: true, logger })));
-  const pool = await cp.request('POST', '/v1/pools', { body: { name: 'residential', exits: exits.map((exit) => ({ country: exit.country, url: exit.url })) } });
+  const placements = exitPlacements ?? exitCountries.map((country) => ({ country }));
+  const exits = await Promise.all(
+    placements.map(({ country }, i) => createExitServer({ id: `exit-${country.toLowerCase()}-${i}`, country, allowPrivateDestinations: true, logger })),
+  );
+  const pool = await cp.request('POST', '/v1/pools', { body: { name: 'residential', exits: exits.map((exit, i) => ({ ...placements[i]!, url: exit.url })) } });
   if (pool.status !== 201) throw new Error(`pool: ${JSON.stringify(pool.body)}`);
   const team = await cp.createTeam();
   const origin = await startOrigin();

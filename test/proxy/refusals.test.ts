@@ -32,7 +32,7 @@ const cases: [string, Record<string, string>, number, string][] = [
   ['non-ASCII credentials', asBasic(Buffer.from(`usér:${key}é`, 'latin1').toString('base64')), 407, 'key_invalid'],
   ['unknown scheme', { 'proxy-authorization': `Digest ${key}` }, 407, 'key_invalid'],
   ['unknown country', basic('c-country-xx', key), 400, 'country_unknown'],
-  ['UK is not a country code', { ...bearer(key), 'proxy-country': 'UK' }, 400, 'country_unknown'],
+  ['a three-letter country code', { ...bearer(key), 'proxy-country': 'DEU' }, 400, 'country_unknown'],
   ['malformed session id', { ...bearer(key), 'proxy-session': 'bad id!' }, 400, 'bad_request'],
   ['session time out of range', basic('c-session-abc-sesstime-0', key), 400, 'bad_request'],
   ['no exit in the country', { ...bearer(key), 'proxy-country': 'FR' }, 503, 'no_exit'],
