@@ -32,23 +32,25 @@ const MAX_SESSION_MINUTES = 24 * 60;
 
 /** Targeting as given, before it is checked: from the username, then the headers over it. */
 type Parameter = 'country' | 'city' | 'state' | 'asn' | 'session' | 'sesstime' | 'pool';
-type Targeting = Partial<Record<Parameter, string>>;
+type Targeting = Record<Parameter, string | undefined>;
 
 const PARAMETERS: ReadonlySet<string> = new Set<Parameter>(['country', 'city', 'state', 'asn', 'session', 'sesstime', 'pool']);
-const HEADERS: readonly [string, Parameter][] = [
-  ['proxy-country', 'country'],
-  ['proxy-city', 'city'],
-  ['proxy-state', 'state'],
-  ['proxy-asn', 'asn'],
-  ['proxy-session', 'session'],
-  ['proxy-pool', 'pool'],
-];
 
 function parameterName(word: string): Parameter | undefined {
-  // Names are 3 to 8 letters: most label words are turned away without lower-casing them.
+  switch (word) {
+    case 'country':
+    case 'city':
+    case 'state':
+    case 'asn':
+    case 'session':
+    case 'sesstime':
+    case 'pool':
+      return word;
+  }
+  // Names are case-insensitive; most label words are turned away by their length alone.
   if (word.length < 3 || word.length > 8) return undefined;
   const name = word.toLowerCase();
-  return PARAMETERS.has(name) ? (name as Parameter) : undefined;
+  return name !== word && PARAMETERS.has(name) ? (name as Parameter) : undefined;
 }
 
 const badRequest = (hint: string) => new Refusal('bad_request', undefined, undefined, hint);
@@ -76,9 +78,36 @@ function parseUsername(username: string, into: Targeting): void {
     }
     const value = words[i + 1];
     if (value === undefined || value === '') throw badRequest(`The targeting part "${name}" needs a value: ...-${name}-<value>.`);
-    if (into[name] !== undefined) throw badRequest(`The targeting part "${name}" is given twice in the username.`);
-    into[name] = value;
+    // One case per field: a store by a computed name costs more on the hot path.
+    switch (name) {
+      case 'country':
+        into.country = once(name, into.country, value);
+        break;
+      case 'city':
+        into.city = once(name, into.city, value);
+        break;
+      case 'state':
+        into.state = once(name, into.state, value);
+        break;
+      case 'asn':
+        into.asn = once(name, into.asn, value);
+        break;
+      case 'session':
+        into.session = once(name, into.session, value);
+        break;
+      case 'sesstime':
+        into.sesstime = once(name, into.sesstime, value);
+        break;
+      case 'pool':
+        into.pool = once(name, into.pool, value);
+        break;
+    }
   }
+}
+
+function once(name: Parameter, previous: string | undefined, value: string): string {
+  if (previous !== undefined) throw badRequest(`The targeting part "${name}" is given twice in the username.`);
+  return value;
 }
 
 function fromProxyAuthorization(header: string, targeting: Targeting): string {
@@ -129,7 +158,8 @@ function checkedAsn(value: string): number {
  * malformed targeting.
  */
 export function readCredentials(headers: IncomingHttpHeaders, isConnect: boolean): ClientRequestTarget {
-  const targeting: Targeting = {};
+  // Every field from the start: one object shape for every request.
+  const targeting: Targeting = { country: undefined, city: undefined, state: undefined, asn: undefined, session: undefined, sesstime: undefined, pool: undefined };
   let key: string;
   let source: ClientRequestTarget['source'] = 'proxy-authorization';
   const proxyAuthorization = headerValue(headers, 'proxy-authorization');
@@ -143,10 +173,12 @@ export function readCredentials(headers: IncomingHttpHeaders, isConnect: boolean
     key = authorization.slice('bearer '.length).trim();
     source = 'authorization';
   }
-  for (const [header, name] of HEADERS) {
-    const value = headerValue(headers, header);
-    if (value !== undefined) targeting[name] = value;
-  }
+  targeting.country = headerValue(headers, 'proxy-country') ?? targeting.country;
+  targeting.city = headerValue(headers, 'proxy-city') ?? targeting.city;
+  targeting.state = headerValue(headers, 'proxy-state') ?? targeting.state;
+  targeting.asn = headerValue(headers, 'proxy-asn') ?? targeting.asn;
+  targeting.session = headerValue(headers, 'proxy-session') ?? targeting.session;
+  targeting.pool = headerValue(headers, 'proxy-pool') ?? targeting.pool;
 
   const { session, sesstime, pool } = targeting;
   if (session !== undefined && !SESSION_ID.test(session)) throw badRequest(`The session id ${quoted(session)} is malformed: use up to 64 letters, digits or _.`);

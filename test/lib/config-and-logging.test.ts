@@ -14,7 +14,8 @@ t.test('bad settings fail at start with a message naming every bad variable', as
   t.type(error, ConfigError);
   for (const variable of ['PORT', 'STALENESS_BOUND_MS', 'FAIL_OPEN', 'CONTROL_PLANE_URL', 'REDIS_URL']) t.match(error.message, variable);
   t.throws(() => readControlPlaneConfig({ REGIONS: 'us=http://nope' }, { dataDir: 'data', requireNodeToken: true }), /REGIONS.*NODE_TOKEN|NODE_TOKEN[\s\S]*REGIONS/);
-  t.throws(() => readExitConfig({ COUNTRY: 'UK' }), /COUNTRY must be an ISO 3166-1 alpha-2 code/);
+  t.throws(() => readExitConfig({ COUNTRY: 'XX' }), /COUNTRY must be an ISO 3166-1 alpha-2 code/);
+  t.equal(readExitConfig({ COUNTRY: 'uk' }).country, 'GB', 'UK is read as GB, as everywhere');
   const config = readControlPlaneConfig({ NODE_TOKEN: 'n'.repeat(30), REGIONS: 'us=redis://127.0.0.1:1,eu=redis://127.0.0.1:2' }, { dataDir: 'data', requireNodeToken: true });
   t.same([...config.regions.keys()], ['us', 'eu']);
 });
