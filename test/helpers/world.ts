@@ -4,6 +4,7 @@ import { createLogger } from '../../lib/logger.js';
 import type { ProxyNode } from '../../proxy/node.js';
 import { startTestControlPlane, type TestControlPlane } from './control-plane.js';
 import { startOrigin, type Origin } from './origin.js';
+import { proxyRequest } from './proxy-client.js';
 import { startTestProxyNode, type TestProxyNodeOptions } from './proxy-node.js';
 
 export interface World {
@@ -14,6 +15,8 @@ export interface World {
   exits: ExitServer[];
   /** Creates a key in the world's team and returns its secret and id. */
   createKey(body?: Record<string, unknown>): Promise<{ id: string; key: string }>;
+  /** The stand-in exit that carried a request through `node` to the origin; throws unless it was served. */
+  exitFor(headers: Record<string, string>): Promise<string>;
   startNode(overrides?: Partial<TestProxyNodeOptions>): Promise<ProxyNode>;
   close(): Promise<void>;
 }
@@ -67,6 +70,11 @@ export async function startWorld({ exitCountries = ['DE', 'DE', 'US'], exitPlace
       const created = await cp.request('POST', `/v1/teams/${team.id}/keys`, { body: { name: `key-${Math.random().toString(36).slice(2)}`, ...body } });
       if (created.status !== 201) throw new Error(`key: ${JSON.stringify(created.body)}`);
       return { id: created.body.id, key: created.body.key };
+    },
+    async exitFor(headers) {
+      const response = await proxyRequest(node.port, `${origin.url}/route`, headers);
+      if (response.status !== 200) throw new Error(`status ${response.status}: ${response.body}`);
+      return JSON.parse(response.body).exit;
     },
     startNode,
     async close() {

@@ -20,11 +20,7 @@ const world = await startWorld({
 t.teardown(() => world.close());
 const { key } = await world.createKey();
 
-async function exitFor(headers: Record<string, string>): Promise<string> {
-  const response = await proxyRequest(world.node.port, `${world.origin.url}/route`, headers);
-  if (response.status !== 200) throw new Error(`status ${response.status}: ${response.body}`);
-  return JSON.parse(response.body).exit;
-}
+const exitFor = world.exitFor;
 
 /** The exits that carried eight requests: rotation covers every candidate in that many. */
 async function exitsFor(headers: Record<string, string>): Promise<string[]> {
