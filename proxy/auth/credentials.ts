@@ -178,6 +178,7 @@ export function readCredentials(headers: IncomingHttpHeaders, isConnect: boolean
   targeting.state = headerValue(headers, 'proxy-state') ?? targeting.state;
   targeting.asn = headerValue(headers, 'proxy-asn') ?? targeting.asn;
   targeting.session = headerValue(headers, 'proxy-session') ?? targeting.session;
+  targeting.sesstime = headerValue(headers, 'proxy-sesstime') ?? targeting.sesstime;
   targeting.pool = headerValue(headers, 'proxy-pool') ?? targeting.pool;
 
   const { session, sesstime, pool } = targeting;

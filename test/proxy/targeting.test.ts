@@ -100,6 +100,7 @@ t.test('malformed targeting answers 400 bad_request naming the part', async (t) 
     [{ ...bearer(key), 'proxy-asn': 'AS3320' }, /asn "AS3320" is malformed/],
     [basic('acme-asn-0', key), /asn "0" is malformed/],
     [basic('acme-asn-4294967296', key), /asn "4294967296" is malformed/],
+    [{ ...bearer(key), 'proxy-session': 's1', 'proxy-sesstime': '0' }, /sesstime is in minutes/],
   ];
   for (const [headers, hint] of cases) {
     assertRefusal(t, await proxyRequest(world.node.port, `${world.origin.url}/`, headers), 400, 'bad_request', hint);
