@@ -26,11 +26,11 @@ async function statusThrough(port: number, user: string): Promise<{ status: numb
   return { status: response.status, exit: response.status === 200 ? JSON.parse(response.body).exit : null };
 }
 
-/** Milliseconds from `change` being called until `user`'s request goes through `port`. */
-async function millisUntilServed(port: number, user: string, change: () => Promise<void>): Promise<number> {
+/** Milliseconds from `change` being called until `user`'s request goes through `port`, at most `limitMs`. */
+async function millisUntilServed(port: number, user: string, change: () => Promise<void>, limitMs = 1_000): Promise<number> {
   const started = performance.now();
   await change();
-  await waitFor(async () => (await statusThrough(port, user)).status === 200, { what: `${user} to be served`, timeoutMs: 1_000, intervalMs: 5 });
+  await waitFor(async () => (await statusThrough(port, user)).status === 200, { what: `${user} to be served`, timeoutMs: limitMs, intervalMs: 5 });
   return performance.now() - started;
 }
 
@@ -75,10 +75,15 @@ t.test('a node that lost the pools.changed message catches it up from the node A
     close: () => subscriber.close(),
   });
   const lossy = await world.startNode('eu', { poolRefreshMs: AN_HOUR, wrapSubscriber: losingPoolEvents });
-  const elapsed = await millisUntilServed(lossy.port, 'acme-pool-late', () =>
-    adminCall('POST', '/v1/pools', { name: 'late', exits: [{ country: 'FR', url: exit.url }] }),
+  // The next heartbeat is ahead of the node: it fetches the event, then the pools. That
+  // takes a heartbeat and two node API calls more than the healthy path, and is promised
+  // within the staleness bound, as revocations are.
+  const elapsed = await millisUntilServed(
+    lossy.port,
+    'acme-pool-late',
+    () => adminCall('POST', '/v1/pools', { name: 'late', exits: [{ country: 'FR', url: exit.url }] }),
+    2_000,
   );
   t.ok(dropped >= 1, 'the event was lost on the bus');
-  // The next heartbeat is ahead of the node: it fetches the event, then the pools.
-  t.ok(elapsed <= deadline(1_000), `served ${Math.round(elapsed)} ms after the create call began`);
+  t.ok(elapsed <= deadline(2_000), `served ${Math.round(elapsed)} ms after the create call began, an hour before the poll`);
 });
