@@ -32,6 +32,16 @@ t.test('a target it cannot reach is a marked 502', async (t) => {
   tunnel.socket.destroy();
 });
 
+t.test('a name that does not resolve is a 502 marked dns_error, for requests and tunnels', async (t) => {
+  const response = await proxyRequest(exit.port, 'http://no-such-host.invalid/', {});
+  t.equal(response.status, 502);
+  t.equal(response.headers['x-portcullis-exit-error'], 'dns_error');
+  const tunnel = await proxyConnect(exit.port, 'no-such-host.invalid:443');
+  t.equal(tunnel.status, 502);
+  t.match(tunnel.head, /X-Portcullis-Exit-Error: dns_error/);
+  tunnel.socket.destroy();
+});
+
 t.test('by default it refuses private destinations, named or not, with a marked 403', async (t) => {
   const guarded = await createExitServer({ id: 'exit-guarded', country: 'NL', allowPrivateDestinations: false, logger: createLogger({ level: 'silent', name: 'exit' }) });
   t.teardown(() => guarded.close());
