@@ -7,7 +7,9 @@ import type { Logger } from '../lib/logger.js';
 import { registerActivityRoutes } from './activity/routes.js';
 import { installErrorHandling } from './http/error-handler.js';
 import { createControlPlaneMetrics } from './metrics.js';
-import { createAdminAuth } from './http/auth.js';
+import { authorize, createAdminAuth } from './http/auth.js';
+import { registerApiDocument } from './http/api-document.js';
+import { assertTeamAccess } from './http/team-access.js';
 import { createFirstAdminToken, loadCursorSecret } from './bootstrap.js';
 import type { ControlPlaneConfig } from './config.js';
 import { createCursorCodec } from './http/cursor.js';
@@ -23,6 +25,7 @@ import { registerPoolRoutes } from './pools/routes.js';
 import { createRelay, type Relay } from './revocation/relay.js';
 import { registerRevocationStatus } from './revocation/status.js';
 import { registerTeamRoutes } from './teams/routes.js';
+import { registerTokenRoutes } from './tokens/routes.js';
 import { registerUsageRoutes } from './usage/routes.js';
 import { createTotalCache } from './keys/total-cache.js';
 import { installValidation } from './http/validation.js';
@@ -102,18 +105,33 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       request.log.debug({ method: request.method, route, status, ms: reply.elapsedTime }, 'request');
     });
 
+    // First, so that it sees every route registered after it.
+    await registerApiDocument(app);
     registerOpsRoutes(app, { databases: [adminDb, nodeDb], registry, isReady: () => ready });
     await registerDashboard(app);
     registerNodeApi(app, { db: nodeDb, nodeToken: options.nodeToken, nodeLivenessMs: options.nodeLivenessMs });
     await app.register(async (v1) => {
       v1.addHook('onRequest', async (request) => {
         request.principal = await auth.authenticate(request);
+        authorize(request);
+      });
+      // Every call about a team checks, once validated, that the caller may see that team.
+      v1.addHook('preHandler', async (request) => {
+        const { team } = request.params as { team?: string };
+        if (team !== undefined) await assertTeamAccess(adminDb, request, team);
       });
       registerTeamRoutes(v1, { db: adminDb, cursors });
-      registerKeyRoutes(v1, { db: adminDb, cursors, totals: createTotalCache({ ttlMs: 2_000, maxEntries: 10_000 }) });
+      registerTokenRoutes(v1, { db: adminDb, cursors });
+      registerKeyRoutes(v1, {
+        db: adminDb,
+        cursors,
+        totals: createTotalCache({ ttlMs: 2_000, maxEntries: 10_000 }),
+        bodyLimitBytes: options.bodyLimitBytes,
+        onExportPage: (rows) => metrics.exportPage('keys', rows),
+      });
       registerActivityRoutes(v1, { db: adminDb, cursors });
       registerPoolRoutes(v1, { db: adminDb, cursors, nodeLivenessMs: options.nodeLivenessMs });
-      registerUsageRoutes(v1, { db: adminDb });
+      registerUsageRoutes(v1, { db: adminDb, onExportPage: (rows) => metrics.exportPage('usage', rows) });
       registerRevocationStatus(v1, { db: adminDb, regions: [...options.publishers.keys()], nodeLivenessMs: options.nodeLivenessMs });
     });
     relay = await createRelay({

@@ -30,6 +30,8 @@ export interface NodeApiOptions {
   nodeLivenessMs: number;
 }
 
+const NODE_API = ['node API'];
+
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
 export function registerNodeApi(app: FastifyInstance, { db, nodeToken, nodeLivenessMs }: NodeApiOptions): void {
@@ -44,7 +46,7 @@ export function registerNodeApi(app: FastifyInstance, { db, nodeToken, nodeLiven
     // Nodes batch their cache misses: one call answers for up to MAX_VERIFY_BATCH keys.
     scope.post<{ Body: VerifyRequest }>(
       '/internal/v1/keys/verify',
-      { schema: { body: VerifyRequest, response: { 200: VerifyAnswer } } },
+      { schema: { tags: NODE_API, summary: "Verify keys by hash (a node's cache misses, batched)", body: VerifyRequest, response: { 200: VerifyAnswer } } },
       async (request): Promise<VerifyAnswer> => {
         const { keys, seq } = await findKeysByHashes(db, request.body.hashes);
         return { keys: Object.fromEntries(keys), seq };
@@ -53,7 +55,7 @@ export function registerNodeApi(app: FastifyInstance, { db, nodeToken, nodeLiven
 
     scope.get<{ Querystring: RevocationsQuery }>(
       '/internal/v1/revocations',
-      { schema: { querystring: RevocationsQuery, response: { 200: RevocationsAnswer } } },
+      { schema: { tags: NODE_API, summary: 'Revocation feed events after a seq (catch-up)', querystring: RevocationsQuery, response: { 200: RevocationsAnswer } } },
       async (request): Promise<RevocationsAnswer> => {
         const { after, limit } = request.query;
         const { rows } = await db.query<OutboxRow>(`SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2`, [after, limit]);
@@ -64,7 +66,7 @@ export function registerNodeApi(app: FastifyInstance, { db, nodeToken, nodeLiven
 
     scope.post<{ Body: NodeReport }>(
       '/internal/v1/nodes/report',
-      { schema: { body: NodeReport, response: { 200: NodeReportAnswer } } },
+      { schema: { tags: NODE_API, summary: "A node's report: applied seq, acknowledgements, exit health", body: NodeReport, response: { 200: NodeReportAnswer } } },
       async (request): Promise<NodeReportAnswer> => {
         await recordNodeReport(db, request.body);
         // A node falls back to a local rate limiter when its Redis is down, and divides each
@@ -75,11 +77,17 @@ export function registerNodeApi(app: FastifyInstance, { db, nodeToken, nodeLiven
 
     scope.post<{ Body: UsageBatch }>(
       '/internal/v1/usage',
-      { schema: { body: UsageBatch, response: { 200: UsageAnswer } } },
+      { schema: { tags: NODE_API, summary: 'A numbered batch of metered usage, counted once', body: UsageBatch, response: { 200: UsageAnswer } } },
       async (request): Promise<UsageAnswer> => recordUsageBatch(db, request.body),
     );
 
-    scope.get('/internal/v1/pools', async (request, reply) => {
+    const poolsSchema = {
+      tags: NODE_API,
+      summary: 'Every pool with its exits',
+      description: 'With an ETag; answers 304 to a matching If-None-Match.',
+      response: { 200: PoolsAnswer, 304: { description: 'unchanged since the ETag given', type: 'null' } },
+    };
+    scope.get('/internal/v1/pools', { schema: poolsSchema }, async (request, reply) => {
       const pools = await listAllPools(db);
       const answer: PoolsAnswer = { pools: pools.map((pool) => ({ name: pool.name, exits: pool.exits })) };
       const body = JSON.stringify(answer);

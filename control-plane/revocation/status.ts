@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { fail } from '../errors.js';
 import type { Database } from '../db/database.js';
-import { assertTeamAccess } from '../http/team-access.js';
-import { idSchema } from '../http/validation.js';
+import { idSchema, timestampSchema } from '../http/validation.js';
 
 export interface RevocationStatusOptions {
   db: Database;
@@ -31,17 +30,65 @@ interface AckRow {
  * rotation), which regions and live nodes have applied it and after how many
  * milliseconds, and `complete` once every live node has.
  */
+const count = { type: 'integer', minimum: 0 } as const;
+
+const statusSchema = {
+  type: 'object',
+  required: ['keyId', 'seq', 'kind', 'at', 'complete', 'liveNodes', 'pendingNodes', 'slowestMs', 'regions'],
+  properties: {
+    keyId: { type: 'string' },
+    seq: { ...count, description: 'the revocation feed event carrying it' },
+    kind: { type: 'string', enum: ['revoked', 'rotated'] },
+    at: timestampSchema,
+    complete: { type: 'boolean', description: 'every live node has applied it' },
+    liveNodes: count,
+    pendingNodes: count,
+    slowestMs: { type: ['integer', 'null'], description: 'from the commit to the slowest acknowledgement so far' },
+    regions: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['region', 'published', 'nodes', 'applied', 'total'],
+        properties: {
+          region: { type: 'string' },
+          published: { type: 'boolean', description: "the relay has published it to the region's Redis" },
+          applied: count,
+          total: count,
+          nodes: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['nodeId', 'applied', 'afterMs', 'closedConnections', 'startedAfter', 'lastSeenAt'],
+              properties: {
+                nodeId: { type: 'string' },
+                applied: { type: 'boolean' },
+                afterMs: { type: ['integer', 'null'] },
+                closedConnections: count,
+                startedAfter: { type: 'boolean', description: 'the node started after the revocation, so it never held the key' },
+                lastSeenAt: timestampSchema,
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;
+
 export function registerRevocationStatus(app: FastifyInstance, { db, regions, nodeLivenessMs }: RevocationStatusOptions): void {
   app.get<{ Params: { team: string; id: string } }>(
     '/v1/teams/:team/keys/:id/revocation',
     {
+      config: { scope: 'keys:read', errors: ['revocation_not_found'] },
       schema: {
+        tags: ['keys'],
+        summary: "Watch a key's latest revocation or rotation reach every node",
         params: { type: 'object', additionalProperties: false, required: ['team', 'id'], properties: { team: idSchema, id: idSchema } },
+        response: { 200: statusSchema },
       },
     },
     async (request) => {
       const { team, id } = request.params;
-      await assertTeamAccess(db, request, team);
       const { rows: events } = await db.query<{ seq: number; kind: string; created_at: Date }>(
         `SELECT seq, kind, created_at FROM outbox
          WHERE key_id = $1 AND team_id = $2 AND kind IN ('key.revoked', 'key.rotated') ORDER BY seq DESC LIMIT 1`,

@@ -3,7 +3,8 @@ import { SYSTEM_AUDIT, recordActivity } from '../activity/log.js';
 import type { Database, Queryable } from '../db/database.js';
 import { appendOutbox } from '../revocation/outbox.js';
 
-const CURRENT_MONTH = `date_trunc('month', now() AT TIME ZONE 'UTC')::date`;
+/** This calendar month (UTC), as usage_monthly keys it. */
+export const CURRENT_MONTH = `date_trunc('month', now() AT TIME ZONE 'UTC')::date`;
 
 /**
  * Records a usage batch exactly once (a retried batch is recognised by node and number),
@@ -86,10 +87,11 @@ export async function reconcileQuota(tx: Queryable, subjectType: 'key' | 'team',
   );
 }
 
+/** Directions as a client sees them: up is client → target, down is target → client. */
 export interface UsagePoint {
   start: string;
-  bytesIn: number;
-  bytesOut: number;
+  bytesUp: number;
+  bytesDown: number;
   requests: number;
   tunnels: number;
 }
@@ -111,5 +113,6 @@ export async function usageSeries(
      GROUP BY 1 ORDER BY 1`,
     byKey ? [granularity, scope.keyId, from, to, scope.teamId] : [granularity, scope.teamId, from, to],
   );
-  return rows.map((row) => ({ start: row.bucket.toISOString(), bytesIn: row.bytes_in, bytesOut: row.bytes_out, requests: row.requests, tunnels: row.tunnels }));
+  // Nodes report bytes in from the client (up) and out to it (down).
+  return rows.map((row) => ({ start: row.bucket.toISOString(), bytesUp: row.bytes_in, bytesDown: row.bytes_out, requests: row.requests, tunnels: row.tunnels }));
 }
