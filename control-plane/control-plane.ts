@@ -42,6 +42,8 @@ export interface ControlPlane {
   port: number;
   /** Set on the first start of an empty database when no ADMIN_TOKEN is configured. */
   firstAdminToken: string | undefined;
+  /** Every route it serves, by method and URL pattern (what /openapi.json must describe). */
+  routes: readonly { method: string; url: string }[];
   adminDb: Database;
   nodeDb: Database;
   relay: Relay;
@@ -91,6 +93,11 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     let ready = false;
 
     app = buildApp(options);
+    const routes: { method: string; url: string }[] = [];
+    app.addHook('onRoute', (route) => {
+      // HEAD routes are fastify's automatic twins of GET routes.
+      for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url });
+    });
     installValidation(app);
     installErrorHandling(app);
     app.decorateRequest('principal', null);
@@ -152,6 +159,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       url: `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
       port,
       firstAdminToken,
+      routes,
       adminDb,
       nodeDb,
       relay: running,
