@@ -22,7 +22,6 @@ const TOKEN_ERRORS: readonly ErrorCode[] = ['token_missing', 'token_invalid', 't
 const DATABASE_ERRORS: readonly ErrorCode[] = ['database_timeout', 'database_busy', 'database_unavailable'];
 /** Any call that may carry a body can be sent one that is unreadable. */
 const BODY_ERRORS: readonly ErrorCode[] = ['invalid_json', 'body_too_large', 'unsupported_media_type', 'conflict'];
-const VALIDATION_ERRORS: readonly ErrorCode[] = ['unknown_field', 'invalid_field'];
 
 function propertiesOf(schema: unknown): Record<string, unknown> {
   return ((schema as { properties?: Record<string, unknown> } | undefined)?.properties ?? {}) as Record<string, unknown>;
@@ -42,8 +41,10 @@ export function errorCodesOf(route: Pick<RouteOptions, 'url' | 'method' | 'schem
   if (config.scope !== undefined) codes.add('scope_missing');
   const methods = Array.isArray(route.method) ? route.method : [route.method];
   if (methods.some((method) => method === 'POST' || method === 'PATCH' || method === 'PUT')) add(BODY_ERRORS);
-  if (schema.body !== undefined) add([...VALIDATION_ERRORS, 'missing_field']);
-  if (schema.querystring !== undefined || schema.params !== undefined) add(VALIDATION_ERRORS);
+  // Path parameters can be malformed but never unknown or missing: the route names them.
+  if (schema.body !== undefined) add(['unknown_field', 'missing_field', 'invalid_field']);
+  if (schema.querystring !== undefined) add(['unknown_field', 'invalid_field']);
+  if (schema.params !== undefined) codes.add('invalid_field');
   if ('cursor' in propertiesOf(schema.querystring)) codes.add('cursor_invalid');
   // Team access is checked for every route with a team in its path (control-plane.ts).
   if (isAdminApi && 'team' in propertiesOf(schema.params)) codes.add('team_not_found');

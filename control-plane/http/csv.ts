@@ -39,16 +39,23 @@ export interface CsvExport {
   onPage(rows: number): void;
 }
 
-export function csvStream({ header, page, onPage }: CsvExport): Readable {
+/**
+ * The export as a stream. The first page is read before anything is sent, so a failure
+ * there (the database down, say) is still an ordinary error answer; a later one cuts the
+ * response off, which a client sees as an incomplete transfer, never as a short file.
+ */
+export async function csvStream({ header, page, onPage }: CsvExport): Promise<Readable> {
+  const first = await page(undefined);
+  onPage(first.rows.length);
   async function* lines(): AsyncGenerator<string> {
-    yield csvLine(header);
-    let after: string[] | undefined;
-    do {
+    yield csvLine(header) + first.rows.map(csvLine).join('');
+    let after = first.after;
+    while (after !== undefined) {
       const next = await page(after);
       onPage(next.rows.length);
       if (next.rows.length > 0) yield next.rows.map(csvLine).join('');
       after = next.after;
-    } while (after !== undefined);
+    }
   }
   // Byte mode: a page is larger than the buffer, so the generator is asked for the next
   // page only after the previous one has drained into the response.

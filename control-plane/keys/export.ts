@@ -81,7 +81,7 @@ export function registerKeyExport(app: FastifyInstance, { db, onPage }: KeyExpor
     async (request, reply) => {
       const { team } = request.params;
       const filter = request.query;
-      const stream = csvStream({
+      const stream = await csvStream({
         header: HEADER,
         onPage,
         async page(after) {

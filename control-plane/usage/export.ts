@@ -66,7 +66,7 @@ export function registerUsageExport(app: FastifyInstance, { db, onPage }: UsageE
       const { from, to } = usageRange(request.query);
       const buckets = Math.ceil((to.getTime() - from.getTime()) / BUCKET_MS[granularity]) + 1;
       const keysPerPage = Math.max(1, Math.floor(ROWS_PER_PAGE / buckets));
-      const stream = csvStream({
+      const stream = await csvStream({
         header: HEADER,
         onPage,
         async page(after) {

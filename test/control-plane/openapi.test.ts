@@ -2,7 +2,7 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { CONTENT_SECURITY_POLICY } from '../../control-plane/dashboard/serve-dashboard.js';
 import { ERRORS } from '../../control-plane/errors.js';
-import { ARTIFACTS, hasChromium, launchBrowser } from '../helpers/browser.js';
+import { ARTIFACTS, hasChromium, launchBrowser, watchProblems } from '../helpers/browser.js';
 import { startTestControlPlane, type ApiResponse } from '../helpers/control-plane.js';
 import { createAjv, documentedErrors, matchOperation, type OpenApiDocument } from '../helpers/openapi.js';
 
@@ -278,11 +278,7 @@ t.test('the reference page renders every operation under the strict CSP', { skip
   const browser = await launchBrowser();
   t.teardown(() => browser.close());
   const tab = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  const problems: string[] = [];
-  tab.on('console', (message) => {
-    if (message.type() === 'error') problems.push(message.text());
-  });
-  tab.on('pageerror', (error) => problems.push(error.message));
+  const problems = watchProblems(tab);
   const outside: string[] = [];
   tab.on('request', (request) => {
     if (!request.url().startsWith(cp.url) && !request.url().startsWith('data:')) outside.push(request.url());
