@@ -113,7 +113,7 @@ try {
     });
   }
 
-  const exported = await timeExport(`${base}${keys}.csv`, headers, server.process.pid!);
+  const exported = await timeExport(`${base}${keys}.csv`, headers, server.pid);
 
   const first = results[0]!;
   const deep = results[1]!;
