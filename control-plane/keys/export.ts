@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { Database } from '../db/database.js';
 import { csvResponse, csvStream, sendCsv, type Cell } from '../http/csv.js';
-import { PRINTABLE_TEXT, teamParams } from '../http/validation.js';
+import { teamParams } from '../http/validation.js';
 import { keyListQueries, type KeyListFilter } from './list.js';
 import { keyPosition, renderKey, type KeyRow } from './rows.js';
+import { keyFilterProperties } from './schemas.js';
 
 export interface KeyExportOptions {
   db: Database;
@@ -67,14 +68,7 @@ export function registerKeyExport(app: FastifyInstance, { db, onPage }: KeyExpor
         summary: "Export a team's keys as CSV",
         description: `Newest first, with the filters of the key list. Streamed: the server reads ${KEY_EXPORT_PAGE.toLocaleString('en-US')} keys at a time as the client takes them, so any number of keys can be exported. Lists are space-separated; a text cell starting with =, +, - or @ gets a leading ' so that spreadsheets do not run it.`,
         params: teamParams,
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            status: { type: 'string', enum: ['active', 'revoked', 'expired'] },
-            q: { type: 'string', maxLength: 200, pattern: PRINTABLE_TEXT, description: 'a case-insensitive name prefix, or a key prefix (`sk_live_…`)' },
-          },
-        },
+        querystring: { type: 'object', additionalProperties: false, properties: keyFilterProperties },
         response: csvResponse(`Header: ${HEADER.join(',')}`),
       },
     },

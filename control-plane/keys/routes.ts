@@ -3,13 +3,13 @@ import { auditContextOf } from '../activity/log.js';
 import type { Database } from '../db/database.js';
 import type { CursorCodec } from '../http/cursor.js';
 import { pageQuerySchema, pageSchema, toPage } from '../http/pagination.js';
-import { displayNameSchema, PRINTABLE_TEXT, teamParams } from '../http/validation.js';
+import { displayNameSchema, teamParams } from '../http/validation.js';
 import { registerBulkKeyRoute } from './bulk.js';
 import { registerKeyExport } from './export.js';
 import { parseGrants, withDefaults } from './grants.js';
 import { listKeys } from './list.js';
 import { keyPosition, renderKey } from './rows.js';
-import { createKeyBodySchema, grantProperties, keyParams, keyViewSchema, keyWithSecretSchema, type CreateKeyBody, type GrantsBody, type KeyListQuery } from './schemas.js';
+import { createKeyBodySchema, grantProperties, keyFilterProperties, keyParams, keyViewSchema, keyWithSecretSchema, type CreateKeyBody, type GrantsBody, type KeyListQuery } from './schemas.js';
 import { createKey, getKey, revokeKey, rotateKey, updateKey } from './store.js';
 import type { TotalCache } from './total-cache.js';
 
@@ -63,11 +63,7 @@ export function registerKeyRoutes(app: FastifyInstance, { db, cursors, totals, b
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: {
-            ...pageQuerySchema,
-            status: { type: 'string', enum: ['active', 'revoked', 'expired'] },
-            q: { type: 'string', maxLength: 200, pattern: PRINTABLE_TEXT, description: 'a case-insensitive name prefix, or a key prefix (`sk_live_…`)' },
-          },
+          properties: { ...pageQuerySchema, ...keyFilterProperties },
         },
         response: {
           200: {

@@ -1,4 +1,4 @@
-import { displayNameSchema, idSchema, nullableTimestampSchema, poolNameSchema, timestampSchema } from '../http/validation.js';
+import { displayNameSchema, idSchema, nullableTimestampSchema, poolNameSchema, PRINTABLE_TEXT, timestampSchema } from '../http/validation.js';
 import type { KeyStatus } from './rows.js';
 
 /** The shapes of the key routes: what they accept and how a key is shown. */
@@ -37,6 +37,12 @@ export const keyParams = {
   additionalProperties: false,
   required: ['team', 'id'],
   properties: { team: idSchema, id: idSchema },
+} as const;
+
+/** The filters of the key list, which its export takes too. */
+export const keyFilterProperties = {
+  status: { type: 'string', enum: ['active', 'revoked', 'expired'] },
+  q: { type: 'string', maxLength: 200, pattern: PRINTABLE_TEXT, description: 'a case-insensitive name prefix, or a key prefix (`sk_live_…`)' },
 } as const;
 
 export interface GrantsBody {
