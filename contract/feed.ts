@@ -32,6 +32,11 @@ const Seq = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 /** Epoch milliseconds on the control plane's clock. */
 const Instant = Type.Number({ minimum: 0 });
 const HashHex = Type.String({ pattern: '^[0-9a-f]{64}$' });
+/**
+ * The outbox's identity: drawn when the database is created, drawn again when it is
+ * replaced, restored or rewound. Seqs of different epochs are not comparable.
+ */
+export const FeedEpoch = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
 
 /** An outbox row about a key or a team: a change nodes must apply, in `seq` order. */
 export const RevocationEvent = Type.Object({
@@ -70,7 +75,7 @@ export type NewerEvent = Static<typeof NewerEvent>;
 export const ChangeEvent = Type.Union([RevocationEvent, PoolsChangedEvent, NewerEvent]);
 export type ChangeEvent = Static<typeof ChangeEvent>;
 
-const asFeedEvent = <P extends TProperties>(event: TObject<P>) => Type.Object({ type: Type.Literal('event'), ...event.properties });
+const asFeedEvent = <P extends TProperties>(event: TObject<P>) => Type.Object({ type: Type.Literal('event'), epoch: FeedEpoch, ...event.properties });
 const FeedRevocationEvent = asFeedEvent(RevocationEvent);
 const FeedPoolsChangedEvent = asFeedEvent(PoolsChangedEvent);
 const FeedNewerEvent = asFeedEvent(NewerEvent);
@@ -91,6 +96,7 @@ export const FeedHeartbeat = Type.Object({
   /** The latest seq in the outbox: a node behind it catches up from the node API. */
   seq: Seq,
   at: Instant,
+  epoch: FeedEpoch,
 });
 export type FeedHeartbeat = Static<typeof FeedHeartbeat>;
 

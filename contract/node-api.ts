@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { compileCheck } from './check.js';
-import { ChangeEvent } from './feed.js';
+import { ChangeEvent, FeedEpoch } from './feed.js';
 
 /**
  * The node API (`/internal/v1`): what proxy nodes send the control plane and what it
@@ -65,6 +65,8 @@ export const VerifyAnswer = Type.Object({
   keys: Type.Record(HashHex, VerifiedKey),
   /** The latest outbox seq in the snapshot the answer was read from. */
   seq: Seq,
+  /** The epoch that seq belongs to: an answer from another epoch than the node's is not trusted. */
+  epoch: FeedEpoch,
 });
 export type VerifyAnswer = Static<typeof VerifyAnswer>;
 
@@ -82,6 +84,8 @@ export type RevocationsQuery = Static<typeof RevocationsQuery>;
 export const RevocationsAnswer = Type.Object({
   events: Type.Array(ChangeEvent),
   latestSeq: Seq,
+  /** The epoch of these seqs: a node of another epoch starts over instead of catching up. */
+  epoch: FeedEpoch,
 });
 export type RevocationsAnswer = Static<typeof RevocationsAnswer>;
 
@@ -109,6 +113,11 @@ export const NodeReport = Type.Object(
     nodeId: Name,
     region: Name,
     appliedSeq: Type.Integer({ minimum: -1 }),
+    /**
+     * The epoch `appliedSeq` and `applied` belong to; absent from nodes that predate epochs,
+     * whose reports then prove nothing.
+     */
+    epoch: Type.Optional(FeedEpoch),
     feedSilenceMs: Nullable(Count),
     openTunnels: Count,
     startedAt: Count,

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
+import { retryWithBackoff } from '../lib/backoff.js';
+import { createFailureLog } from '../lib/failure-log.js';
 import type { FeedPublisher } from '../lib/feed/bus.js';
 import type { Logger } from '../lib/logger.js';
 import { registerActivityRoutes } from './activity/routes.js';
@@ -10,10 +12,11 @@ import { createControlPlaneMetrics } from './metrics.js';
 import { authorize, createAdminAuth } from './http/auth.js';
 import { registerApiDocument } from './http/api-document.js';
 import { assertTeamAccess } from './http/team-access.js';
-import { createFirstAdminToken, loadCursorSecret } from './bootstrap.js';
+import { loadCursorSecret } from './bootstrap.js';
 import type { ControlPlaneConfig } from './config.js';
 import { createCursorCodec } from './http/cursor.js';
-import type { Database } from './db/database.js';
+import { DatabaseUnavailableError, type Database } from './db/database.js';
+import { createRetention, type Retention } from './db/retention.js';
 import { migrate } from './db/migrate.js';
 import { createPgDatabase } from './db/pg-database.js';
 import { createPgliteDatabase } from './db/pglite-database.js';
@@ -22,6 +25,7 @@ import { registerKeyRoutes } from './keys/routes.js';
 import { registerNodeApi } from './node-api/routes.js';
 import { registerOpsRoutes } from './http/ops-routes.js';
 import { registerPoolRoutes } from './pools/routes.js';
+import { confirmEpoch } from './revocation/feed-epoch.js';
 import { createRelay, type Relay } from './revocation/relay.js';
 import { registerRevocationStatus } from './revocation/status.js';
 import { registerTeamRoutes } from './teams/routes.js';
@@ -40,13 +44,12 @@ export type ControlPlaneOptions = Omit<ControlPlaneConfig, 'logLevel' | 'nodeTok
 export interface ControlPlane {
   url: string;
   port: number;
-  /** Set on the first start of an empty database when no ADMIN_TOKEN is configured. */
-  firstAdminToken: string | undefined;
   /** Every route it serves, by method and URL pattern (what /openapi.json must describe). */
   routes: readonly { method: string; url: string }[];
   adminDb: Database;
   nodeDb: Database;
   relay: Relay;
+  retention: Retention;
   close(): Promise<void>;
 }
 
@@ -83,10 +86,18 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const { adminDb, nodeDb, close: closeDatabases } = await openDatabases(options);
   let app: FastifyInstance | undefined;
   let relay: Relay | undefined;
+  let retention: Retention | undefined;
   try {
-    await migrate(adminDb);
+    // A database that is not up yet (it starts alongside us, or restarts) is waited for.
+    await retryWithBackoff(() => migrate(adminDb), {
+      minDelayMs: 250,
+      maxDelayMs: 5_000,
+      isRetryable: (error) => error instanceof DatabaseUnavailableError,
+      failures: createFailureLog(options.logger, { failing: 'database unreachable at start-up; retrying', recovered: 'database reachable' }),
+      describe: (error) => ({ reason: ((error as Error).cause as Error | undefined)?.message ?? (error as Error).message }),
+    });
+    await confirmEpoch(adminDb, options.logger.child({ module: 'relay' }));
     const cursors = createCursorCodec(await loadCursorSecret(adminDb));
-    const firstAdminToken = options.adminToken === undefined ? await createFirstAdminToken(adminDb) : undefined;
     const registry = new Registry();
     const metrics = createControlPlaneMetrics(registry, { admin: adminDb, node: nodeDb });
     const auth = createAdminAuth({ db: adminDb, configuredAdminToken: options.adminToken });
@@ -116,7 +127,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     await registerApiDocument(app);
     registerOpsRoutes(app, { databases: [adminDb, nodeDb], registry, isReady: () => ready });
     await registerDashboard(app);
-    registerNodeApi(app, { db: nodeDb, nodeToken: options.nodeToken, nodeLivenessMs: options.nodeLivenessMs });
+    registerNodeApi(app, { db: nodeDb, nodeToken: options.nodeToken, nodeLivenessMs: options.nodeLivenessMs, logger: options.logger.child({ module: 'node-api' }) });
     await app.register(async (v1) => {
       v1.addHook('onRequest', async (request) => {
         request.principal = await auth.authenticate(request);
@@ -146,8 +157,18 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       publishers: options.publishers,
       heartbeatMs: options.relay.heartbeatMs,
       pollMs: options.relay.pollMs,
+      leaseMs: options.relay.leaseMs,
       logger: options.logger.child({ module: 'relay' }),
       metrics: metrics.relay,
+    });
+    const leader = relay;
+    retention = createRetention({
+      db: adminDb,
+      settings: options.retention,
+      isLeader: () => leader.isLeader(),
+      regions: [...options.publishers.keys()],
+      nodeLivenessMs: options.nodeLivenessMs,
+      logger: options.logger.child({ module: 'retention' }),
     });
 
     await app.listen({ host: options.host, port: options.port });
@@ -155,23 +176,31 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     const port = (app.server.address() as AddressInfo).port;
     const listening = app;
     const running = relay;
+    const deleting = retention;
+    let closing: Promise<void> | undefined;
     return {
       url: `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
       port,
-      firstAdminToken,
       routes,
       adminDb,
       nodeDb,
       relay: running,
-      async close() {
+      retention: deleting,
+      close() {
+        // Not ready from the first moment of shutdown, while requests in flight finish.
         ready = false;
-        await listening.close();
-        await running.close();
-        await closeDatabases();
+        closing ??= (async () => {
+          await listening.close();
+          await deleting.close();
+          await running.close();
+          await closeDatabases();
+        })();
+        return closing;
       },
     };
   } catch (error) {
     await app?.close();
+    await retention?.close();
     await relay?.close();
     await closeDatabases();
     throw error;

@@ -61,6 +61,7 @@ export async function createExitServer({
   let requestCount = 0;
   let tunnelCount = 0;
   let activeRequests = 0;
+  let closing = false;
   const marker = ['X-Portcullis-Exit', id, 'X-Portcullis-Exit-Country', country];
 
   function errorCodeOf(error: NodeJS.ErrnoException): string {
@@ -84,7 +85,9 @@ export async function createExitServer({
   }
 
   async function serveOwn(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
-    if (request.method === 'GET' && (request.url === '/healthz' || request.url === '/readyz')) return void response.end('ok\n');
+    if (request.method === 'GET' && request.url === '/healthz') return void response.end('ok\n');
+    // Not ready from the first moment of shutdown, while open requests and tunnels drain.
+    if (request.method === 'GET' && request.url === '/readyz') return void response.writeHead(closing ? 503 : 200).end(closing ? 'draining\n' : 'ok\n');
     if (request.method === 'GET' && request.url === '/metrics') {
       response.setHeader('content-type', registry.contentType);
       return void response.end(await registry.metrics());
@@ -182,6 +185,7 @@ export async function createExitServer({
     url: `http://${host}:${bound}`,
     stats: () => ({ requests: requestCount, tunnels: tunnelCount, openTunnels: tunnelSockets.size }),
     async close(deadlineMs = 0) {
+      closing = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await drain(() => activeRequests === 0 && tunnelSockets.size === 0, deadlineMs, () => server.closeIdleConnections());

@@ -137,6 +137,8 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     // the TTL; once it has been silent past the bound, nothing older than the bound is trusted.
     trustWindowMs: () => (feed.silenceMs() > options.stalenessBoundMs ? options.stalenessBoundMs : options.cache.ttlMs),
     failOpen: options.failOpen,
+    epoch: () => feed.epoch(),
+    resync: () => feed.resync(),
     events: {
       hit: () => metrics.authCache.inc({ result: 'hit' }),
       miss: () => metrics.authCache.inc({ result: 'miss' }),
@@ -164,6 +166,9 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
       unknownKindsLogged.add(kind);
       logger.warn({ kind }, 'feed event of a kind this node does not know: every cached key is verified again (upgrade the node)');
     },
+    verify: batcher.verify,
+    epoch: () => feed.epoch(),
+    now,
   });
   const feed = createRevocationFeed({
     subscriber: options.subscriber,
@@ -173,7 +178,14 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     retryMs: 250,
     stalenessBoundMs: options.stalenessBoundMs,
     onCatchUp: (reason, events) => {
-      if (events > 0) metrics.catchUps.inc({ reason });
+      if (events > 0 || reason === 'epoch') metrics.catchUps.inc({ reason });
+    },
+    onNewEpoch(epoch, previous) {
+      if (previous === undefined) return;
+      effects.startOver().then(
+        ({ closed, unchecked }) => logger.warn({ epoch, closed, unchecked }, 'connections of keys the new epoch refuses are closed'),
+        (error: unknown) => logger.error({ err: error }, 'starting over in a new feed epoch failed'),
+      );
     },
     apply(event, receivedAt) {
       metrics.propagationDelay.observe({ region: options.region }, Math.max(0, receivedAt - event.at) / 1000);
@@ -262,6 +274,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
       nodeId: options.nodeId,
       region: options.region,
       appliedSeq: feed.appliedSeq(),
+      epoch: feed.epoch(),
       feedSilenceMs: Number.isFinite(feed.silenceMs()) ? Math.round(feed.silenceMs()) : null,
       openTunnels: connectRequests.open(),
       startedAt,
@@ -270,6 +283,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
   });
 
   const runningReporter = reporter;
+  let closing = false;
 
   return {
     nodeId: options.nodeId,
@@ -279,11 +293,13 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     metrics,
     appliedSeq: () => feed.appliedSeq(),
     feedSilenceMs: () => feed.silenceMs(),
-    isReady: () => feed.appliedSeq() >= 0 && pools.isLoaded(),
+    // Not ready from the first moment of shutdown, while open requests and tunnels drain.
+    isReady: () => !closing && feed.appliedSeq() >= 0 && pools.isLoaded(),
     openTunnels: () => connectRequests.open(),
     flushUsage: () => usage.flush(),
     openConnections: () => server.connections(),
     async close(deadlineMs = 0) {
+      closing = true;
       await server.close(deadlineMs);
       // Usage of the requests just drained goes out before the node is gone.
       await usage.close(Math.max(1_000, deadlineMs));

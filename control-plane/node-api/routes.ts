@@ -11,9 +11,11 @@ import {
   VerifyAnswer,
   VerifyRequest,
 } from '../../contract/node-api.js';
+import type { Logger } from '../../lib/logger.js';
 import type { Database } from '../db/database.js';
 import { fail } from '../errors.js';
 import { listAllPools } from '../pools/store.js';
+import { CURRENT_EPOCH } from '../revocation/feed-epoch.js';
 import { OUTBOX_COLUMNS, toChangeEvent, type OutboxRow } from '../revocation/outbox.js';
 import { recordUsageBatch } from '../usage/store.js';
 import { liveNodesInRegion, recordNodeReport } from './reports.js';
@@ -28,13 +30,14 @@ export interface NodeApiOptions {
   db: Database;
   nodeToken: string;
   nodeLivenessMs: number;
+  logger: Logger;
 }
 
 const NODE_API = ['node API'];
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
-export function registerNodeApi(app: FastifyInstance, { db, nodeToken, nodeLivenessMs }: NodeApiOptions): void {
+export function registerNodeApi(app: FastifyInstance, { db, nodeToken, nodeLivenessMs, logger }: NodeApiOptions): void {
   const expected = digest(`Bearer ${nodeToken}`);
 
   app.register(async (scope) => {
@@ -48,8 +51,8 @@ export function registerNodeApi(app: FastifyInstance, { db, nodeToken, nodeLiven
       '/internal/v1/keys/verify',
       { schema: { tags: NODE_API, summary: "Verify keys by hash (a node's cache misses, batched)", body: VerifyRequest, response: { 200: VerifyAnswer } } },
       async (request): Promise<VerifyAnswer> => {
-        const { keys, seq } = await findKeysByHashes(db, request.body.hashes);
-        return { keys: Object.fromEntries(keys), seq };
+        const { keys, seq, epoch } = await findKeysByHashes(db, request.body.hashes);
+        return { keys: Object.fromEntries(keys), seq, epoch };
       },
     );
 
@@ -59,8 +62,9 @@ export function registerNodeApi(app: FastifyInstance, { db, nodeToken, nodeLiven
       async (request): Promise<RevocationsAnswer> => {
         const { after, limit } = request.query;
         const { rows } = await db.query<OutboxRow>(`SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2`, [after, limit]);
-        const latest = await db.query<{ seq: number }>('SELECT coalesce(max(seq), 0) AS seq FROM outbox');
-        return { events: rows.map(toChangeEvent), latestSeq: latest.rows[0]!.seq };
+        // Read after the page: a new epoch drawn in between is noticed, and the page dropped.
+        const latest = await db.query<{ seq: number; epoch: string }>(`SELECT coalesce(max(seq), 0) AS seq, ${CURRENT_EPOCH} AS epoch FROM outbox`);
+        return { events: rows.map(toChangeEvent), latestSeq: latest.rows[0]!.seq, epoch: latest.rows[0]!.epoch };
       },
     );
 
@@ -68,7 +72,7 @@ export function registerNodeApi(app: FastifyInstance, { db, nodeToken, nodeLiven
       '/internal/v1/nodes/report',
       { schema: { tags: NODE_API, summary: "A node's report: applied seq, acknowledgements, exit health", body: NodeReport, response: { 200: NodeReportAnswer } } },
       async (request): Promise<NodeReportAnswer> => {
-        await recordNodeReport(db, request.body);
+        await recordNodeReport(db, request.body, logger);
         // A node falls back to a local rate limiter when its Redis is down, and divides each
         // key's limit by the number of live nodes in its region.
         return { regionNodes: await liveNodesInRegion(db, request.body.region, nodeLivenessMs) };

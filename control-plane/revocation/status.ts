@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { fail } from '../errors.js';
 import type { Database } from '../db/database.js';
 import { idSchema, timestampSchema } from '../http/validation.js';
+import { CURRENT_EPOCH } from './feed-epoch.js';
 
 export interface RevocationStatusOptions {
   db: Database;
@@ -15,6 +16,7 @@ interface NodeRow {
   id: string;
   region: string;
   applied_seq: number;
+  current_epoch: boolean;
   last_seen_at: Date;
   started_at: Date;
 }
@@ -28,7 +30,9 @@ interface AckRow {
 /**
  * `GET /v1/teams/{team}/keys/{id}/revocation`: for the key's latest revocation (or
  * rotation), which regions and live nodes have applied it and after how many
- * milliseconds, and `complete` once every live node has.
+ * milliseconds, and `complete` once every live node has. A node counts as having applied
+ * it only with a seq of the current epoch: a seq from an earlier history of the outbox (a
+ * restored database) may be higher and still not include this revocation.
  */
 const count = { type: 'integer', minimum: 0 } as const;
 
@@ -98,11 +102,11 @@ export function registerRevocationStatus(app: FastifyInstance, { db, regions, no
       if (event === undefined) throw fail('revocation_not_found');
       const [nodes, acks, cursors] = await Promise.all([
         db.query<NodeRow>(
-          `SELECT id, region, applied_seq, last_seen_at, started_at FROM nodes
+          `SELECT id, region, applied_seq, coalesce(feed_epoch = ${CURRENT_EPOCH}, false) AS current_epoch, last_seen_at, started_at FROM nodes
            WHERE last_seen_at > clock_timestamp() - make_interval(secs => $1 / 1000.0) ORDER BY region, id`,
           [nodeLivenessMs],
         ),
-        db.query<AckRow>('SELECT node_id, applied_at, closed_connections FROM revocation_acks WHERE seq = $1', [event.seq]),
+        db.query<AckRow>(`SELECT node_id, applied_at, closed_connections FROM revocation_acks WHERE seq = $1 AND epoch = ${CURRENT_EPOCH}`, [event.seq]),
         db.query<{ region: string; seq: number }>('SELECT region, seq FROM relay_cursors'),
       ]);
       const ackByNode = new Map(acks.rows.map((ack) => [ack.node_id, ack]));
@@ -115,7 +119,7 @@ export function registerRevocationStatus(app: FastifyInstance, { db, regions, no
         let region = byRegion.get(node.region);
         if (region === undefined) byRegion.set(node.region, (region = { region: node.region, published: publishedTo.get(node.region) ?? false, nodes: [], applied: 0, total: 0 }));
         const ack = ackByNode.get(node.id);
-        const applied = node.applied_seq >= event.seq;
+        const applied = node.current_epoch && node.applied_seq >= event.seq;
         const afterMs = ack === undefined ? null : Math.max(0, ack.applied_at.getTime() - event.created_at.getTime());
         if (afterMs !== null) slowestMs = Math.max(slowestMs ?? 0, afterMs);
         region.total++;

@@ -14,6 +14,8 @@ export interface ConnectionRegistry {
    * requests end by themselves and the next one is refused.
    */
   closeTunnels(of: { keyHash: string } | { teamId: string }): void;
+  /** Hashes of the keys that have connections open now. */
+  keysInUse(): string[];
   size(): number;
 }
 
@@ -82,6 +84,7 @@ export function createConnectionRegistry(): ConnectionRegistry {
         for (const socket of byKey.get(keyHash) ?? []) if (tunnels.has(socket)) socket.destroy();
       }
     },
+    keysInUse: () => [...byKey.keys()],
     size: () => keysOf.size,
   };
 }

@@ -4,6 +4,7 @@ import type { ExitSelector } from '../../geo/exit-selection.js';
 import type { KeyCache } from '../auth/key-cache.js';
 import type { ConnectionRegistry } from '../ingress/connection-registry.js';
 import type { TrafficLimits } from '../limits/traffic-limits.js';
+import type { VerifyResult } from './node-api-client.js';
 
 /**
  * What a feed event does on a node (DESIGN "Revocation protocol", step 3): the key leaves
@@ -16,6 +17,14 @@ export interface FeedEffects {
   apply(event: FeedEvent, receivedAt: number): void;
   /** Revocations applied since the last call, for the node's report. */
   takeApplied(): AppliedRevocation[];
+  /**
+   * A new feed epoch: every decision taken in the old one is forgotten, and each key with
+   * connections still open is asked about again — those the control plane now refuses are
+   * closed, since their revocation may be among the events the node will never see.
+   * Resolves with how many connections were closed, and how many keys could not be asked
+   * about (the control plane could not be reached: their connections stay open).
+   */
+  startOver(): Promise<{ closed: number; unchecked: number }>;
 }
 
 export interface FeedEffectsOptions {
@@ -29,9 +38,15 @@ export interface FeedEffectsOptions {
   onPoolsChanged(): void;
   /** An event kind from a newer control plane: every cached decision was dropped. */
   onUnknownKind(kind: string): void;
+  /** Asks the control plane about one key, bypassing the cache. */
+  verify(hashHex: string): Promise<VerifyResult>;
+  /** The epoch the node is in now. */
+  epoch(): string | undefined;
+  now(): number;
 }
 
-export function createFeedEffects({ cache, limits, connections, selector, onRevocationApplied, onPoolsChanged, onUnknownKind }: FeedEffectsOptions): FeedEffects {
+export function createFeedEffects(options: FeedEffectsOptions): FeedEffects {
+  const { cache, limits, connections, selector, onRevocationApplied, onPoolsChanged, onUnknownKind } = options;
   let applied: AppliedRevocation[] = [];
 
   return {
@@ -66,6 +81,29 @@ export function createFeedEffects({ cache, limits, connections, selector, onRevo
       const taken = applied;
       applied = [];
       return taken;
+    },
+    async startOver() {
+      cache.clear();
+      limits.clearTeams();
+      // Acks name seqs of the old epoch: they would prove nothing in the new one.
+      applied = [];
+      const epoch = options.epoch();
+      const outcomes = await Promise.allSettled(
+        connections.keysInUse().map(async (keyHash) => {
+          const { key, epoch: answeredIn } = await options.verify(keyHash);
+          // Another new epoch already: the start over it causes checks again.
+          if (answeredIn !== epoch) return 0;
+          const refused = key === null || key.status === 'revoked' || key.overQuota || (key.expiresAt !== null && Date.parse(key.expiresAt) <= options.now());
+          return refused ? connections.closeKey(keyHash) : 0;
+        }),
+      );
+      let closed = 0;
+      let unchecked = 0;
+      for (const outcome of outcomes) {
+        if (outcome.status === 'fulfilled') closed += outcome.value;
+        else unchecked++;
+      }
+      return { closed, unchecked };
     },
   };
 }

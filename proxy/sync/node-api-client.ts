@@ -22,6 +22,8 @@ export interface VerifyResult {
   key: VerifiedKey | null;
   /** The latest outbox seq in the snapshot the answer was read from. */
   seq: number;
+  /** The feed epoch of that seq. */
+  epoch: string;
 }
 
 export interface BatchVerifyResult {
@@ -29,6 +31,8 @@ export interface BatchVerifyResult {
   keys: Map<string, VerifiedKey>;
   /** The latest outbox seq in the snapshot the answer was read from. */
   seq: number;
+  /** The feed epoch of that seq. */
+  epoch: string;
 }
 
 export interface NodeApiClient {
@@ -45,6 +49,15 @@ export interface NodeApiClient {
 export class NodeApiError extends Error {
   override readonly name = 'NodeApiError';
   readonly code = 'node_api_unavailable';
+  constructor(
+    message: string,
+    options?: ErrorOptions & { status?: number },
+  ) {
+    super(message, options);
+    this.status = options?.status;
+  }
+  /** The HTTP status the control plane answered with; undefined when it was not reached. */
+  readonly status: number | undefined;
 }
 
 export interface NodeApiClientOptions {
@@ -78,7 +91,7 @@ export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger }: N
     if (response.status !== 200) {
       // An unread body would keep the connection busy until it is collected.
       await response.body?.cancel();
-      throw new NodeApiError(`node API answered ${response.status} for ${path}`);
+      throw new NodeApiError(`node API answered ${response.status} for ${path}`, { status: response.status });
     }
     let body: unknown;
     try {
@@ -98,7 +111,7 @@ export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger }: N
     async verifyKeys(hashesHex) {
       const path = '/internal/v1/keys/verify';
       const body = await answer(path, await call(path, { method: 'POST', body: { hashes: hashesHex } }), checkAnswer.verify);
-      return { keys: new Map(Object.entries(body.keys)), seq: body.seq };
+      return { keys: new Map(Object.entries(body.keys)), seq: body.seq, epoch: body.epoch };
     },
     async revocationsAfter(seq, limit = 1000) {
       const path = `/internal/v1/revocations?after=${seq}&limit=${limit}`;

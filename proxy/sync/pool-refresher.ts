@@ -1,7 +1,8 @@
 import type { Pool } from '../../contract/node-api.js';
+import { retryWithBackoff } from '../../lib/backoff.js';
 import { createFailureLog } from '../../lib/failure-log.js';
 import type { Logger } from '../../lib/logger.js';
-import type { NodeApiClient } from './node-api-client.js';
+import { NodeApiError, type NodeApiClient } from './node-api-client.js';
 
 /**
  * Keeps the node's pools and exits in step with the control plane, without restarts: at
@@ -9,7 +10,11 @@ import type { NodeApiClient } from './node-api-client.js';
  * `intervalMs` in case the feed is down.
  */
 export interface PoolRefresher {
-  /** Loads pools once (failing if the control plane cannot be reached), then polls. */
+  /**
+   * Loads pools once, then polls. A node's first call to the control plane: while it is not
+   * up yet, or refuses the node token (until the operator fixes it), the node waits with
+   * backoff and says so once, rather than crash and restart in a loop.
+   */
   start(): Promise<void>;
   isLoaded(): boolean;
   /**
@@ -71,7 +76,13 @@ export function createPoolRefresher({ api, intervalMs, logger, apply }: PoolRefr
 
   return {
     async start() {
-      await fetchPools();
+      await retryWithBackoff(fetchPools, {
+        minDelayMs: 250,
+        maxDelayMs: 5_000,
+        isRetryable: (error) => error instanceof NodeApiError,
+        failures: createFailureLog(logger, { failing: 'control plane not usable yet; retrying with backoff', recovered: 'control plane reached: starting' }),
+        describe: (error) => ({ reason: (error as NodeApiError).status === 401 ? 'the control plane refuses NODE_TOKEN' : (error as Error).message }),
+      });
       timer = setInterval(() => void refresh(), intervalMs);
       timer.unref();
     },

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { readdirSync, readFileSync } from 'node:fs';
+import { createFirstAdminToken } from '../../control-plane/bootstrap.js';
 import { createControlPlane } from '../../control-plane/control-plane.js';
 import { createPgDatabase } from '../../control-plane/db/pg-database.js';
 import { SCOPES } from '../../control-plane/tokens/scopes.js';
@@ -208,7 +209,7 @@ t.test('team tokens see pool names and countries, never exits; the admin sees ex
 t.test('the bootstrap admin token rotates; the old one stops at once and a restart prints no new one', async (t) => {
   const fresh = await startTestControlPlane({ adminToken: undefined });
   t.teardown(() => fresh.close());
-  const bootstrap = fresh.firstAdminToken!;
+  const bootstrap = (await createFirstAdminToken(fresh.adminDb))!;
   t.ok(isWellFormedToken(bootstrap), 'the first start made an admin token');
   const rotated = await fresh.request('POST', '/v1/me/rotate', { token: bootstrap });
   t.equal(rotated.status, 200);
@@ -219,7 +220,7 @@ t.test('the bootstrap admin token rotates; the old one stops at once and a resta
   t.equal(entry.rowCount, 1, 'logged in the platform activity');
   const restarted = await createControlPlane(testControlPlaneOptions(fresh.database.url, { adminToken: undefined, nodeToken: fresh.nodeToken }));
   t.teardown(() => restarted.close());
-  t.equal(restarted.firstAdminToken, undefined, 'no second bootstrap token');
+  t.equal(await createFirstAdminToken(restarted.adminDb), undefined, 'no second bootstrap token');
 });
 
 t.test('a team token made before scopes existed keeps every team scope after the upgrade', async (t) => {

@@ -1,3 +1,4 @@
+import { readControlPlaneConfig } from '../../control-plane/config.js';
 import { createControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../control-plane/control-plane.js';
 import { createLogger } from '../../lib/logger.js';
 import { generateToken } from '../../lib/secret-format.js';
@@ -44,6 +45,9 @@ export function createApiClient(baseUrl: string, defaultToken: string | null): A
   };
 }
 
+/** The control plane's settings with nothing set: the defaults, from the one place they live. */
+export const DEFAULT_SETTINGS = readControlPlaneConfig({}, { dataDir: 'unused', requireNodeToken: false });
+
 /** Options for a control plane on `databaseUrl` and an ephemeral port, as tests start them. */
 export function testControlPlaneOptions(databaseUrl: string, overrides: Partial<ControlPlaneOptions> & Pick<ControlPlaneOptions, 'adminToken' | 'nodeToken'>): ControlPlaneOptions {
   return {
@@ -55,8 +59,9 @@ export function testControlPlaneOptions(databaseUrl: string, overrides: Partial<
     bodyLimitBytes: 64 * 1024,
     trustProxy: false,
     publishers: new Map(),
-    relay: { heartbeatMs: 100, pollMs: 250 },
+    relay: { heartbeatMs: 100, pollMs: 250, leaseMs: 5_000 },
     nodeLivenessMs: 10_000,
+    retention: DEFAULT_SETTINGS.retention,
     logger: createLogger({ level: process.env.TEST_LOG_LEVEL === undefined ? 'silent' : (process.env.TEST_LOG_LEVEL as 'info'), name: 'control-plane' }),
     ...overrides,
   };
