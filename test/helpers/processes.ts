@@ -99,3 +99,34 @@ export async function startProcess({ entry, command, args = [], env = {}, ready,
     },
   };
 }
+
+export interface ControlPlaneProcess extends ChildServer {
+  url: string;
+  port: number;
+}
+
+/** `portcullis control-plane` with `env` (DATABASE_URL, ADMIN_TOKEN and NODE_TOKEN at least), on a free port unless PORT is set. */
+export async function startControlPlaneProcess(env: NodeJS.ProcessEnv): Promise<ControlPlaneProcess> {
+  const child = await startProcess({ entry: 'bin/portcullis.ts', args: ['control-plane'], env: { PORT: '0', LOG_LEVEL: 'info', ...env }, ready: /control plane listening/ });
+  const url = String((await child.waitForLog('control plane listening')).url);
+  return Object.assign(child, { url, port: Number(new URL(url).port) });
+}
+
+export interface ProxyProcess extends ChildServer {
+  /** The proxy port. */
+  port: number;
+  metricsPort: number;
+  nodeId: string;
+}
+
+/** `portcullis proxy` with `env` (CONTROL_PLANE_URL, REDIS_URL and NODE_TOKEN at least), on free ports; loopback targets allowed. */
+export async function startProxyProcess(env: NodeJS.ProcessEnv): Promise<ProxyProcess> {
+  const child = await startProcess({
+    entry: 'bin/portcullis.ts',
+    args: ['proxy'],
+    env: { PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'info', ALLOW_PRIVATE_DESTINATIONS: 'true', ...env },
+    ready: /proxy node listening/,
+  });
+  const line = await child.waitForLog('proxy node listening');
+  return Object.assign(child, { port: Number(new URL(String(line.url)).port), metricsPort: Number(line.metricsPort), nodeId: String(line.nodeId) });
+}
