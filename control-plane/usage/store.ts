@@ -17,9 +17,12 @@ export async function recordUsageBatch(db: Database, batch: UsageBatch): Promise
     if (fresh.rowCount === 0) return { duplicate: true, exceeded: 0 };
     if (batch.entries.length === 0) return { duplicate: false, exceeded: 0 };
     const column = <K extends keyof UsageBatch['entries'][number]>(name: K) => batch.entries.map((entry) => entry[name]);
-    // A quota changed concurrently must not be judged by its old value: hold the keys and
-    // teams that have quotas (in that order, as quota changes do) until this commits.
-    await tx.query('SELECT 1 FROM api_keys WHERE id = ANY($1) AND monthly_quota_bytes IS NOT NULL ORDER BY id FOR SHARE', [[...new Set(column('keyId'))]]);
+    // Every row this transaction writes is locked in one global order, with the lock the
+    // write needs, so that batches of different nodes for the same keys wait for each other
+    // instead of deadlocking: the keys (in id order, for the UPDATE of last_used_at, which
+    // also holds off a concurrent quota change until this commits), the teams with quotas
+    // (in id order, shared: only read), then the usage rows, inserted in key order.
+    await tx.query('SELECT 1 FROM api_keys WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE', [[...new Set(column('keyId'))]]);
     await tx.query('SELECT 1 FROM teams WHERE id = ANY($1) AND monthly_quota_bytes IS NOT NULL ORDER BY id FOR SHARE', [[...new Set(column('teamId'))]]);
     const params = [column('keyId'), column('teamId'), column('bytesIn'), column('bytesOut'), column('requests'), column('tunnels')];
     const rows = `unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
@@ -27,7 +30,7 @@ export async function recordUsageBatch(db: Database, batch: UsageBatch): Promise
     await tx.query(
       `INSERT INTO usage_hourly (key_id, team_id, hour, bytes_in, bytes_out, requests, tunnels)
        SELECT key_id, min(team_id), date_trunc('hour', now()), sum(bytes_in), sum(bytes_out), sum(requests), sum(tunnels)
-       FROM ${rows} GROUP BY key_id
+       FROM ${rows} GROUP BY key_id ORDER BY key_id
        ON CONFLICT (key_id, hour) DO UPDATE SET
          bytes_in = usage_hourly.bytes_in + excluded.bytes_in, bytes_out = usage_hourly.bytes_out + excluded.bytes_out,
          requests = usage_hourly.requests + excluded.requests, tunnels = usage_hourly.tunnels + excluded.tunnels`,
@@ -35,9 +38,11 @@ export async function recordUsageBatch(db: Database, batch: UsageBatch): Promise
     );
     await tx.query(
       `INSERT INTO usage_monthly (subject_type, subject_id, month, bytes)
-       SELECT 'key', key_id, ${CURRENT_MONTH}, sum(bytes_in + bytes_out) FROM ${rows} GROUP BY key_id
-       UNION ALL
-       SELECT 'team', team_id, ${CURRENT_MONTH}, sum(bytes_in + bytes_out) FROM ${rows} GROUP BY team_id
+       SELECT subject_type, subject_id, ${CURRENT_MONTH}, bytes FROM (
+         SELECT 'key' AS subject_type, key_id AS subject_id, sum(bytes_in + bytes_out) AS bytes FROM ${rows} GROUP BY key_id
+         UNION ALL
+         SELECT 'team', team_id, sum(bytes_in + bytes_out) FROM ${rows} GROUP BY team_id
+       ) totals ORDER BY subject_type, subject_id
        ON CONFLICT (subject_type, subject_id, month) DO UPDATE SET bytes = usage_monthly.bytes + excluded.bytes`,
       params,
     );
