@@ -42,35 +42,36 @@ export interface Retention {
 const MAX_BATCHES_PER_ROUND = 100;
 
 /** Each statement deletes up to $1 rows older than $2 milliseconds; extra parameters follow. */
-interface Target {
+export interface RetentionStatement {
   table: string;
   retentionMs: number;
   sql: string;
-  params(): unknown[];
+  params: unknown[];
 }
 
-export function createRetention({ db, settings, isLeader, regions, nodeLivenessMs, logger }: RetentionOptions): Retention {
+/** The statements of one round, exported so a test can EXPLAIN them. */
+export function retentionStatements({ settings, regions, nodeLivenessMs }: Pick<RetentionOptions, 'settings' | 'regions' | 'nodeLivenessMs'>): RetentionStatement[] {
   const cutoff = `clock_timestamp() - make_interval(secs => $2 / 1000.0)`;
-  const targets: Target[] = [
+  return [
     {
       table: 'usage_batches',
       retentionMs: settings.usageBatchesMs,
       sql: `DELETE FROM usage_batches WHERE ctid = ANY (ARRAY(
               SELECT ctid FROM usage_batches WHERE received_at < ${cutoff} ORDER BY received_at LIMIT $1))`,
-      params: () => [],
+      params: [],
     },
     {
       table: 'revocation_acks',
       retentionMs: settings.revocationAcksMs,
       sql: `DELETE FROM revocation_acks WHERE ctid = ANY (ARRAY(
               SELECT ctid FROM revocation_acks WHERE applied_at < ${cutoff} ORDER BY applied_at LIMIT $1))`,
-      params: () => [],
+      params: [],
     },
     {
       table: 'nodes',
       retentionMs: settings.nodesMs,
       sql: `DELETE FROM nodes WHERE id IN (SELECT id FROM nodes WHERE last_seen_at < ${cutoff} ORDER BY last_seen_at LIMIT $1)`,
-      params: () => [],
+      params: [],
     },
     {
       // Oldest seqs first; created_at grows with seq, so the old rows are a prefix. Kept
@@ -89,17 +90,21 @@ export function createRetention({ db, settings, isLeader, regions, nodeLivenessM
               )
               ORDER BY seq LIMIT $1)
             AND created_at < ${cutoff}`,
-      params: () => [[...regions], nodeLivenessMs],
+      params: [[...regions], nodeLivenessMs],
     },
   ];
+}
+
+export function createRetention({ db, settings, isLeader, regions, nodeLivenessMs, logger }: RetentionOptions): Retention {
+  const targets = retentionStatements({ settings, regions, nodeLivenessMs });
   const failures = createFailureLog(logger, { failing: 'retention cannot delete old rows; retrying', recovered: 'retention deletes old rows again' });
   let running: Promise<Record<string, number>> | undefined;
   let closed = false;
 
-  async function deleteOld(target: Target): Promise<number> {
+  async function deleteOld(target: RetentionStatement): Promise<number> {
     let deleted = 0;
     for (let batch = 0; batch < MAX_BATCHES_PER_ROUND && !closed; batch++) {
-      const { rowCount } = await db.query(target.sql, [settings.batchRows, target.retentionMs, ...target.params()]);
+      const { rowCount } = await db.query(target.sql, [settings.batchRows, target.retentionMs, ...target.params]);
       deleted += rowCount;
       if (rowCount < settings.batchRows) break;
     }
