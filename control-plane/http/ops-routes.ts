@@ -8,6 +8,12 @@ export interface OpsRoutesOptions {
   isReady: () => boolean;
 }
 
+/**
+ * A database that does not answer within this is not ready either: a partition would
+ * otherwise hold the probe until the pool's connection timeout.
+ */
+const READY_CHECK_MS = 1_000;
+
 /** /healthz: the process answers. /readyz: it can do its job (database reachable). */
 export function registerOpsRoutes(app: FastifyInstance, { databases, registry, isReady }: OpsRoutesOptions): void {
   const status = (values: string[], description: string) => ({
@@ -24,17 +30,21 @@ export function registerOpsRoutes(app: FastifyInstance, { databases, registry, i
       schema: {
         tags: ['operations'],
         summary: 'The process can do its job (its databases answer)',
-        response: { 200: status(['ready'], 'ready'), 503: status(['starting', 'database_unreachable'], 'not ready') },
+        response: { 200: status(['ready'], 'ready'), 503: status(['not_ready', 'database_unreachable'], 'starting, stopping, or its databases do not answer') },
       },
     },
     async (_request, reply) => {
-      if (!isReady()) return reply.status(503).send({ status: 'starting' });
-      try {
-        await Promise.all(databases.map((db) => db.query('SELECT 1')));
-        return { status: 'ready' };
-      } catch {
-        return reply.status(503).send({ status: 'database_unreachable' });
-      }
+      if (!isReady()) return reply.status(503).send({ status: 'not_ready' });
+      let timer: NodeJS.Timeout | undefined;
+      const reachable = await Promise.race([
+        Promise.all(databases.map((db) => db.query('SELECT 1'))).then(
+          () => true,
+          () => false,
+        ),
+        new Promise<false>((resolve) => (timer = setTimeout(resolve, READY_CHECK_MS, false))),
+      ]);
+      clearTimeout(timer);
+      return reachable ? { status: 'ready' } : reply.status(503).send({ status: 'database_unreachable' });
     },
   );
 
