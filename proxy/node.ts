@@ -182,10 +182,8 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     },
     onNewEpoch(epoch, previous) {
       if (previous === undefined) return;
-      effects.startOver().then(
-        ({ closed, unchecked }) => logger.warn({ epoch, closed, unchecked }, 'connections of keys the new epoch refuses are closed'),
-        (error: unknown) => logger.error({ err: error }, 'starting over in a new feed epoch failed'),
-      );
+      const done = (outcome: object) => logger.warn({ epoch, ...outcome }, 'started over in the new epoch: connections of keys it refuses are closed');
+      effects.startOver().then(done, (error: unknown) => done({ err: error }));
     },
     apply(event, receivedAt) {
       metrics.propagationDelay.observe({ region: options.region }, Math.max(0, receivedAt - event.at) / 1000);
