@@ -1,5 +1,4 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import { waitFor } from './deadline.js';
 
 const hasTaskset = spawnSync('taskset', ['--version']).status === 0;
@@ -102,12 +101,8 @@ export async function startProcess({ entry, command, args = [], env = {}, ready,
 }
 
 /** Runs a TS entry to its end (a start that must fail); resolves with how it ended and what it said. */
-export function runToExit({ entry, args = [], env = {}, cwd }: Pick<StartProcessOptions, 'entry' | 'args' | 'env'> & { cwd?: string }): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(process.cwd(), entry), ...args], {
-    cwd,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export function runToExit({ entry, args = [], env = {} }: { entry: string; args?: string[]; env?: NodeJS.ProcessEnv }): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), entry, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk));
