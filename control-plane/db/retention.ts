@@ -111,25 +111,30 @@ export function createRetention({ db, settings, isLeader, regions, nodeLivenessM
     return deleted;
   }
 
+  async function round(): Promise<Record<string, number>> {
+    const deleted: Record<string, number> = {};
+    try {
+      for (const target of targets) deleted[target.table] = await deleteOld(target);
+      failures.recovered();
+      if (Object.values(deleted).some((count) => count > 0)) logger.info({ deleted }, 'retention deleted old rows');
+    } catch (error) {
+      failures.failed({ err: error });
+    }
+    return deleted;
+  }
+
+  /** A round after the one in progress, if any: what it deletes reflects the state from now on. */
   function run(): Promise<Record<string, number>> {
-    running ??= (async () => {
-      const deleted: Record<string, number> = {};
-      try {
-        for (const target of targets) deleted[target.table] = await deleteOld(target);
-        failures.recovered();
-        if (Object.values(deleted).some((count) => count > 0)) logger.info({ deleted }, 'retention deleted old rows');
-      } catch (error) {
-        failures.failed({ err: error });
-      } finally {
-        running = undefined;
-      }
-      return deleted;
-    })();
-    return running;
+    const current = (running ?? Promise.resolve()).then(round);
+    running = current;
+    void current.finally(() => {
+      if (running === current) running = undefined;
+    });
+    return current;
   }
 
   const timer = setInterval(() => {
-    if (isLeader()) void run();
+    if (isLeader() && running === undefined) void run();
   }, settings.intervalMs);
   timer.unref();
 

@@ -57,7 +57,7 @@ t.test('outbox rows are kept while a region or a live node still needs them, and
   for (const key of keys) await cp.request('POST', `/v1/teams/${team.id}/keys/${key.body.id}/revoke`);
   const seqs = (await cp.adminDb.query<{ seq: number }>('SELECT seq FROM outbox ORDER BY seq')).rows.map((row) => row.seq);
   await cp.adminDb.query(`UPDATE outbox SET created_at = now() - interval '8 days'`);
-  await report('node-live', seqs.at(-1)!);
+  await report('node-live', seqs[2]!);
   await cp.retention.run();
   t.equal(await count('outbox'), seqs.length, "nothing goes while eu's Redis is down: its cursor has not passed them");
 
@@ -65,7 +65,6 @@ t.test('outbox rows are kept while a region or a live node still needs them, and
   await waitFor(async () => (await cp.adminDb.query<{ seq: number }>(`SELECT seq FROM relay_cursors WHERE region = 'eu'`)).rows[0]?.seq === seqs.at(-1), {
     what: 'the relay to deliver the backlog to eu',
   });
-  await report('node-live', seqs[2]!);
   await cp.retention.run();
   t.same((await cp.adminDb.query<{ seq: number }>('SELECT seq FROM outbox ORDER BY seq')).rows.map((row) => row.seq), seqs.slice(3), 'rows after what a live node applied are kept');
 
