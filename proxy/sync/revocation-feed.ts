@@ -154,12 +154,14 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
       return;
     }
     refused.recovered();
-    if (decoded.value.epoch !== epoch) {
+    const messageEpoch = decoded.value.epoch;
+    if (messageEpoch !== epoch) {
       // Either the control plane moved to a new epoch (the catch-up finds out and starts
       // over) or the message comes from elsewhere, such as a relay still running on an old
       // database: it is then ignored, and says nothing about the feed being alive.
-      if (epoch !== undefined) foreign.failed({ messageEpoch: decoded.value.epoch, epoch });
-      void catchUp('epoch');
+      void catchUp('epoch').then(() => {
+        if (epoch !== undefined && messageEpoch !== epoch) foreign.failed({ messageEpoch, epoch });
+      });
       return;
     }
     foreign.recovered();
