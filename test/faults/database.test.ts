@@ -162,3 +162,18 @@ t.test('the database crashes and comes back: /readyz 503 and nodes fail closed m
   t.equal(controlPlane.process.exitCode, null);
   t.equal(node.process.exitCode, null, 'the node never died either');
 });
+
+t.test('a control plane started while its database is down waits for it, saying so once, then starts by itself', async (t) => {
+  await cluster.stop('fast');
+  const late = await startProcess({
+    entry: 'bin/portcullis.ts',
+    args: ['control-plane'],
+    env: { DATABASE_URL: databaseUrl, ADMIN_TOKEN: adminToken, NODE_TOKEN: nodeToken, PORT: '0', LOG_LEVEL: 'info' },
+    ready: /database unreachable at start-up; retrying/,
+  });
+  t.teardown(() => late.stop());
+  await cluster.start();
+  const listening = await late.waitForLog('control plane listening', undefined, 20_000);
+  t.equal(late.logLines().filter((line) => line.msg === 'database unreachable at start-up; retrying').length, 1, 'it said so once');
+  t.equal((await fetch(`${String(listening.url)}/readyz`)).status, 200, 'and is ready');
+});
