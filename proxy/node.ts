@@ -152,8 +152,6 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     },
   });
 
-  // Logged once per kind: a newer control plane keeps writing the kinds it knows.
-  const unknownKindsLogged = new Set<string>();
   const effects = createFeedEffects({
     cache,
     limits,
@@ -161,14 +159,10 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     selector,
     onRevocationApplied: () => reporter?.nudge(),
     onPoolsChanged: () => void pools.refresh(),
-    onUnknownKind(kind) {
-      if (unknownKindsLogged.size >= 100 || unknownKindsLogged.has(kind)) return;
-      unknownKindsLogged.add(kind);
-      logger.warn({ kind }, 'feed event of a kind this node does not know: every cached key is verified again (upgrade the node)');
-    },
     verify: batcher.verify,
     epoch: () => feed.epoch(),
     now,
+    logger,
   });
   const feed = createRevocationFeed({
     subscriber: options.subscriber,
@@ -180,11 +174,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     onCatchUp: (reason, events) => {
       if (events > 0 || reason === 'epoch') metrics.catchUps.inc({ reason });
     },
-    onNewEpoch(epoch, previous) {
-      if (previous === undefined) return;
-      const done = (outcome: object) => logger.warn({ epoch, ...outcome }, 'started over in the new epoch: connections of keys it refuses are closed');
-      effects.startOver().then(done, (error: unknown) => done({ err: error }));
-    },
+    onNewEpoch: () => void effects.startOver(),
     apply(event, receivedAt) {
       metrics.propagationDelay.observe({ region: options.region }, Math.max(0, receivedAt - event.at) / 1000);
       effects.apply(event, receivedAt);

@@ -1,6 +1,7 @@
 import { isKnownEvent, type FeedEvent } from '../../contract/feed.js';
 import { MAX_REPORTED_REVOCATIONS, type AppliedRevocation } from '../../contract/node-api.js';
 import type { ExitSelector } from '../../geo/exit-selection.js';
+import type { Logger } from '../../lib/logger.js';
 import type { KeyCache } from '../auth/key-cache.js';
 import type { ConnectionRegistry } from '../ingress/connection-registry.js';
 import type { TrafficLimits } from '../limits/traffic-limits.js';
@@ -18,13 +19,14 @@ export interface FeedEffects {
   /** Revocations applied since the last call, for the node's report. */
   takeApplied(): AppliedRevocation[];
   /**
-   * A new feed epoch: every decision taken in the old one is forgotten, and each key with
-   * connections still open is asked about again — those the control plane now refuses are
-   * closed, since their revocation may be among the events the node will never see.
-   * Resolves with how many connections were closed, and how many keys could not be asked
-   * about (the control plane could not be reached: their connections stay open).
+   * A new feed epoch: every decision taken in the old one is forgotten, pools are fetched
+   * again (another database may have others), and each key with connections still open is
+   * asked about again — those the control plane now refuses are closed, since their
+   * revocation may be among the events the node will never see. Logs how many connections
+   * were closed, and how many keys could not be asked about (the control plane could not
+   * be reached: their connections stay open).
    */
-  startOver(): Promise<{ closed: number; unchecked: number }>;
+  startOver(): Promise<void>;
 }
 
 export interface FeedEffectsOptions {
@@ -36,24 +38,28 @@ export interface FeedEffectsOptions {
   onRevocationApplied(): void;
   /** Pools or their exits changed on the control plane. */
   onPoolsChanged(): void;
-  /** An event kind from a newer control plane: every cached decision was dropped. */
-  onUnknownKind(kind: string): void;
   /** Asks the control plane about one key, bypassing the cache. */
   verify(hashHex: string): Promise<VerifyResult>;
   /** The epoch the node is in now. */
   epoch(): string | undefined;
   now(): number;
+  logger: Logger;
 }
 
 export function createFeedEffects(options: FeedEffectsOptions): FeedEffects {
-  const { cache, limits, connections, selector, onRevocationApplied, onPoolsChanged, onUnknownKind } = options;
+  const { cache, limits, connections, selector, onRevocationApplied, onPoolsChanged, logger } = options;
+  // Logged once per kind: a newer control plane keeps writing the kinds it knows.
+  const unknownKindsLogged = new Set<string>();
   let applied: AppliedRevocation[] = [];
 
   return {
     apply(event, receivedAt) {
       if (!isKnownEvent(event)) {
         cache.forgetAll(event.seq);
-        onUnknownKind(event.kind);
+        if (unknownKindsLogged.size < 100 && !unknownKindsLogged.has(event.kind)) {
+          unknownKindsLogged.add(event.kind);
+          logger.warn({ kind: event.kind }, 'feed event of a kind this node does not know: every cached key is verified again (upgrade the node)');
+        }
         return;
       }
       if (event.kind === 'pools.changed') return onPoolsChanged();
@@ -85,6 +91,7 @@ export function createFeedEffects(options: FeedEffectsOptions): FeedEffects {
     async startOver() {
       cache.clear();
       limits.clearTeams();
+      onPoolsChanged();
       // Acks name seqs of the old epoch: they would prove nothing in the new one.
       applied = [];
       const epoch = options.epoch();
@@ -103,7 +110,7 @@ export function createFeedEffects(options: FeedEffectsOptions): FeedEffects {
         if (outcome.status === 'fulfilled') closed += outcome.value;
         else unchecked++;
       }
-      return { closed, unchecked };
+      logger.warn({ epoch, closed, unchecked }, 'started over in the new epoch: connections of keys it refuses are closed');
     },
   };
 }

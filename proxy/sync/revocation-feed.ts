@@ -36,10 +36,10 @@ export interface RevocationFeedOptions {
   logger: Logger;
   onCatchUp(reason: CatchUpReason, events: number): void;
   /**
-   * The node API names an epoch other than the one the node is in (none at the first sync):
-   * what the node cached belongs to another history of the outbox and must go.
+   * The node API names an epoch other than the one the node was in: what the node cached
+   * belongs to another history of the outbox and must go.
    */
-  onNewEpoch(epoch: string, previous: string | undefined): void;
+  onNewEpoch(epoch: string): void;
   /** Retry interval for a catch-up that failed (control plane unreachable). */
   retryMs: number;
   /**
@@ -92,8 +92,9 @@ export function createRevocationFeed(options: RevocationFeedOptions): Revocation
     const previous = epoch;
     epoch = next;
     applied = latestSeq;
-    options.onNewEpoch(next, previous);
-    if (previous !== undefined) logger.warn({ previous, epoch: next, applied }, 'the control plane names a new feed epoch: cache forgotten, starting over');
+    if (previous === undefined) return;
+    logger.warn({ previous, epoch: next, applied }, 'the control plane names a new feed epoch: cache forgotten, starting over');
+    options.onNewEpoch(next);
   }
 
   async function fetchMissing(reason: CatchUpReason): Promise<void> {
