@@ -13,6 +13,7 @@ export async function runExit(env: NodeJS.ProcessEnv): Promise<void> {
     country: config.country,
     host: config.host,
     port: config.port,
+    token: config.token,
     allowPrivateDestinations: config.allowPrivateDestinations,
     logger,
   }).catch((error: unknown) => {

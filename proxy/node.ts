@@ -235,7 +235,9 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     }),
     connectRequests,
     requests: metrics.requests,
+    tunnels: metrics.tunnels,
     timeouts: options.timeouts,
+    logger,
   });
 
   let port: number;

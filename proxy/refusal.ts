@@ -22,7 +22,8 @@ export type RefusalCode =
   | 'exit_failed'
   | 'dns_error'
   | 'auth_unavailable'
-  | 'no_exit';
+  | 'no_exit'
+  | 'internal';
 
 /** The username's targeting parts and their `Proxy-*` headers (README "Using the proxy"). */
 export const TARGETING_PARTS = 'country, city, state, asn, session, sesstime, pool';
@@ -52,6 +53,7 @@ export const REFUSALS: Readonly<Record<RefusalCode, RefusalKind>> = {
   dns_error: { status: 502, proxyStatusError: 'dns_error', hint: "The target's host name does not resolve. Check the URL." },
   auth_unavailable: { status: 503, proxyStatusError: 'proxy_internal_error', hint: 'The key cannot be verified right now. Retry shortly.' },
   no_exit: { status: 503, proxyStatusError: 'destination_unavailable', hint: 'No healthy exit for that country right now. Retry later or try another country.' },
+  internal: { status: 500, proxyStatusError: 'proxy_internal_error', hint: 'The proxy failed unexpectedly. Retry; if it keeps happening, tell the operator.' },
 };
 
 export class Refusal extends Error {
@@ -86,6 +88,7 @@ const STATUS_TEXT: Record<number, string> = {
   407: 'Proxy Authentication Required',
   429: 'Too Many Requests',
   431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
 };

@@ -106,7 +106,16 @@ export function forwardHttp(
         }
         const responseHeaders = forwardedResponseHeaders(upstreamResponse.rawHeaders);
         if (extraResponseHeaders.length > 0) responseHeaders.push(...extraResponseHeaders);
-        response.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage, responseHeaders);
+        try {
+          response.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage, responseHeaders);
+        } catch {
+          // Node reads answers it cannot write again (a status under 100, a control character
+          // in the reason): the target failed to answer HTTP.
+          upstream.destroy();
+          onRefusal('exit_failed');
+          settle('exit_failed');
+          return;
+        }
         upstreamResponse.on('data', (chunk: Buffer) => meter(0, chunk.length));
         upstreamResponse.pipe(response);
         upstreamResponse.once('end', () => settle('ok'));

@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Counter, Gauge } from 'prom-client';
+import { endSocket } from '../../lib/http/end-socket.js';
 import { parseConnectTarget } from '../../lib/http/request-target.js';
 import type { KeyGrant } from '../auth/grant.js';
 import { openTunnel, type TunnelOptions } from '../egress/connect-tunnel.js';
@@ -32,7 +33,7 @@ export function createConnectRequests({ admit, connections, usage, meterFor, tun
 
   function refuse(socket: Socket, refusal: Refusal): void {
     tunnels.inc({ outcome: refusal.code });
-    if (!socket.destroyed) socket.end(renderRefusal(refusal, false));
+    endSocket(socket, renderRefusal(refusal, false));
   }
 
   return {
@@ -46,15 +47,29 @@ export function createConnectRequests({ admit, connections, usage, meterFor, tun
         return refuse(socket, error as Refusal);
       }
       const { authorization, attempts, admission } = admitted;
+      // The client may have left while it was being admitted: its slot comes back at once.
+      if (socket.destroyed) {
+        admission.release();
+        return void tunnels.inc({ outcome: 'client_aborted' });
+      }
       connections.track(authorization.keyHash, authorization.grant.teamId, socket, true);
       open++;
       openTunnels.inc();
+      let isClosed = false;
       const closed = () => {
+        if (isClosed) return;
+        isClosed = true;
         open--;
         openTunnels.dec();
         admission.release();
       };
-      const outcome = await openTunnel(socket, head, target, attempts, tunnelOptions, admission.headers, meterFor(authorization.grant), closed);
+      let outcome;
+      try {
+        outcome = await openTunnel(socket, head, target, attempts, tunnelOptions, admission.headers, meterFor(authorization.grant), closed);
+      } catch (error) {
+        closed();
+        throw error;
+      }
       // Only a tunnel that opened counts in usage; its bytes were metered as they flowed.
       if (outcome === 'ok') usage.count(authorization.grant.keyId, authorization.grant.teamId, 'tunnel');
       if (outcome === 'ok' || outcome === 'client_aborted') tunnels.inc({ outcome });

@@ -58,6 +58,8 @@ export function createConnectionRegistry(): ConnectionRegistry {
 
   return {
     track(keyHash, teamId, socket, tunnel) {
+      // A socket already gone may never emit 'close' again, and would be kept for ever.
+      if (socket.destroyed) return;
       if (tunnel) tunnels.add(socket);
       let sockets = byKey.get(keyHash);
       if (sockets === undefined) {

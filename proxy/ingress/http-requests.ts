@@ -20,7 +20,8 @@ export interface HttpRequestsOptions {
 
 /** Plain-HTTP proxy requests (absolute-form URLs): admitted, then forwarded through an exit. */
 export interface HttpRequests {
-  handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void>;
+  /** `expectsContinue`: the client waits for `100 Continue` before sending its body. */
+  handle(request: http.IncomingMessage, response: http.ServerResponse, expectsContinue: boolean): Promise<void>;
 }
 
 export function createHttpRequests({ admit, connections, usage, meterFor, requests, timeouts }: HttpRequestsOptions): HttpRequests {
@@ -38,7 +39,7 @@ export function createHttpRequests({ admit, connections, usage, meterFor, reques
   }
 
   return {
-    async handle(request, response) {
+    async handle(request, response, expectsContinue) {
       const target = parseAbsoluteHttpTarget(request.url);
       if (target === undefined) return refuse(response, request, new Refusal('bad_request'));
       let admitted;
@@ -48,7 +49,13 @@ export function createHttpRequests({ admit, connections, usage, meterFor, reques
         return refuse(response, request, error as Refusal);
       }
       const { authorization, attempts, admission } = admitted;
+      // A client that left while it was being admitted must not keep its concurrency slot.
+      if (request.socket.destroyed) {
+        admission.release();
+        return void requests.inc({ outcome: 'client_aborted' });
+      }
       response.once('close', admission.release);
+      if (expectsContinue) response.writeContinue();
       connections.track(authorization.keyHash, authorization.grant.teamId, request.socket, false);
       usage.count(authorization.grant.keyId, authorization.grant.teamId, 'request');
       const outcome = await forwardHttp(

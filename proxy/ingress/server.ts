@@ -1,9 +1,12 @@
 import type http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { finished } from 'node:stream';
 import type { Counter } from 'prom-client';
 import { Server } from 'proxy-chain';
 import { drain } from '../../lib/drain.js';
-import { Refusal, renderRefusal } from '../refusal.js';
+import { endSocket } from '../../lib/http/end-socket.js';
+import type { Logger } from '../../lib/logger.js';
+import { Refusal, refusalParts, renderRefusal } from '../refusal.js';
 import type { ConnectRequests } from './connect-requests.js';
 import type { HttpRequests } from './http-requests.js';
 
@@ -14,7 +17,10 @@ export interface ProxyServerOptions {
   connectRequests: ConnectRequests;
   /** Requests by outcome code (for requests too broken to reach a handler). */
   requests: Counter<'outcome'>;
+  /** Tunnels by outcome code (for CONNECT requests a bug broke). */
+  tunnels: Counter<'outcome'>;
   timeouts: { requestHeadersMs: number; keepAliveMs: number };
+  logger: Logger;
 }
 
 /** The listening side of a node: proxy-chain's server with our handlers. */
@@ -26,18 +32,84 @@ export interface ProxyServer {
   close(deadlineMs: number): Promise<void>;
 }
 
-export function createProxyServer({ host, port, httpRequests, connectRequests, requests, timeouts }: ProxyServerOptions): ProxyServer {
+const INTERNAL = new Refusal('internal');
+
+export function createProxyServer({ host, port, httpRequests, connectRequests, requests, tunnels, timeouts, logger }: ProxyServerOptions): ProxyServer {
   let activeRequests = 0;
+  // The latest response on each connection: a CONNECT pipelined behind requests waits for it.
+  const lastResponse = new WeakMap<Socket, http.ServerResponse>();
+  // Responses waiting for earlier ones on their connection (pipelining), per connection.
+  const queuedOn = new WeakMap<Socket, Set<http.ServerResponse>>();
+
+  /**
+   * Node never closes a response still queued behind another when the connection dies, so
+   * whatever waits for its 'close' (the request count, a concurrency slot, the upstream
+   * request) would wait for ever: such responses are closed with their connection.
+   */
+  function closeWithConnection(socket: Socket, response: http.ServerResponse): void {
+    if (response.socket !== null) return;
+    let queued = queuedOn.get(socket);
+    if (queued === undefined) {
+      const responses = new Set<http.ServerResponse>();
+      queuedOn.set(socket, (queued = responses));
+      socket.once('close', () => {
+        for (const orphan of responses) if (orphan.socket === null) orphan.emit('close');
+        responses.clear();
+      });
+    }
+    queued.add(response);
+    response.once('close', () => queued.delete(response));
+  }
+
+  /** Whatever a handler throws is a bug: the client gets 500 `internal`, never a dead node. */
+  function failRequest(error: unknown, response: http.ServerResponse): void {
+    logger.error({ err: error }, 'unexpected error while handling a request');
+    requests.inc({ outcome: INTERNAL.code });
+    if (response.headersSent) return void response.destroy();
+    const { status, headers, body } = refusalParts(INTERNAL);
+    response.writeHead(status, { ...headers, connection: 'close' }).end(body);
+  }
+
+  function failTunnel(error: unknown, socket: Socket): void {
+    logger.error({ err: error }, 'unexpected error while handling a CONNECT request');
+    tunnels.inc({ outcome: INTERNAL.code });
+    // Once anything went out (a tunnel's 200, a pipelined response) an answer would be garbage.
+    if (socket.bytesWritten > 0) return void socket.destroy();
+    endSocket(socket, renderRefusal(INTERNAL, false));
+  }
+
+  async function serve(request: http.IncomingMessage, response: http.ServerResponse, expectsContinue: boolean): Promise<void> {
+    activeRequests++;
+    response.once('close', () => activeRequests--);
+    lastResponse.set(request.socket, response);
+    closeWithConnection(request.socket, response);
+    try {
+      await httpRequests.handle(request, response, expectsContinue);
+    } catch (error) {
+      failRequest(error, response);
+    }
+  }
 
   class PortcullisServer extends Server {
     override async onRequest(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
-      activeRequests++;
-      response.once('close', () => activeRequests--);
-      await httpRequests.handle(request, response);
+      await serve(request, response, false);
     }
 
     override async onConnect(request: http.IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
-      await connectRequests.handle(request, socket, head);
+      try {
+        // Node hands over the socket as soon as it reads the CONNECT line; answers to requests
+        // pipelined before it must go out first, in order.
+        const previous = lastResponse.get(socket);
+        if (previous !== undefined && !previous.writableFinished) {
+          await new Promise((resolve) => finished(previous, resolve));
+          // Node armed its keep-alive timeout when that response finished: not for a tunnel.
+          socket.setTimeout(0);
+        }
+        if (socket.destroyed) return;
+        await connectRequests.handle(request, socket, head);
+      } catch (error) {
+        failTunnel(error, socket);
+      }
     }
 
     override onClientError(error: NodeJS.ErrnoException, socket: Socket): void {
@@ -45,7 +117,7 @@ export function createProxyServer({ host, port, httpRequests, connectRequests, r
       const refusal = new Refusal('bad_request');
       requests.inc({ outcome: refusal.code });
       const rendered = renderRefusal(refusal, false);
-      socket.end(error.code === 'HPE_HEADER_OVERFLOW' ? rendered.replace('400 Bad Request', '431 Request Header Fields Too Large') : rendered);
+      endSocket(socket, error.code === 'HPE_HEADER_OVERFLOW' ? rendered.replace('400 Bad Request', '431 Request Header Fields Too Large') : rendered);
     }
   }
 
@@ -53,6 +125,9 @@ export function createProxyServer({ host, port, httpRequests, connectRequests, r
   server.server.headersTimeout = timeouts.requestHeadersMs;
   server.server.requestTimeout = 0;
   server.server.keepAliveTimeout = timeouts.keepAliveMs;
+  // With a listener here Node no longer answers `Expect: 100-continue` by itself: the client
+  // is told to send its body only once it has been admitted.
+  server.server.on('checkContinue', (request: http.IncomingMessage, response: http.ServerResponse) => void serve(request, response, true));
 
   return {
     async listen() {

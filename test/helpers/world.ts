@@ -1,6 +1,7 @@
 import { createExitServer, type ExitServer } from '../../exit/exit-server.js';
 import { createInProcessBus } from '../../lib/feed/in-process-bus.js';
 import { createLogger } from '../../lib/logger.js';
+import { generateToken } from '../../lib/secret-format.js';
 import type { ProxyNode } from '../../proxy/node.js';
 import { startTestControlPlane, type TestControlPlane } from './control-plane.js';
 import { startOrigin, type Origin } from './origin.js';
@@ -47,9 +48,9 @@ export async function startWorld({ exitCountries = ['DE', 'DE', 'US'], exitPlace
   const logger = createLogger({ level: 'silent', name: 'exit' });
   const placements = exitPlacements ?? exitCountries.map((country) => ({ country }));
   const exits = await Promise.all(
-    placements.map(({ country }, i) => createExitServer({ id: `exit-${country.toLowerCase()}-${i}`, country, allowPrivateDestinations: true, logger })),
+    placements.map(({ country }, i) => createExitServer({ id: `exit-${country.toLowerCase()}-${i}`, country, token: generateToken(), allowPrivateDestinations: true, logger })),
   );
-  const pool = await cp.request('POST', '/v1/pools', { body: { name: 'residential', exits: exits.map((exit, i) => ({ ...placements[i]!, url: exit.url })) } });
+  const pool = await cp.request('POST', '/v1/pools', { body: { name: 'residential', exits: exits.map((exit, i) => ({ ...placements[i]!, url: exit.poolUrl })) } });
   if (pool.status !== 201) throw new Error(`pool: ${JSON.stringify(pool.body)}`);
   const team = await cp.createTeam();
   const origin = await startOrigin();

@@ -2,6 +2,7 @@ import t from 'tap';
 import { createExitServer } from '../../exit/exit-server.js';
 import { createDestinationPolicy } from '../../lib/http/destination-policy.js';
 import { createLogger } from '../../lib/logger.js';
+import { generateToken } from '../../lib/secret-format.js';
 import { waitFor } from '../helpers/deadline.js';
 import { bearer, proxyConnect, proxyRequest } from '../helpers/proxy-client.js';
 import { startWorld } from '../helpers/world.js';
@@ -137,9 +138,9 @@ t.test('the resolved address is checked, not only the name', async (t) => {
 });
 
 t.test('through an upstream exit, the exit checks what the name resolves to and the node passes its 403 on', async (t) => {
-  const exit = await createExitServer({ id: 'exit-guarded', country: 'NL', allowPrivateDestinations: false, logger: createLogger({ level: 'silent', name: 'exit' }) });
+  const exit = await createExitServer({ id: 'exit-guarded', country: 'NL', token: generateToken(), allowPrivateDestinations: false, logger: createLogger({ level: 'silent', name: 'exit' }) });
   t.teardown(() => exit.close());
-  await world.cp.request('POST', '/v1/pools', { body: { name: 'guarded', exits: [{ country: 'NL', url: exit.url }] } });
+  await world.cp.request('POST', '/v1/pools', { body: { name: 'guarded', exits: [{ country: 'NL', url: exit.poolUrl }] } });
   const viaExit = { ...bearer(key), 'proxy-pool': 'guarded' };
   await waitFor(async () => (await proxyRequest(node.port, 'http://127.1/', viaExit)).headers['x-portcullis-error'] !== 'pool_forbidden', {
     what: 'the node to load the new pool',

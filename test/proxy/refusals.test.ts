@@ -58,7 +58,7 @@ t.test('a request that is not absolute-form → 400 bad_request', async (t) => {
 });
 
 t.test('grants: country and pool not granted → 403', async (t) => {
-  await world.cp.request('POST', '/v1/pools', { body: { name: 'datacenter', exits: [{ country: 'DE', url: world.exits[0]!.url }] } });
+  await world.cp.request('POST', '/v1/pools', { body: { name: 'datacenter', exits: [{ country: 'DE', url: world.exits[0]!.poolUrl }] } });
   const limited = await world.createKey({ countries: ['US'], pools: ['residential'] });
   assertRefusal(t, await proxyRequest(world.node.port, url, { ...bearer(limited.key), 'proxy-country': 'DE' }), 403, 'country_forbidden');
   assertRefusal(t, await proxyRequest(world.node.port, url, basic('c-pool-datacenter', limited.key)), 403, 'pool_forbidden');

@@ -3,6 +3,7 @@ import { decodeFeedMessage } from '../../contract/feed.js';
 import { createExitServer } from '../../exit/exit-server.js';
 import type { FeedSubscriber } from '../../lib/feed/bus.js';
 import { createLogger } from '../../lib/logger.js';
+import { generateToken } from '../../lib/secret-format.js';
 import { deadline, waitFor } from '../helpers/deadline.js';
 import { basic, proxyRequest } from '../helpers/proxy-client.js';
 import { startRegions } from '../helpers/regions.js';
@@ -17,7 +18,7 @@ const AN_HOUR = 3_600_000;
 const world = await startRegions(['eu']);
 t.teardown(() => world.close());
 const { key } = await world.createKey();
-const exit = await createExitServer({ id: 'exit-fr', country: 'FR', allowPrivateDestinations: true, logger: createLogger({ level: 'silent', name: 'exit' }) });
+const exit = await createExitServer({ id: 'exit-fr', country: 'FR', token: generateToken(), allowPrivateDestinations: true, logger: createLogger({ level: 'silent', name: 'exit' }) });
 t.teardown(() => exit.close());
 const node = await world.startNode('eu', { poolRefreshMs: AN_HOUR });
 
@@ -42,7 +43,7 @@ async function adminCall(method: string, path: string, body: unknown): Promise<v
 t.test('a pool created through the admin API is usable through a node within a second', async (t) => {
   t.equal((await statusThrough(node.port, 'acme-pool-fresh')).status, 403, 'the node does not know the pool yet');
   const elapsed = await millisUntilServed(node.port, 'acme-pool-fresh', () =>
-    adminCall('POST', '/v1/pools', { name: 'fresh', exits: [{ country: 'FR', url: exit.url }] }),
+    adminCall('POST', '/v1/pools', { name: 'fresh', exits: [{ country: 'FR', url: exit.poolUrl }] }),
   );
   t.ok(elapsed <= deadline(1_000), `served ${Math.round(elapsed)} ms after the create call began`);
   t.equal((await statusThrough(node.port, 'acme-pool-fresh')).exit, 'exit-fr', 'through the new pool');
@@ -51,7 +52,7 @@ t.test('a pool created through the admin API is usable through a node within a s
 t.test('a pool change reaches the node within a second too', async (t) => {
   t.equal((await statusThrough(node.port, 'acme-pool-fresh-city-paris')).status, 503, 'no exit in Paris yet');
   const elapsed = await millisUntilServed(node.port, 'acme-pool-fresh-city-paris', () =>
-    adminCall('PATCH', '/v1/pools/fresh', { exits: [{ country: 'FR', city: 'paris', url: exit.url }] }),
+    adminCall('PATCH', '/v1/pools/fresh', { exits: [{ country: 'FR', city: 'paris', url: exit.poolUrl }] }),
   );
   t.ok(elapsed <= deadline(1_000), `served ${Math.round(elapsed)} ms after the change call began`);
 });
@@ -81,7 +82,7 @@ t.test('a node that lost the pools.changed message catches it up from the node A
   const elapsed = await millisUntilServed(
     lossy.port,
     'acme-pool-late',
-    () => adminCall('POST', '/v1/pools', { name: 'late', exits: [{ country: 'FR', url: exit.url }] }),
+    () => adminCall('POST', '/v1/pools', { name: 'late', exits: [{ country: 'FR', url: exit.poolUrl }] }),
     2_000,
   );
   t.ok(dropped >= 1, 'the event was lost on the bus');
