@@ -139,10 +139,11 @@ export async function createExitServer({
       timeout: connectTimeoutMs,
     });
     upstream.on('response', (upstreamResponse) => {
+      // The reason phrase means nothing (RFC 9112 §4) and may hold what Node refuses to write.
       try {
-        response.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage, [...forwardedResponseHeaders(upstreamResponse.rawHeaders), ...marker]);
+        response.writeHead(upstreamResponse.statusCode ?? 502, [...forwardedResponseHeaders(upstreamResponse.rawHeaders), ...marker]);
       } catch {
-        // An answer Node can read but not write again (a status under 100, a control character).
+        // A status Node reads but will not write (under 100): the target failed to answer HTTP.
         upstream.destroy();
         return failRequest(response, 'invalid_response');
       }

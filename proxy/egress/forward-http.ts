@@ -106,11 +106,11 @@ export function forwardHttp(
         }
         const responseHeaders = forwardedResponseHeaders(upstreamResponse.rawHeaders);
         if (extraResponseHeaders.length > 0) responseHeaders.push(...extraResponseHeaders);
+        // The reason phrase means nothing (RFC 9112 §4) and may hold what Node refuses to write.
         try {
-          response.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage, responseHeaders);
+          response.writeHead(upstreamResponse.statusCode ?? 502, responseHeaders);
         } catch {
-          // Node reads answers it cannot write again (a status under 100, a control character
-          // in the reason): the target failed to answer HTTP.
+          // A status Node reads but will not write (under 100): the target failed to answer HTTP.
           upstream.destroy();
           onRefusal('exit_failed');
           settle('exit_failed');
