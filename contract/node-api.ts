@@ -16,6 +16,12 @@ export const MAX_VERIFY_BATCH = 100;
 export const MAX_REPORTED_REVOCATIONS = 10_000;
 /** The most entries one usage batch may carry. */
 export const MAX_USAGE_ENTRIES = 100_000;
+/**
+ * The largest request body a node sends to the node API, and what the control plane accepts
+ * there whatever its BODY_LIMIT_BYTES (which bounds the admin API): a node splits its usage
+ * into batches that fit, however many keys were busy.
+ */
+export const MAX_NODE_API_BODY_BYTES = 1_048_576;
 /** The most events one catch-up page may carry. */
 export const MAX_REVOCATIONS_PAGE = 5_000;
 
@@ -147,6 +153,11 @@ export type UsageEntry = Static<typeof UsageEntry>;
 export const UsageBatch = Type.Object(
   {
     nodeId: Name,
+    /**
+     * The node process's boot id: batch numbers start again at 1 in every process, so a batch
+     * is known by node, boot and number. Nodes older than this field send none.
+     */
+    boot: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{8,64}$' })),
     batch: Type.Integer({ minimum: 1 }),
     entries: Type.Array(UsageEntry, { maxItems: MAX_USAGE_ENTRIES }),
   },

@@ -53,7 +53,7 @@ export async function startProxy(
 export async function runProxy(env: NodeJS.ProcessEnv): Promise<void> {
   const config = readProxyConfig(env);
   const logger = createLogger({ level: config.logLevel, name: 'proxy' });
-  const running = await startProxy(config, { ...config, subscriber: createRedisSubscriber({ url: config.redisUrl }) }, logger).catch((error: unknown) => {
+  const running = await startProxy(config, { ...config, subscriber: createRedisSubscriber({ url: config.redisUrl, logger }) }, logger).catch((error: unknown) => {
     throw explainListenError(error, { PORT: config.port, METRICS_PORT: config.metricsPort });
   });
   exitOnSignal(logger, () => running.close(), config.shutdownDeadlineMs);

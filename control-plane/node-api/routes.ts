@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import {
+  MAX_NODE_API_BODY_BYTES,
   NodeReport,
   NodeReportAnswer,
   PoolsAnswer,
@@ -49,7 +50,7 @@ export function registerNodeApi(app: FastifyInstance, { db, nodeToken, nodeLiven
     // Nodes batch their cache misses: one call answers for up to MAX_VERIFY_BATCH keys.
     scope.post<{ Body: VerifyRequest }>(
       '/internal/v1/keys/verify',
-      { schema: { tags: NODE_API, summary: "Verify keys by hash (a node's cache misses, batched)", body: VerifyRequest, response: { 200: VerifyAnswer } } },
+      { bodyLimit: MAX_NODE_API_BODY_BYTES, schema: { tags: NODE_API, summary: "Verify keys by hash (a node's cache misses, batched)", body: VerifyRequest, response: { 200: VerifyAnswer } } },
       async (request): Promise<VerifyAnswer> => {
         const { keys, seq, epoch } = await findKeysByHashes(db, request.body.hashes);
         return { keys: Object.fromEntries(keys), seq, epoch };
@@ -70,7 +71,7 @@ export function registerNodeApi(app: FastifyInstance, { db, nodeToken, nodeLiven
 
     scope.post<{ Body: NodeReport }>(
       '/internal/v1/nodes/report',
-      { schema: { tags: NODE_API, summary: "A node's report: applied seq, acknowledgements, exit health", body: NodeReport, response: { 200: NodeReportAnswer } } },
+      { bodyLimit: MAX_NODE_API_BODY_BYTES, schema: { tags: NODE_API, summary: "A node's report: applied seq, acknowledgements, exit health", body: NodeReport, response: { 200: NodeReportAnswer } } },
       async (request): Promise<NodeReportAnswer> => {
         await recordNodeReport(db, request.body, logger);
         // A node falls back to a local rate limiter when its Redis is down, and divides each
@@ -81,7 +82,7 @@ export function registerNodeApi(app: FastifyInstance, { db, nodeToken, nodeLiven
 
     scope.post<{ Body: UsageBatch }>(
       '/internal/v1/usage',
-      { schema: { tags: NODE_API, summary: 'A numbered batch of metered usage, counted once', body: UsageBatch, response: { 200: UsageAnswer } } },
+      { bodyLimit: MAX_NODE_API_BODY_BYTES, schema: { tags: NODE_API, summary: 'A numbered batch of metered usage, counted once', body: UsageBatch, response: { 200: UsageAnswer } } },
       async (request): Promise<UsageAnswer> => recordUsageBatch(db, request.body),
     );
 

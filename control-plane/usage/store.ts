@@ -7,13 +7,17 @@ import { appendOutbox } from '../revocation/outbox.js';
 export const CURRENT_MONTH = `date_trunc('month', now() AT TIME ZONE 'UTC')::date`;
 
 /**
- * Records a usage batch exactly once (a retried batch is recognised by node and number),
+ * Records a usage batch exactly once (a retried batch is recognised by node, boot and number),
  * keeps monthly totals, and when a key or team goes over its monthly byte quota, marks it
  * and publishes a quota event on the revocation feed — all in one transaction.
  */
 export async function recordUsageBatch(db: Database, batch: UsageBatch): Promise<UsageAnswer> {
   return db.transaction(async (tx) => {
-    const fresh = await tx.query('INSERT INTO usage_batches (node_id, batch) VALUES ($1, $2) ON CONFLICT DO NOTHING', [batch.nodeId, batch.batch]);
+    const fresh = await tx.query('INSERT INTO usage_batches (node_id, boot, batch) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [
+      batch.nodeId,
+      batch.boot ?? '',
+      batch.batch,
+    ]);
     if (fresh.rowCount === 0) return { duplicate: true, exceeded: 0 };
     if (batch.entries.length === 0) return { duplicate: false, exceeded: 0 };
     const column = <K extends keyof UsageBatch['entries'][number]>(name: K) => batch.entries.map((entry) => entry[name]);

@@ -9,6 +9,7 @@ import {
   type UsageBatch,
   type VerifiedKey,
 } from '../../contract/node-api.js';
+import { createFailureLog } from '../../lib/failure-log.js';
 import type { Logger } from '../../lib/logger.js';
 
 /**
@@ -64,12 +65,23 @@ export interface NodeApiClientOptions {
   baseUrl: string;
   nodeToken: string;
   timeoutMs: number;
-  /** Hears of answers that break the contract, naming the field. */
+  /**
+   * Hears once when calls start failing (naming the path and the status or error, or the
+   * field an answer breaks the contract on) and once when they work again.
+   */
   logger: Logger;
 }
 
 export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger }: NodeApiClientOptions): NodeApiClient {
   const authorization = `Bearer ${nodeToken}`;
+  const unavailable = createFailureLog(logger, {
+    failing: 'node API unreachable or refusing this node; callers retry or fail closed',
+    recovered: 'node API answers again',
+  });
+  const contractBreaks = createFailureLog(logger, {
+    failing: 'node API answer breaks the contract; treating the control plane as unavailable',
+    recovered: 'node API answers match the contract again',
+  });
 
   async function call(path: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Response> {
     let response: Response;
@@ -81,6 +93,7 @@ export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger }: N
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
+      unavailable.failed({ path, err: error });
       throw new NodeApiError(`node API unreachable: ${(error as Error).message}`, { cause: error });
     }
     return response;
@@ -91,19 +104,23 @@ export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger }: N
     if (response.status !== 200) {
       // An unread body would keep the connection busy until it is collected.
       await response.body?.cancel();
+      unavailable.failed({ path, status: response.status });
       throw new NodeApiError(`node API answered ${response.status} for ${path}`, { status: response.status });
     }
     let body: unknown;
     try {
       body = await response.json();
     } catch (error) {
+      unavailable.failed({ path, err: error });
       throw new NodeApiError(`node API answer to ${path} is not JSON`, { cause: error });
     }
     const checked = check(body);
     if (!checked.ok) {
-      logger.warn({ path, problem: checked.problem }, 'node API answer breaks the contract; treating the control plane as unavailable');
+      contractBreaks.failed({ path, problem: checked.problem });
       throw new NodeApiError(`node API answer to ${path} breaks the contract: ${checked.problem}`);
     }
+    unavailable.recovered();
+    contractBreaks.recovered();
     return checked.value;
   }
 
@@ -122,6 +139,7 @@ export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger }: N
       const response = await call(path, etag === undefined ? {} : { headers: { 'if-none-match': etag } });
       if (response.status === 304) {
         await response.body?.cancel();
+        unavailable.recovered();
         return undefined;
       }
       const body = await answer(path, response, checkAnswer.pools);

@@ -45,7 +45,7 @@ export async function startRegions(names: string[], controlPlaneOverrides: Param
     exit,
     nodes,
     async startNode(region, { wrapSubscriber = (subscriber: FeedSubscriber) => subscriber, ...overrides } = {}) {
-      const subscriber = wrapSubscriber(createRedisSubscriber({ url: redis.get(region)!.url }));
+      const subscriber = wrapSubscriber(createRedisSubscriber({ url: redis.get(region)!.url, logger: overrides.logger ?? createLogger({ level: 'silent', name: 'proxy' }) }));
       const limitsRedis = new Redis(redis.get(region)!.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 250, enableAutoPipelining: true });
       limitsRedis.on('error', () => {});
       limitClients.push(limitsRedis);
