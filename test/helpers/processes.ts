@@ -36,6 +36,8 @@ export interface StartProcessOptions {
   ready: RegExp;
   /** Pin it to this core (benchmarks). */
   core?: number;
+  /** Raises its limit of open files (tests holding thousands of connections). */
+  fileLimit?: number;
   startTimeoutMs?: number;
 }
 
@@ -44,8 +46,10 @@ export interface StartProcessOptions {
  * real child process, resolving once its output matches `ready`. A TS entry runs under
  * node with tsx's loader rather than the tsx command, so a signal reaches the program itself.
  */
-export async function startProcess({ entry, command, args = [], env = {}, ready, core, startTimeoutMs = 60_000 }: StartProcessOptions): Promise<ChildServer> {
-  const program = command ?? [process.execPath, '--import', import.meta.resolve('tsx'), entry!, ...args];
+export async function startProcess({ entry, command, args = [], env = {}, ready, core, fileLimit, startTimeoutMs = 60_000 }: StartProcessOptions): Promise<ChildServer> {
+  let program = command ?? [process.execPath, '--import', import.meta.resolve('tsx'), entry!, ...args];
+  // The shell execs the program, so signals still reach it directly.
+  if (fileLimit !== undefined) program = ['sh', '-c', `ulimit -n ${fileLimit} && exec "$0" "$@"`, ...program];
   const [executable, ...programArgs] = core !== undefined && hasTaskset ? ['taskset', '-c', String(core), ...program] : program;
   const child = spawn(executable!, programArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const name = command?.[0] ?? `${entry} ${args.join(' ')}`;
