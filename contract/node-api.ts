@@ -14,12 +14,15 @@ import { ChangeEvent, FeedEpoch } from './feed.js';
 export const MAX_VERIFY_BATCH = 100;
 /** The most revocation acks one node report may carry. */
 export const MAX_REPORTED_REVOCATIONS = 10_000;
-/** The most entries one usage batch may carry. */
-export const MAX_USAGE_ENTRIES = 100_000;
 /**
- * The largest request body a node sends to the node API, and what the control plane accepts
- * there whatever its BODY_LIMIT_BYTES (which bounds the admin API): a node splits its usage
- * into batches that fit, however many keys were busy.
+ * The most entries one usage batch may carry: the control plane records a batch in one
+ * transaction, which must stay well within its node statement timeout. A node with more
+ * busy keys in a flush window sends several batches.
+ */
+export const MAX_USAGE_ENTRIES = 1_000;
+/**
+ * What the control plane accepts as a node API request body, whatever its BODY_LIMIT_BYTES
+ * (which bounds the admin API): a full usage batch or node report of the largest entries fits.
  */
 export const MAX_NODE_API_BODY_BYTES = 1_048_576;
 /** The most events one catch-up page may carry. */

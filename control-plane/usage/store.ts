@@ -55,12 +55,16 @@ export async function recordUsageBatch(db: Database, batch: UsageBatch): Promise
   });
 }
 
-/** Marks keys and teams that just went over quota and publishes one event for each. */
+/**
+ * Marks keys and teams that just went over quota and publishes one event for each. Only the
+ * batch's own rows are looked at (by primary key): scanning the month's rows of every key
+ * made a batch take seconds once a few thousand keys had usage.
+ */
 async function markExceeded(tx: Queryable, keyIds: string[], teamIds: string[]): Promise<number> {
   const keys = await tx.query<{ id: string; team_id: string; key_hash: Uint8Array }>(
     `UPDATE usage_monthly u SET exceeded_at = now()
      FROM api_keys k
-     WHERE u.subject_type = 'key' AND u.subject_id = k.id AND u.month = ${CURRENT_MONTH} AND u.exceeded_at IS NULL
+     WHERE u.subject_type = 'key' AND u.subject_id = ANY($1) AND u.subject_id = k.id AND u.month = ${CURRENT_MONTH} AND u.exceeded_at IS NULL
        AND k.id = ANY($1) AND k.monthly_quota_bytes IS NOT NULL AND u.bytes >= k.monthly_quota_bytes
      RETURNING k.id, k.team_id, k.key_hash`,
     [keyIds],
@@ -68,7 +72,7 @@ async function markExceeded(tx: Queryable, keyIds: string[], teamIds: string[]):
   const teams = await tx.query<{ id: string }>(
     `UPDATE usage_monthly u SET exceeded_at = now()
      FROM teams t
-     WHERE u.subject_type = 'team' AND u.subject_id = t.id AND u.month = ${CURRENT_MONTH} AND u.exceeded_at IS NULL
+     WHERE u.subject_type = 'team' AND u.subject_id = ANY($1) AND u.subject_id = t.id AND u.month = ${CURRENT_MONTH} AND u.exceeded_at IS NULL
        AND t.id = ANY($1) AND t.monthly_quota_bytes IS NOT NULL AND u.bytes >= t.monthly_quota_bytes
      RETURNING t.id`,
     [teamIds],

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { MAX_NODE_API_BODY_BYTES, type UsageBatch, type UsageEntry } from '../../contract/node-api.js';
+import { MAX_USAGE_ENTRIES, type UsageBatch } from '../../contract/node-api.js';
 import { createFailureLog } from '../../lib/failure-log.js';
 import type { Logger } from '../../lib/logger.js';
 import type { NodeApiClient } from '../sync/node-api-client.js';
@@ -47,9 +47,6 @@ export interface UsageMeterOptions {
   now(): number;
 }
 
-/** Room for the envelope around the entries: `{"nodeId":…,"boot":…,"batch":…,"entries":[]}`. */
-const ENVELOPE_BYTES = 256;
-
 export function createUsageMeter({ api, nodeId, intervalMs, maxPendingBatches, logger, now }: UsageMeterOptions): UsageMeter {
   const boot = randomBytes(12).toString('base64url');
   let open = new Map<string, Counts>();
@@ -61,28 +58,13 @@ export function createUsageMeter({ api, nodeId, intervalMs, maxPendingBatches, l
     recovered: 'usage delivered again',
   });
 
-  /** Batches of the entries in order, each small enough for the control plane to accept (contract/node-api.ts). */
-  function intoBatches(entries: UsageEntry[]): UsageBatch[] {
-    const batches: UsageBatch[] = [];
-    let current: UsageEntry[] = [];
-    let bytes = ENVELOPE_BYTES + nodeId.length;
-    for (const entry of entries) {
-      const size = JSON.stringify(entry).length + 1;
-      if (current.length > 0 && bytes + size > MAX_NODE_API_BODY_BYTES) {
-        batches.push({ nodeId, boot, batch: nextBatch++, entries: current });
-        current = [];
-        bytes = ENVELOPE_BYTES + nodeId.length;
-      }
-      current.push(entry);
-      bytes += size;
-    }
-    if (current.length > 0) batches.push({ nodeId, boot, batch: nextBatch++, entries: current });
-    return batches;
-  }
-
   function seal(): void {
     if (open.size === 0 || sealed.length >= maxPendingBatches) return;
-    sealed.push(...intoBatches([...open].map(([keyId, counts]) => ({ keyId, ...counts }))));
+    // Many busy keys make several batches, each within what the control plane takes at once.
+    const entries = [...open].map(([keyId, counts]) => ({ keyId, ...counts }));
+    for (let i = 0; i < entries.length; i += MAX_USAGE_ENTRIES) {
+      sealed.push({ nodeId, boot, batch: nextBatch++, entries: entries.slice(i, i + MAX_USAGE_ENTRIES) });
+    }
     open = new Map();
   }
 
