@@ -1,0 +1,78 @@
+import t from 'tap';
+import { createRedisPublisher } from '../../lib/feed/redis-bus.js';
+import { startTestControlPlane } from '../helpers/control-plane.js';
+import { deadline, waitFor } from '../helpers/deadline.js';
+import { startNodeProcess } from '../helpers/node-process.js';
+import { startOrigin } from '../helpers/origin.js';
+import { startProcess } from '../helpers/processes.js';
+import { bearer, proxyConnect, proxyRequest } from '../helpers/proxy-client.js';
+import { startRedis } from '../helpers/redis.js';
+
+/**
+ * 10,000 connections that never say anything and 300 that send their headers a few bytes
+ * at a time (slowloris), all held open against one node process. Promise: other clients are
+ * still served promptly, and the node lets go of every one of those connections.
+ */
+
+const IDLE = 10_000;
+const SLOW = 300;
+// Room for every held connection on both sides, and then some.
+const FILE_LIMIT = IDLE + SLOW + 2_000;
+
+const redis = await startRedis();
+t.teardown(() => redis.close());
+const cp = await startTestControlPlane({ publishers: new Map([['local', createRedisPublisher({ url: redis.url })]]) });
+t.teardown(() => cp.close());
+const origin = await startOrigin();
+t.teardown(() => origin.close());
+await cp.request('POST', '/v1/pools', { body: { name: 'direct', exits: [{ country: 'US', url: 'direct' }] } });
+const team = await cp.createTeam();
+const { key } = (await cp.request('POST', `/v1/teams/${team.id}/keys`, { body: { name: 'served', pools: ['direct'] } })).body;
+const node = await startNodeProcess({ controlPlaneUrl: cp.url, nodeToken: cp.nodeToken, redisUrl: redis.url, fileLimit: FILE_LIMIT });
+t.teardown(() => node.kill('SIGKILL'));
+const metricsPort = Number((await node.waitForLog('proxy node listening')).metricsPort);
+
+async function openFiles(): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  return Number(/^process_open_fds (\d+)/m.exec(text)![1]);
+}
+
+/** Milliseconds for each of `count` requests and tunnels, one after another, each on a new connection. */
+async function serveTimes(count: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = Date.now();
+    if (i % 2 === 0) {
+      const response = await proxyRequest(node.port, `${origin.url}/served/${i}`, bearer(key));
+      if (response.status !== 200) throw new Error(`request ${i}: ${response.status}`);
+    } else {
+      const tunnel = await proxyConnect(node.port, `127.0.0.1:${origin.port}`, bearer(key));
+      tunnel.socket.destroy();
+      if (tunnel.status !== 200) throw new Error(`tunnel ${i}: ${tunnel.status}`);
+    }
+    times.push(Date.now() - started);
+  }
+  return times.sort((a, b) => a - b);
+}
+
+const summary = (times: number[]) => `median ${times[Math.floor(times.length / 2)]} ms, slowest ${times.at(-1)} ms`;
+
+t.test('10,000 idle connections and a slowloris of 300: other clients are served promptly', async (t) => {
+  const before = await serveTimes(20);
+  const filesBefore = await openFiles();
+  const holder = await startProcess({
+    entry: 'test/helpers/hold-connections.ts',
+    args: [String(node.port), String(IDLE), String(SLOW)],
+    ready: /"all open"/,
+    fileLimit: FILE_LIMIT,
+  });
+  t.teardown(() => holder.kill('SIGKILL'));
+  await waitFor(async () => (await openFiles()) >= IDLE + SLOW, { what: 'the node to hold every connection' });
+
+  const during = await serveTimes(40);
+  t.ok(during.at(-1)! < deadline(1_000), `with ${IDLE} idle and ${SLOW} slow connections held: ${summary(during)} (before: ${summary(before)})`);
+
+  await holder.kill('SIGKILL');
+  await waitFor(async () => (await openFiles()) <= filesBefore + 50, { what: 'the node to let go of every held connection' });
+  t.pass('the node let go of them all');
+});
