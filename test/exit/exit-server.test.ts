@@ -77,10 +77,10 @@ t.test('a target it cannot reach is a marked 502', async (t) => {
 });
 
 t.test('a name that does not resolve is a 502 marked dns_error, for requests and tunnels', async (t) => {
-  const response = await proxyRequest(exit.port, 'http://no-such-host.invalid/', {});
+  const response = await proxyRequest(exit.port, 'http://no-such-host.invalid/', credential);
   t.equal(response.status, 502);
   t.equal(response.headers['x-portcullis-exit-error'], 'dns_error');
-  const tunnel = await proxyConnect(exit.port, 'no-such-host.invalid:443');
+  const tunnel = await proxyConnect(exit.port, 'no-such-host.invalid:443', credential);
   t.equal(tunnel.status, 502);
   t.match(tunnel.head, /X-Portcullis-Exit-Error: dns_error/);
   tunnel.socket.destroy();

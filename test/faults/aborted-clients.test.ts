@@ -76,6 +76,19 @@ async function openTunnels(key: string, count: number): Promise<ConnectResult[]>
   return Promise.all(Array.from({ length: count }, () => proxyConnect(node.port, `127.0.0.1:${origin.port}`, bearer(key))));
 }
 
+/** Waits until the key's two slots open two tunnels at once, and returns them. */
+function bothSlots(key: string, what: string): Promise<ConnectResult[]> {
+  return waitFor(
+    async () => {
+      const opened = await openTunnels(key, 2);
+      if (opened.every((tunnel) => tunnel.status === 200)) return opened;
+      opened.forEach((tunnel) => tunnel.socket.destroy());
+      return undefined;
+    },
+    { what },
+  );
+}
+
 async function closedOnRevocation(id: string): Promise<number> {
   await world.cp.request('POST', `/v1/teams/${world.team.id}/keys/${id}/revoke`);
   const status = await waitFor(
@@ -97,15 +110,7 @@ for (const [kind, request, departureSeen] of [
     const { id, key } = await world.createKey({ concurrency: { perNode: 2 } });
     const seenBefore = origin.seen.length;
     for (let round = 0; round < 3; round++) await abandonDuringAdmission(Array.from({ length: 10 }, () => request(key)), departureSeen);
-    const tunnels = await waitFor(
-      async () => {
-        const opened = await openTunnels(key, 2);
-        if (opened.every((tunnel) => tunnel.status === 200)) return opened;
-        opened.forEach((tunnel) => tunnel.socket.destroy());
-        return undefined;
-      },
-      { what: 'both slots to be usable after 30 abandoned attempts' },
-    );
+    const tunnels = await bothSlots(key, 'both slots to be usable after 30 abandoned attempts');
     t.teardown(() => tunnels.forEach((tunnel) => tunnel.socket.destroy()));
     t.pass('after 30 abandoned attempts the key still has both slots');
     t.equal(origin.seen.length, seenBefore, 'nothing was sent on behalf of clients that had left');
@@ -120,15 +125,7 @@ t.test('answers queued on a pipelined connection that dies give their slots back
   const client = await rawClient(get(key, '/stream') + get(key, '/queued'));
   await waitFor(() => origin.seen.length === seenBefore + 2, { what: 'both pipelined requests to reach the origin' });
   client.destroy();
-  const tunnels = await waitFor(
-    async () => {
-      const opened = await openTunnels(key, 2);
-      if (opened.every((tunnel) => tunnel.status === 200)) return opened;
-      opened.forEach((tunnel) => tunnel.socket.destroy());
-      return undefined;
-    },
-    { what: 'both slots to come back' },
-  );
+  const tunnels = await bothSlots(key, 'both slots to come back');
   tunnels.forEach((tunnel) => tunnel.socket.destroy());
   await waitFor(() => node.openConnections() === 0, { what: 'every connection to close' });
   const started = Date.now();

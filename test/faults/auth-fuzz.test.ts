@@ -1,11 +1,7 @@
 import t from 'tap';
 import net from 'node:net';
-import { createRedisPublisher } from '../../lib/feed/redis-bus.js';
-import { startTestControlPlane } from '../helpers/control-plane.js';
 import { createFuzzInputs, type FuzzInput } from '../helpers/fuzz-inputs.js';
-import { startNodeProcess } from '../helpers/node-process.js';
-import { startOrigin } from '../helpers/origin.js';
-import { startRedis } from '../helpers/redis.js';
+import { startProcessWorld } from '../helpers/process-world.js';
 
 /**
  * 100,000 seeded hostile requests against a node process (credentials, usernames, targeting
@@ -20,21 +16,14 @@ const CONNECTIONS = 32;
 /** An answer slower than this counts as none. */
 const ANSWER_TIMEOUT_MS = 10_000;
 
-const redis = await startRedis();
-t.teardown(() => redis.close());
-const cp = await startTestControlPlane({ publishers: new Map([['local', createRedisPublisher({ url: redis.url })]]) });
-t.teardown(() => cp.close());
-const origin = await startOrigin();
-t.teardown(() => origin.close());
-await cp.request('POST', '/v1/pools', { body: { name: 'direct', exits: [{ country: 'US', url: 'direct' }] } });
-const team = await cp.createTeam();
-const createKey = async () => (await cp.request('POST', `/v1/teams/${team.id}/keys`, { body: { name: `k-${Math.random()}` } })).body;
-const revoked = await createKey();
+const world = await startProcessWorld();
+t.teardown(() => world.close());
+const { cp, origin, team } = world;
+const revoked = await world.createKey();
 await cp.request('POST', `/v1/teams/${team.id}/keys/${revoked.id}/revoke`);
-const expired = await createKey();
+const expired = await world.createKey();
 await cp.adminDb.query(`UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = $1`, [expired.id]);
-const node = await startNodeProcess({ controlPlaneUrl: cp.url, nodeToken: cp.nodeToken, redisUrl: redis.url });
-t.teardown(() => node.kill('SIGKILL'));
+const node = await world.startNode();
 
 interface Answer {
   status: number;

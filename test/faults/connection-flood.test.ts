@@ -1,12 +1,8 @@
 import t from 'tap';
-import { createRedisPublisher } from '../../lib/feed/redis-bus.js';
-import { startTestControlPlane } from '../helpers/control-plane.js';
 import { deadline, waitFor } from '../helpers/deadline.js';
-import { startNodeProcess } from '../helpers/node-process.js';
-import { startOrigin } from '../helpers/origin.js';
+import { startProcessWorld } from '../helpers/process-world.js';
 import { startProcess } from '../helpers/processes.js';
 import { bearer, proxyConnect, proxyRequest } from '../helpers/proxy-client.js';
-import { startRedis } from '../helpers/redis.js';
 
 /**
  * 10,000 connections that never say anything and 300 that send their headers a few bytes
@@ -19,17 +15,11 @@ const SLOW = 300;
 // Room for every held connection on both sides, and then some.
 const FILE_LIMIT = IDLE + SLOW + 2_000;
 
-const redis = await startRedis();
-t.teardown(() => redis.close());
-const cp = await startTestControlPlane({ publishers: new Map([['local', createRedisPublisher({ url: redis.url })]]) });
-t.teardown(() => cp.close());
-const origin = await startOrigin();
-t.teardown(() => origin.close());
-await cp.request('POST', '/v1/pools', { body: { name: 'direct', exits: [{ country: 'US', url: 'direct' }] } });
-const team = await cp.createTeam();
-const { key } = (await cp.request('POST', `/v1/teams/${team.id}/keys`, { body: { name: 'served', pools: ['direct'] } })).body;
-const node = await startNodeProcess({ controlPlaneUrl: cp.url, nodeToken: cp.nodeToken, redisUrl: redis.url, fileLimit: FILE_LIMIT });
-t.teardown(() => node.kill('SIGKILL'));
+const world = await startProcessWorld();
+t.teardown(() => world.close());
+const { origin } = world;
+const { key } = await world.createKey();
+const node = await world.startNode({ fileLimit: FILE_LIMIT });
 const metricsPort = Number((await node.waitForLog('proxy node listening')).metricsPort);
 
 async function openFiles(): Promise<number> {

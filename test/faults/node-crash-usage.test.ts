@@ -1,11 +1,9 @@
 import t from 'tap';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createRedisPublisher } from '../../lib/feed/redis-bus.js';
-import { startTestControlPlane } from '../helpers/control-plane.js';
 import { deadline, waitFor } from '../helpers/deadline.js';
-import { startNodeProcess, type NodeProcess } from '../helpers/node-process.js';
-import { startRedis } from '../helpers/redis.js';
+import type { NodeProcess } from '../helpers/node-process.js';
+import { startProcessWorld } from '../helpers/process-world.js';
 import { startTraffic } from '../helpers/traffic.js';
 
 /**
@@ -20,13 +18,9 @@ const FLUSH_MS = 500;
 const BODY_BYTES = 2_000;
 const NODE_ID = 'node-pod-0';
 
-const redis = await startRedis();
-t.teardown(() => redis.close());
-const cp = await startTestControlPlane({ publishers: new Map([['local', createRedisPublisher({ url: redis.url })]]) });
-t.teardown(() => cp.close());
-await cp.request('POST', '/v1/pools', { body: { name: 'direct', exits: [{ country: 'US', url: 'direct' }] } });
-const team = await cp.createTeam();
-const createKey = async () => (await cp.request('POST', `/v1/teams/${team.id}/keys`, { body: { name: `k-${Math.random()}`, pools: ['direct'] } })).body;
+const world = await startProcessWorld();
+t.teardown(() => world.close());
+const { cp, team } = world;
 
 /** What the origin finished sending, per path prefix, with when. */
 const served: { life: string; at: number; bytes: number }[] = [];
@@ -39,8 +33,7 @@ await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
 t.teardown(() => origin.close());
 const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
 
-const startNode = () =>
-  startNodeProcess({ controlPlaneUrl: cp.url, nodeToken: cp.nodeToken, redisUrl: redis.url, env: { NODE_ID, USAGE_FLUSH_MS: String(FLUSH_MS), SHUTDOWN_DEADLINE_MS: '10000' } });
+const startNode = () => world.startNode({ env: { NODE_ID, USAGE_FLUSH_MS: String(FLUSH_MS), SHUTDOWN_DEADLINE_MS: '10000' } });
 
 async function usageOf(keyId: string): Promise<{ bytesOut: number; requests: number }> {
   const from = new Date(Date.now() - 2 * 86_400_000).toISOString();
@@ -61,19 +54,17 @@ async function trafficUntil(node: NodeProcess, key: string, life: string, end: (
   return { endedAt };
 }
 
-const [first, second] = [await createKey(), await createKey()];
+const [first, second] = [await world.createKey(), await world.createKey()];
 let killedAt = 0;
 
 t.test('a node process is SIGKILLed under traffic', async (t) => {
   const node = await startNode();
-  t.teardown(() => node.kill('SIGKILL'));
   ({ endedAt: killedAt } = await trafficUntil(node, first.key, 'first', () => node.kill('SIGKILL')));
   t.ok(servedBy('first').length > 0, `killed after ${servedBy('first').length} requests`);
 });
 
 t.test('restarted under the same NODE_ID and stopped with SIGTERM under traffic: its usage is exact', async (t) => {
   const node = await startNode();
-  t.teardown(() => node.kill('SIGKILL'));
   let stoppedIn = 0;
   await trafficUntil(node, second.key, 'second', async () => {
     const started = Date.now();

@@ -1,14 +1,10 @@
 import t from 'tap';
 import http from 'node:http';
-import { createRedisPublisher } from '../../lib/feed/redis-bus.js';
 import { sha256Hex } from '../../lib/hash.js';
 import { inBatches } from '../helpers/batches.js';
-import { startTestControlPlane } from '../helpers/control-plane.js';
 import { waitFor } from '../helpers/deadline.js';
-import { startNodeProcess } from '../helpers/node-process.js';
-import { startOrigin } from '../helpers/origin.js';
+import { startProcessWorld } from '../helpers/process-world.js';
 import { bearer, proxyRequest } from '../helpers/proxy-client.js';
-import { startRedis } from '../helpers/redis.js';
 import { seedUsableKeys } from '../helpers/seed-keys.js';
 import { startTraffic } from '../helpers/traffic.js';
 
@@ -21,22 +17,14 @@ import { startTraffic } from '../helpers/traffic.js';
 const KEYS = 1_000;
 const STALENESS_MS = 2_000;
 
-const redis = await startRedis();
-t.teardown(() => redis.close());
-const cp = await startTestControlPlane({ publishers: new Map([['local', createRedisPublisher({ url: redis.url })]]) });
-t.teardown(() => cp.close());
-const origin = await startOrigin();
-t.teardown(() => origin.close());
-await cp.request('POST', '/v1/pools', { body: { name: 'direct', exits: [{ country: 'US', url: 'direct' }] } });
-const team = await cp.createTeam();
+const world = await startProcessWorld();
+t.teardown(() => world.close());
+const { cp, origin, team } = world;
 const secrets = await seedUsableKeys(cp.adminDb, team.id, KEYS);
 const { rows } = await cp.adminDb.query<{ id: string; hash: string }>("SELECT id, encode(key_hash, 'hex') AS hash FROM api_keys WHERE team_id = $1", [team.id]);
 const idOf = new Map(rows.map((row) => [row.hash, row.id]));
 const keys = secrets.map((key) => ({ key, id: idOf.get(sha256Hex(key))! }));
-const nodes = await Promise.all(
-  [0, 1].map(() => startNodeProcess({ controlPlaneUrl: cp.url, nodeToken: cp.nodeToken, redisUrl: redis.url, env: { STALENESS_BOUND_MS: String(STALENESS_MS) } })),
-);
-t.teardown(() => Promise.all(nodes.map((node) => node.kill('SIGKILL'))));
+const nodes = await Promise.all([0, 1].map(() => world.startNode({ env: { STALENESS_BOUND_MS: String(STALENESS_MS) } })));
 
 t.test('1,000 revocations in a burst under traffic: no revoked key served past the bound', async (t) => {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
