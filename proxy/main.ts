@@ -25,6 +25,7 @@ export async function startProxy(
     connection.redisUrl === undefined
       ? undefined
       : new Redis(connection.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 250, enableAutoPipelining: true });
+  // Its failures show as the limiters falling back to local, which the node logs once each way.
   limitsRedis?.on('error', () => {});
   const node = await createProxyNode({
     ...settings,

@@ -65,7 +65,7 @@ export function createProxyServer({ host, port, httpRequests, connectRequests, r
   function failRequest(error: unknown, response: http.ServerResponse): void {
     logger.error({ err: error }, 'unexpected error while handling a request');
     requests.inc({ outcome: INTERNAL.code });
-    if (response.headersSent) return void response.destroy();
+    if (response.headersSent || response.destroyed) return void response.destroy();
     const { status, headers, body } = refusalParts(INTERNAL);
     response.writeHead(status, { ...headers, connection: 'close' }).end(body);
   }

@@ -71,6 +71,7 @@ export function createConcurrencyLimiter({ redis, nodeId, regionNodes, entryTtlM
   const acquiring = new Map<string, number>();
   const ttl = String(entryTtlMs);
 
+  /** A write that fails is made good by the next refresh, or expires with its TTL. */
   function writeOwn(keyId: string): void {
     redis?.portcullisSetOwn(hashKey(keyId), nodeId, String(open.get(keyId) ?? 0), ttl).catch(() => undefined);
   }

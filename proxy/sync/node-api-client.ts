@@ -9,7 +9,7 @@ import {
   type UsageBatch,
   type VerifiedKey,
 } from '../../contract/node-api.js';
-import { createFailureLog } from '../../lib/failure-log.js';
+import { createFailureLog, type FailureLog } from '../../lib/failure-log.js';
 import type { Logger } from '../../lib/logger.js';
 
 /**
@@ -74,14 +74,26 @@ export interface NodeApiClientOptions {
 
 export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger }: NodeApiClientOptions): NodeApiClient {
   const authorization = `Bearer ${nodeToken}`;
-  const unavailable = createFailureLog(logger, {
-    failing: 'node API unreachable or refusing this node; callers retry or fail closed',
-    recovered: 'node API answers again',
-  });
-  const contractBreaks = createFailureLog(logger, {
-    failing: 'node API answer breaks the contract; treating the control plane as unavailable',
-    recovered: 'node API answers match the contract again',
-  });
+  // Per route: one call failing while the others work must not be logged at every retry.
+  const failureLogs = new Map<string, { unavailable: FailureLog; contractBreaks: FailureLog }>();
+  function failuresOf(path: string) {
+    const route = path.split('?')[0]!;
+    let logs = failureLogs.get(route);
+    if (logs === undefined) {
+      logs = {
+        unavailable: createFailureLog(logger, {
+          failing: 'node API unreachable or refusing this node; callers retry or fail closed',
+          recovered: 'node API answers again',
+        }),
+        contractBreaks: createFailureLog(logger, {
+          failing: 'node API answer breaks the contract; treating the control plane as unavailable',
+          recovered: 'node API answers match the contract again',
+        }),
+      };
+      failureLogs.set(route, logs);
+    }
+    return logs;
+  }
 
   async function call(path: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Response> {
     let response: Response;
@@ -93,7 +105,7 @@ export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger }: N
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
-      unavailable.failed({ path, err: error });
+      failuresOf(path).unavailable.failed({ path, err: error });
       throw new NodeApiError(`node API unreachable: ${(error as Error).message}`, { cause: error });
     }
     return response;
@@ -104,23 +116,24 @@ export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger }: N
     if (response.status !== 200) {
       // An unread body would keep the connection busy until it is collected.
       await response.body?.cancel();
-      unavailable.failed({ path, status: response.status });
+      failuresOf(path).unavailable.failed({ path, status: response.status });
       throw new NodeApiError(`node API answered ${response.status} for ${path}`, { status: response.status });
     }
     let body: unknown;
     try {
       body = await response.json();
     } catch (error) {
-      unavailable.failed({ path, err: error });
+      failuresOf(path).unavailable.failed({ path, err: error });
       throw new NodeApiError(`node API answer to ${path} is not JSON`, { cause: error });
     }
     const checked = check(body);
     if (!checked.ok) {
-      contractBreaks.failed({ path, problem: checked.problem });
+      failuresOf(path).contractBreaks.failed({ path, problem: checked.problem });
       throw new NodeApiError(`node API answer to ${path} breaks the contract: ${checked.problem}`);
     }
-    unavailable.recovered();
-    contractBreaks.recovered();
+    const logs = failuresOf(path);
+    logs.unavailable.recovered();
+    logs.contractBreaks.recovered();
     return checked.value;
   }
 
@@ -139,7 +152,7 @@ export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger }: N
       const response = await call(path, etag === undefined ? {} : { headers: { 'if-none-match': etag } });
       if (response.status === 304) {
         await response.body?.cancel();
-        unavailable.recovered();
+        failuresOf(path).unavailable.recovered();
         return undefined;
       }
       const body = await answer(path, response, checkAnswer.pools);
