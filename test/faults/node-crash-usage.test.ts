@@ -35,10 +35,18 @@ const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
 
 const startNode = () => world.startNode({ env: { NODE_ID, USAGE_FLUSH_MS: String(FLUSH_MS), SHUTDOWN_DEADLINE_MS: '10000' } });
 
-async function usageOf(keyId: string): Promise<{ bytesOut: number; requests: number }> {
+/** Bytes sent down to clients and requests, as the usage API reports them for a key. */
+async function usageOf(keyId: string): Promise<{ bytesDown: number; requests: number }> {
   const from = new Date(Date.now() - 2 * 86_400_000).toISOString();
-  const response = await cp.request('GET', `/v1/teams/${team.id}/keys/${keyId}/usage?granularity=day&from=${from}`);
-  return response.body.data.reduce((sum: { bytesOut: number; requests: number }, point: { bytesOut: number; requests: number }) => ({ bytesOut: sum.bytesOut + point.bytesOut, requests: sum.requests + point.requests }), { bytesOut: 0, requests: 0 });
+  const response = await waitFor(
+    async () => {
+      const answer = await cp.request('GET', `/v1/teams/${team.id}/keys/${keyId}/usage?granularity=day&from=${from}`);
+      return answer.status === 200 && answer;
+    },
+    { what: 'the usage API to answer' },
+  );
+  const points: { bytesDown: number; requests: number }[] = response.body.data;
+  return points.reduce((sum, point) => ({ bytesDown: sum.bytesDown + point.bytesDown, requests: sum.requests + point.requests }), { bytesDown: 0, requests: 0 });
 }
 
 const servedBy = (life: string) => served.filter((entry) => entry.life === life);
@@ -72,7 +80,7 @@ t.test('restarted under the same NODE_ID and stopped with SIGTERM under traffic:
     stoppedIn = Date.now() - started;
   });
   t.ok(stoppedIn < deadline(5_000), `exited ${stoppedIn} ms after SIGTERM`);
-  const expected = { bytesOut: servedBy('second').length * BODY_BYTES, requests: servedBy('second').length };
+  const expected = { bytesDown: servedBy('second').length * BODY_BYTES, requests: servedBy('second').length };
   t.same(await usageOf(second.id), expected, `every byte and request the origin served in the second life is reported (${expected.requests} requests)`);
 });
 
@@ -80,7 +88,7 @@ t.test('SIGKILL lost at most one flush interval of usage', async (t) => {
   // By now anything the first life sent before it died has long arrived.
   const reported = await usageOf(first.id);
   const servedFirst = servedBy('first');
-  const lostBytes = servedFirst.length * BODY_BYTES - reported.bytesOut;
+  const lostBytes = servedFirst.length * BODY_BYTES - reported.bytesDown;
   t.ok(lostBytes >= 0, 'nothing reported that the origin did not serve');
   // The loss, in time: the shortest stretch before the kill in which the origin served that much.
   const newestFirst = servedFirst.filter((entry) => entry.at <= killedAt).sort((a, b) => b.at - a.at);
