@@ -20,10 +20,9 @@ t.teardown(() => world.close());
 const { origin } = world;
 const { key } = await world.createKey();
 const node = await world.startNode({ fileLimit: FILE_LIMIT });
-const metricsPort = Number((await node.waitForLog('proxy node listening')).metricsPort);
 
 async function openFiles(): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const text = await (await fetch(`http://127.0.0.1:${node.metricsPort}/metrics`)).text();
   return Number(/^process_open_fds (\d+)/m.exec(text)![1]);
 }
 

@@ -2,11 +2,10 @@ import t from 'tap';
 import { generateToken } from '../../lib/secret-format.js';
 import { createApiClient } from '../helpers/control-plane.js';
 import { deadline, waitFor } from '../helpers/deadline.js';
-import { startNodeProcess } from '../helpers/node-process.js';
 import { startOrigin } from '../helpers/origin.js';
 import { freePort } from '../helpers/ports.js';
 import { createTestDatabase } from '../helpers/postgres.js';
-import { startProcess, type ChildServer } from '../helpers/processes.js';
+import { startControlPlaneProcess, startProxyProcess, type ChildServer } from '../helpers/processes.js';
 import { startRedis } from '../helpers/redis.js';
 import { startTraffic, type TrafficSample } from '../helpers/traffic.js';
 
@@ -31,13 +30,9 @@ const nodeToken = generateToken();
 const port = await freePort();
 const url = `http://127.0.0.1:${port}`;
 
+// Restarted on the same port, where the node looks for it.
 const startControlPlane = () =>
-  startProcess({
-    entry: 'bin/portcullis.ts',
-    args: ['control-plane'],
-    env: { DATABASE_URL: database.url, ADMIN_TOKEN: adminToken, NODE_TOKEN: nodeToken, PORT: String(port), REGIONS: `local=${redis.url}`, HEARTBEAT_MS: String(HEARTBEAT_MS), LOG_LEVEL: 'info' },
-    ready: /control plane listening/,
-  });
+  startControlPlaneProcess({ DATABASE_URL: database.url, ADMIN_TOKEN: adminToken, NODE_TOKEN: nodeToken, PORT: String(port), REGIONS: `local=${redis.url}`, HEARTBEAT_MS: String(HEARTBEAT_MS) });
 
 let controlPlane: ChildServer = await startControlPlane();
 t.teardown(() => controlPlane.kill('SIGKILL'));
@@ -47,9 +42,9 @@ const team = (await api.request('POST', '/v1/teams', { body: { name: 'crash' } }
 const keys: string[] = [];
 for (let i = 0; i < 4; i++) keys.push((await api.request('POST', `/v1/teams/${team.id}/keys`, { body: { name: `k${i}`, pools: ['direct'] } })).body.key);
 
-const node = await startNodeProcess({ controlPlaneUrl: url, nodeToken, redisUrl: redis.url, env: { STALENESS_BOUND_MS: String(STALENESS_MS) } });
+const node = await startProxyProcess({ REGION: 'local', CONTROL_PLANE_URL: url, NODE_TOKEN: nodeToken, REDIS_URL: redis.url, STALENESS_BOUND_MS: String(STALENESS_MS) });
 t.teardown(() => node.kill('SIGKILL'));
-const metricsUrl = `http://127.0.0.1:${Number((await node.waitForLog('proxy node listening')).metricsPort)}/metrics`;
+const metricsUrl = `http://127.0.0.1:${node.metricsPort}/metrics`;
 
 /** When the node last heard its feed, read from its metrics. */
 async function feedLastHeardAt(): Promise<number> {

@@ -2,8 +2,8 @@ import t from 'tap';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { deadline, waitFor } from '../helpers/deadline.js';
-import type { NodeProcess } from '../helpers/node-process.js';
 import { startProcessWorld } from '../helpers/process-world.js';
+import type { ProxyProcess } from '../helpers/processes.js';
 import { startTraffic } from '../helpers/traffic.js';
 
 /**
@@ -52,7 +52,7 @@ async function usageOf(keyId: string): Promise<{ bytesDown: number; requests: nu
 const servedBy = (life: string) => served.filter((entry) => entry.life === life);
 
 /** Runs traffic through the node until `flushes` flush intervals' worth has been served, then `end`s the node under it. */
-async function trafficUntil(node: NodeProcess, key: string, life: string, end: () => Promise<unknown>): Promise<{ endedAt: number }> {
+async function trafficUntil(node: ProxyProcess, key: string, life: string, end: () => Promise<unknown>): Promise<{ endedAt: number }> {
   const traffic = startTraffic({ ports: () => [node.port], keyFor: () => key, url: `${originUrl}/${life}/`, concurrency: 8 });
   const started = Date.now();
   await waitFor(() => Date.now() - started > 4 * FLUSH_MS && servedBy(life).length > 50, { what: `${life}: traffic over several flush intervals` });

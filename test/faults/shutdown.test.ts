@@ -5,7 +5,7 @@ import { createApiClient } from '../helpers/control-plane.js';
 import { waitFor } from '../helpers/deadline.js';
 import { createTestDatabase } from '../helpers/postgres.js';
 import { startControlPlaneProcess, startProcess, startProxyProcess, type ChildServer } from '../helpers/processes.js';
-import { bearer, proxyConnect, proxyRequest } from '../helpers/proxy-client.js';
+import { basic, bearer, proxyConnect, proxyRequest } from '../helpers/proxy-client.js';
 import { startRedis } from '../helpers/redis.js';
 
 /**
@@ -83,10 +83,11 @@ t.test("a node's /readyz answers 503 from SIGTERM while an open tunnel drains, t
 });
 
 t.test("the exit's and the control plane's /readyz never say ready after SIGTERM", async (t) => {
-  const exit = await startProcess({ entry: 'bin/portcullis.ts', args: ['exit'], env: { COUNTRY: 'DE', PORT: '0', ALLOW_PRIVATE_DESTINATIONS: 'true', LOG_LEVEL: 'info' }, ready: /exit listening/ });
+  const exitToken = generateToken();
+  const exit = await startProcess({ entry: 'bin/portcullis.ts', args: ['exit'], env: { COUNTRY: 'DE', PORT: '0', EXIT_TOKEN: exitToken, ALLOW_PRIVATE_DESTINATIONS: 'true', LOG_LEVEL: 'info' }, ready: /exit listening/ });
   t.teardown(() => exit.stop());
   const exitUrl = String((await exit.waitForLog('exit listening')).url);
-  const exitTunnel = await proxyConnect(Number(new URL(exitUrl).port), `127.0.0.1:${targetPort}`);
+  const exitTunnel = await proxyConnect(Number(new URL(exitUrl).port), `127.0.0.1:${targetPort}`, basic('exit', exitToken));
   t.equal(exitTunnel.status, 200, 'a tunnel through the exit is open');
   const exitAnswers = await readinessWhileStopping(t, exit, `${exitUrl}/readyz`, async () => void exitTunnel.socket.destroy());
   t.notOk(exitAnswers.includes(200), `the exit: ${[...new Set(exitAnswers)].join(', ')}`);

@@ -45,7 +45,7 @@ t.test('a port already in use: each executable names its setting in one line and
     { command: 'control-plane', variable: 'PORT', env: { ...controlPlaneEnv, PORT: taken } },
     { command: 'proxy', variable: 'PORT', env: { ...proxyEnv, PORT: taken } },
     { command: 'proxy', variable: 'METRICS_PORT', env: { ...proxyEnv, METRICS_PORT: taken } },
-    { command: 'exit', variable: 'PORT', env: { COUNTRY: 'DE', PORT: taken } },
+    { command: 'exit', variable: 'PORT', env: { COUNTRY: 'DE', EXIT_TOKEN: generateToken(), PORT: taken } },
   ];
   const outcomes = await Promise.all(cases.map(({ command, env }) => runToExit({ entry: 'bin/portcullis.ts', args: [command], env })));
   for (const [i, { command, variable }] of cases.entries()) {

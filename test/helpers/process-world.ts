@@ -1,6 +1,6 @@
 import { createRedisPublisher } from '../../lib/feed/redis-bus.js';
 import { startTestControlPlane, type TestControlPlane } from './control-plane.js';
-import { startNodeProcess, type NodeProcess, type NodeProcessOptions } from './node-process.js';
+import { startProxyProcess, type ProxyProcess } from './processes.js';
 import { startOrigin, type Origin } from './origin.js';
 import { startRedis, type TestRedis } from './redis.js';
 
@@ -11,8 +11,8 @@ export interface ProcessWorld {
   team: { id: string; name: string; token: string };
   /** A key of the team, granted the `direct` pool. */
   createKey(body?: Record<string, unknown>): Promise<{ id: string; key: string }>;
-  /** `portcullis proxy` as a process of its own, killed when the world closes. */
-  startNode(options?: Pick<NodeProcessOptions, 'env' | 'fileLimit'>): Promise<NodeProcess>;
+  /** `portcullis proxy` in the region, as a process of its own (more settings in `env`), killed when the world closes. */
+  startNode(options?: { env?: Record<string, string>; fileLimit?: number }): Promise<ProxyProcess>;
   close(): Promise<void>;
 }
 
@@ -27,7 +27,7 @@ export async function startProcessWorld(): Promise<ProcessWorld> {
   const origin = await startOrigin();
   await cp.request('POST', '/v1/pools', { body: { name: 'direct', exits: [{ country: 'US', url: 'direct' }] } });
   const team = await cp.createTeam();
-  const nodes: NodeProcess[] = [];
+  const nodes: ProxyProcess[] = [];
   return {
     redis,
     cp,
@@ -38,8 +38,8 @@ export async function startProcessWorld(): Promise<ProcessWorld> {
       if (created.status !== 201) throw new Error(`key: ${JSON.stringify(created.body)}`);
       return { id: created.body.id, key: created.body.key };
     },
-    async startNode(options = {}) {
-      const node = await startNodeProcess({ controlPlaneUrl: cp.url, nodeToken: cp.nodeToken, redisUrl: redis.url, ...options });
+    async startNode({ env = {}, fileLimit } = {}) {
+      const node = await startProxyProcess({ REGION: 'local', CONTROL_PLANE_URL: cp.url, NODE_TOKEN: cp.nodeToken, REDIS_URL: redis.url, ...env }, { fileLimit });
       nodes.push(node);
       return node;
     },

@@ -133,12 +133,13 @@ export interface ProxyProcess extends ChildServer {
 }
 
 /** `portcullis proxy` with `env` (CONTROL_PLANE_URL, REDIS_URL and NODE_TOKEN at least), on free ports; loopback targets allowed. */
-export async function startProxyProcess(env: NodeJS.ProcessEnv): Promise<ProxyProcess> {
+export async function startProxyProcess(env: NodeJS.ProcessEnv, { fileLimit }: Pick<StartProcessOptions, 'fileLimit'> = {}): Promise<ProxyProcess> {
   const child = await startProcess({
     entry: 'bin/portcullis.ts',
     args: ['proxy'],
     env: { PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'info', ALLOW_PRIVATE_DESTINATIONS: 'true', ...env },
     ready: /proxy node listening/,
+    ...(fileLimit !== undefined && { fileLimit }),
   });
   const line = await child.waitForLog('proxy node listening');
   return Object.assign(child, { port: Number(new URL(String(line.url)).port), metricsPort: Number(line.metricsPort), nodeId: String(line.nodeId) });
