@@ -1,8 +1,10 @@
 /**
  * `npm run bench:control-plane`: a team with 1,000,000 keys, then the key list under load
  * (first page, a deep page, filtered searches, key creation), with the OFFSET query at the
- * same depth as the baseline, measured in the same run.
+ * same depth as the baseline, measured in the same run; then the whole team exported as
+ * CSV, with the server's memory sampled while it streams.
  */
+import { readFileSync } from 'node:fs';
 import { createCursorCodec } from '../control-plane/http/cursor.js';
 import { createPgDatabase } from '../control-plane/db/pg-database.js';
 import { generateToken } from '../lib/secret-format.js';
@@ -111,6 +113,8 @@ try {
     });
   }
 
+  const exported = await timeExport(`${base}${keys}.csv`, headers, server.pid);
+
   const first = results[0]!;
   const deep = results[1]!;
   const rows = [
@@ -119,9 +123,44 @@ try {
   ];
   printTable(`Key list, team of ${KEYS.toLocaleString('en-US')} keys (seeded in ${seedSeconds.toFixed(1)} s), ${CONNECTIONS} connections, ${DURATION} s each`, rows);
   process.stdout.write(`deep page p99 / first page p99 = ${(deep.p99Ms / first.p99Ms).toFixed(2)} (target ≤ 1.5)\n`);
-  process.stdout.write(`results: ${saveResults('control-plane', { keys: KEYS, seedSeconds, results, sqlRows })}\n`);
+  printTable(`Export of every key as CSV (GET …/keys.csv), one client`, [
+    {
+      keys: exported.rows,
+      seconds: exported.seconds,
+      'rows/s': Math.round(exported.rows / exported.seconds),
+      MB: exported.bytes / 1e6,
+      'server RSS before, MB': exported.rssBefore,
+      'server RSS peak, MB': exported.rssPeak,
+    },
+  ]);
+  process.stdout.write(`results: ${saveResults('control-plane', { keys: KEYS, seedSeconds, results, sqlRows, exported })}\n`);
 } finally {
   await pool.close();
   await server.stop();
   await database.drop();
+}
+
+/** Resident memory of a process, in MB, from /proc (Linux). */
+function residentMegabytes(pid: number): number {
+  const kilobytes = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kilobytes ?? 0) / 1024;
+}
+
+/** Reads a whole CSV export, counting its rows, while sampling the server's memory. */
+async function timeExport(url: string, headers: Record<string, string>, pid: number) {
+  const rssBefore = residentMegabytes(pid);
+  let rssPeak = rssBefore;
+  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, residentMegabytes(pid))), 50);
+  const started = performance.now();
+  const response = await fetch(url, { headers });
+  let bytes = 0;
+  let lines = 0;
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    bytes += chunk.length;
+    for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) lines++;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  clearInterval(sampler);
+  if (response.status !== 200) throw new Error(`export answered ${response.status}`);
+  return { rows: lines - 1, bytes, seconds, rssBefore, rssPeak };
 }

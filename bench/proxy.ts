@@ -14,6 +14,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createRedisPublisher } from '../lib/feed/redis-bus.js';
+import { generateToken } from '../lib/secret-format.js';
 import { startTestControlPlane } from '../test/helpers/control-plane.js';
 import { freePort } from '../test/helpers/ports.js';
 import { pinSelf, startProcess, type ChildServer } from '../test/helpers/processes.js';
@@ -65,17 +66,18 @@ try {
   if (squid !== undefined) closers.push(() => squid.close());
 
   const exitPort = await freePort();
+  const exitToken = generateToken();
   children.push(
     await startProcess({
       core: 1,
       entry: 'bin/portcullis.ts',
       args: ['exit'],
-      env: { COUNTRY: 'DE', PORT: String(exitPort), ALLOW_PRIVATE_DESTINATIONS: 'true', LOG_LEVEL: 'info' },
+      env: { COUNTRY: 'DE', PORT: String(exitPort), EXIT_TOKEN: exitToken, ALLOW_PRIVATE_DESTINATIONS: 'true', LOG_LEVEL: 'info' },
       ready: /exit listening/,
     }),
   );
   await cp.request('POST', '/v1/pools', { body: { name: 'direct', exits: [{ country: 'US', url: 'direct' }] } });
-  await cp.request('POST', '/v1/pools', { body: { name: 'chained', exits: [{ country: 'DE', url: `http://127.0.0.1:${exitPort}` }] } });
+  await cp.request('POST', '/v1/pools', { body: { name: 'chained', exits: [{ country: 'DE', url: `http://exit:${exitToken}@127.0.0.1:${exitPort}` }] } });
   const team = await cp.createTeam('bench');
   const keyFor = async (body: Record<string, unknown>) => (await cp.request('POST', `/v1/teams/${team.id}/keys`, { body })).body.key as string;
   const directKey = await keyFor({ name: 'direct', pools: ['direct'] });

@@ -20,7 +20,7 @@ const STALENESS_MS = 2_000;
 const REGIONS = ['us', 'eu', 'ap'];
 const CLIENTS = 24;
 
-const world = await startRegions(REGIONS, { relay: { heartbeatMs: 500, pollMs: 1_000 } });
+const world = await startRegions(REGIONS, { relay: { heartbeatMs: 500, pollMs: 1_000, leaseMs: 5_000 } });
 const children: ChildServer[] = [];
 const lastJson = (child: ChildServer) => JSON.parse(child.output().trim().split('\n').filter((line) => line.startsWith('{')).at(-1)!) as Record<string, number>;
 const origin = await startProcess({ entry: 'bench/servers/origin.ts', args: ['1024'], ready: /^\{.*\}$/m });

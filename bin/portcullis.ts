@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { ConfigError } from '../lib/env.js';
+import { StartupError } from '../lib/startup-error.js';
 
 const USAGE = `usage: portcullis <command>
 
@@ -30,6 +31,10 @@ try {
   if (error instanceof ConfigError) {
     process.stderr.write(`portcullis ${name}: ${error.message}\n`);
     process.exit(78);
+  }
+  if (error instanceof StartupError) {
+    process.stderr.write(`portcullis ${name}: ${error.message}\n`);
+    process.exit(1);
   }
   throw error;
 }

@@ -1,12 +1,14 @@
 import { createInProcessBus } from '../lib/feed/in-process-bus.js';
+import { createFirstAdminToken } from '../control-plane/bootstrap.js';
 import { readControlPlaneConfig } from '../control-plane/config.js';
 import { createControlPlane } from '../control-plane/control-plane.js';
-import { createQuickstart } from '../control-plane/quickstart.js';
+import { createQuickstart, createQuickstartPool } from '../control-plane/quickstart.js';
 import { normalizeCountryCode } from '../geo/countries.js';
 import { createEnvReader } from '../lib/env.js';
 import { createLogger } from '../lib/logger.js';
 import { generateToken } from '../lib/secret-format.js';
 import { exitOnSignal } from '../lib/shutdown.js';
+import { explainListenError, samePortProblems } from '../lib/startup-error.js';
 import { readProxyNodeSettings } from '../proxy/config.js';
 import { startProxy } from '../proxy/main.js';
 
@@ -19,6 +21,8 @@ export async function runStart(env: NodeJS.ProcessEnv): Promise<void> {
   const controlPlaneConfig = readControlPlaneConfig(env, { dataDir: './data', requireNodeToken: false });
   const read = createEnvReader(env);
   const proxySettings = readProxyNodeSettings(read, { portVariable: 'PROXY_PORT', port: 8000, metricsPort: 9091, region: 'local' });
+  const ports = { PORT: controlPlaneConfig.port, PROXY_PORT: proxySettings.port, METRICS_PORT: proxySettings.metricsPort };
+  for (const problem of samePortProblems(ports)) read.problem(problem);
   const rawCountry = read.string('DIRECT_EXIT_COUNTRY', 'US');
   const directCountry = normalizeCountryCode(rawCountry);
   if (directCountry === undefined) read.problem(`DIRECT_EXIT_COUNTRY must be an ISO 3166-1 alpha-2 code, got "${rawCountry}"`);
@@ -33,17 +37,26 @@ export async function runStart(env: NodeJS.ProcessEnv): Promise<void> {
     nodeToken,
     logger: logger.child({ component: 'control-plane' }),
     publishers: new Map([[proxySettings.region, bus.publisher()]]),
+  }).catch((error: unknown) => {
+    throw explainListenError(error, ports);
   });
-  const quickstart = await createQuickstart(controlPlane.adminDb, directCountry!);
+  await createQuickstartPool(controlPlane.adminDb, directCountry!);
   const proxy = await startProxy(
     proxySettings,
     { controlPlaneUrl: controlPlane.url, nodeToken, subscriber: bus.subscriber(), redisUrl: undefined },
     logger.child({ component: 'proxy' }),
-  );
+  ).catch(async (error: unknown) => {
+    await controlPlane.close();
+    throw explainListenError(error, ports);
+  });
+  // The secrets shown once are created only now, with every port bound: a start that fails
+  // (a port in use) leaves none behind that nobody saw, and the next start shows them.
+  const firstAdminToken = controlPlaneConfig.adminToken === undefined ? await createFirstAdminToken(controlPlane.adminDb) : undefined;
+  const quickstart = await createQuickstart(controlPlane.adminDb);
 
   const lines = [`Portcullis is running.`, `  control plane and dashboard: ${controlPlane.url}/`, `  proxy: ${proxy.node.url}`];
-  if (controlPlane.firstAdminToken !== undefined) {
-    lines.push('', 'First start. Shown once, store them now:', `  platform admin token: ${controlPlane.firstAdminToken}`);
+  if (firstAdminToken !== undefined) {
+    lines.push('', 'First start. Shown once, store them now:', `  platform admin token: ${firstAdminToken}`);
   }
   if (quickstart !== undefined) {
     lines.push(

@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { compileCheck } from './check.js';
-import { RevocationEvent } from './feed.js';
+import { ChangeEvent, FeedEpoch } from './feed.js';
 
 /**
  * The node API (`/internal/v1`): what proxy nodes send the control plane and what it
@@ -14,8 +14,17 @@ import { RevocationEvent } from './feed.js';
 export const MAX_VERIFY_BATCH = 100;
 /** The most revocation acks one node report may carry. */
 export const MAX_REPORTED_REVOCATIONS = 10_000;
-/** The most entries one usage batch may carry. */
-export const MAX_USAGE_ENTRIES = 100_000;
+/**
+ * The most entries one usage batch may carry: the control plane records a batch in one
+ * transaction, which must stay well within its node statement timeout. A node with more
+ * busy keys in a flush window sends several batches.
+ */
+export const MAX_USAGE_ENTRIES = 1_000;
+/**
+ * What the control plane accepts as a node API request body, whatever its BODY_LIMIT_BYTES
+ * (which bounds the admin API): a full usage batch or node report of the largest entries fits.
+ */
+export const MAX_NODE_API_BODY_BYTES = 1_048_576;
 /** The most events one catch-up page may carry. */
 export const MAX_REVOCATIONS_PAGE = 5_000;
 
@@ -65,6 +74,8 @@ export const VerifyAnswer = Type.Object({
   keys: Type.Record(HashHex, VerifiedKey),
   /** The latest outbox seq in the snapshot the answer was read from. */
   seq: Seq,
+  /** The epoch that seq belongs to: an answer from another epoch than the node's is not trusted. */
+  epoch: FeedEpoch,
 });
 export type VerifyAnswer = Static<typeof VerifyAnswer>;
 
@@ -80,8 +91,10 @@ export const RevocationsQuery = Type.Object(
 export type RevocationsQuery = Static<typeof RevocationsQuery>;
 
 export const RevocationsAnswer = Type.Object({
-  events: Type.Array(RevocationEvent),
+  events: Type.Array(ChangeEvent),
   latestSeq: Seq,
+  /** The epoch of these seqs: a node of another epoch starts over instead of catching up. */
+  epoch: FeedEpoch,
 });
 export type RevocationsAnswer = Static<typeof RevocationsAnswer>;
 
@@ -109,6 +122,11 @@ export const NodeReport = Type.Object(
     nodeId: Name,
     region: Name,
     appliedSeq: Type.Integer({ minimum: -1 }),
+    /**
+     * The epoch `appliedSeq` and `applied` belong to; absent from nodes that predate epochs,
+     * whose reports then prove nothing.
+     */
+    epoch: Type.Optional(FeedEpoch),
     feedSilenceMs: Nullable(Count),
     openTunnels: Count,
     startedAt: Count,
@@ -138,6 +156,11 @@ export type UsageEntry = Static<typeof UsageEntry>;
 export const UsageBatch = Type.Object(
   {
     nodeId: Name,
+    /**
+     * The node process's boot id: batch numbers start again at 1 in every process, so a batch
+     * is known by node, boot and number. Nodes older than this field send none.
+     */
+    boot: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{8,64}$' })),
     batch: Type.Integer({ minimum: 1 }),
     entries: Type.Array(UsageEntry, { maxItems: MAX_USAGE_ENTRIES }),
   },
@@ -155,11 +178,22 @@ export type UsageAnswer = Static<typeof UsageAnswer>;
 
 // Pools: where a node may send traffic.
 
+/** A city as exits carry it and clients ask for it: a lowercase slug, `berlin`, `new_york`. */
+export const CITY_PATTERN = '^[a-z][a-z0-9_]{0,63}$';
+/** A state or region as a short code: `ca`, `by`, `nsw`. */
+export const STATE_PATTERN = '^[a-z0-9]{1,3}$';
+/** Autonomous system numbers are 32-bit; 0 is reserved. */
+export const MAX_ASN = 4_294_967_295;
+
 export const Exit = Type.Object({
   id: Type.String({ minLength: 1 }),
   country: Type.String({ minLength: 2, maxLength: 2 }),
   /** `direct`, or an upstream exit proxy `http://[user:password@]host:port`. */
   url: Type.String({ minLength: 1 }),
+  // Finer targeting, all optional: an exit without them matches only requests that do not ask.
+  city: Type.Optional(Type.String({ pattern: CITY_PATTERN })),
+  state: Type.Optional(Type.String({ pattern: STATE_PATTERN })),
+  asn: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ASN })),
 });
 export type Exit = Static<typeof Exit>;
 

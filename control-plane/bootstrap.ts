@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { sha256 } from '../lib/hash.js';
-import { generateId, generateToken } from '../lib/secret-format.js';
-import { recordActivity, SYSTEM_AUDIT } from './activity/log.js';
+import { SYSTEM_AUDIT } from './activity/log.js';
 import type { Database } from './db/database.js';
+import { SCOPES } from './tokens/scopes.js';
+import { createToken } from './tokens/store.js';
 
 /** Arbitrary constant: serialises first-start bootstrap across instances. */
 const BOOTSTRAP_LOCK = 7_301_003;
@@ -16,11 +16,8 @@ export async function createFirstAdminToken(db: Database): Promise<string | unde
     await tx.query('SELECT pg_advisory_xact_lock($1)', [BOOTSTRAP_LOCK]);
     const existing = await tx.query('SELECT 1 FROM tokens WHERE team_id IS NULL LIMIT 1');
     if (existing.rowCount > 0) return undefined;
-    const token = generateToken();
-    const id = generateId('tok');
-    await tx.query('INSERT INTO tokens (id, team_id, name, token_hash) VALUES ($1, NULL, $2, $3)', [id, 'bootstrap admin', sha256(token)]);
-    await recordActivity(tx, SYSTEM_AUDIT, { teamId: null, action: 'token.created', targetType: 'token', targetId: id, details: { name: 'bootstrap admin' } });
-    return token;
+    const created = await createToken(tx, SYSTEM_AUDIT, { teamId: null, name: 'bootstrap admin', scopes: SCOPES, expiresAt: null });
+    return created.secret;
   });
 }
 

@@ -1,4 +1,5 @@
 import { createEnvReader, type LogLevel } from '../lib/env.js';
+import type { RetentionSettings } from './db/retention.js';
 
 export type DatabaseLocation = { url: string } | { dataDir: string };
 
@@ -24,8 +25,9 @@ export interface ControlPlaneConfig {
   shutdownDeadlineMs: number;
   /** Region name → Redis URL of that region's bus. Empty: the all-in-one in-process bus. */
   regions: Map<string, string>;
-  relay: { heartbeatMs: number; pollMs: number };
+  relay: { heartbeatMs: number; pollMs: number; leaseMs: number };
   nodeLivenessMs: number;
+  retention: RetentionSettings;
 }
 
 const MIN_SECRET_LENGTH = 24;
@@ -39,6 +41,7 @@ export interface ControlPlaneConfigContext {
 
 export function readControlPlaneConfig(env: NodeJS.ProcessEnv, context: ControlPlaneConfigContext): ControlPlaneConfig {
   const read = createEnvReader(env);
+  const hours = (name: string, fallback: number) => read.integer(name, { default: fallback, min: 1, max: 87_600 }) * 3_600_000;
   const databaseUrl = read.optionalUrl('DATABASE_URL', ['postgres:', 'postgresql:']);
   const adminToken = read.optionalString('ADMIN_TOKEN');
   const nodeToken = read.optionalString('NODE_TOKEN');
@@ -70,9 +73,22 @@ export function readControlPlaneConfig(env: NodeJS.ProcessEnv, context: ControlP
     relay: {
       heartbeatMs: read.integer('HEARTBEAT_MS', { default: 500, min: 10, max: 60_000 }),
       pollMs: read.integer('RELAY_POLL_MS', { default: 1_000, min: 10, max: 60_000 }),
+      leaseMs: read.integer('RELAY_LEASE_MS', { default: 5_000, min: 100, max: 600_000 }),
     },
     nodeLivenessMs: read.integer('NODE_LIVENESS_MS', { default: 10_000, min: 100, max: 3_600_000 }),
+    retention: {
+      outboxMs: hours('OUTBOX_RETENTION_HOURS', 168),
+      usageBatchesMs: hours('USAGE_BATCH_RETENTION_HOURS', 168),
+      revocationAcksMs: hours('REVOCATION_ACK_RETENTION_HOURS', 168),
+      nodesMs: hours('NODE_RETENTION_HOURS', 24),
+      intervalMs: read.integer('RETENTION_INTERVAL_MS', { default: 60_000, min: 100, max: 86_400_000 }),
+      batchRows: read.integer('RETENTION_BATCH_ROWS', { default: 1_000, min: 1, max: 100_000 }),
+    },
   };
+  // The relay says something on its connection at least every heartbeat and poll: a lease
+  // shorter than twice that would end a healthy session.
+  const busiest = Math.max(config.relay.heartbeatMs, config.relay.pollMs);
+  if (config.relay.leaseMs < 2 * busiest) read.problem(`RELAY_LEASE_MS must be at least twice HEARTBEAT_MS and RELAY_POLL_MS (${2 * busiest}), got ${config.relay.leaseMs}`);
   read.finish();
   return config;
 }

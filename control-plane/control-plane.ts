@@ -2,16 +2,21 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
+import { retryWithBackoff } from '../lib/backoff.js';
+import { createFailureLog } from '../lib/failure-log.js';
 import type { FeedPublisher } from '../lib/feed/bus.js';
 import type { Logger } from '../lib/logger.js';
 import { registerActivityRoutes } from './activity/routes.js';
 import { installErrorHandling } from './http/error-handler.js';
 import { createControlPlaneMetrics } from './metrics.js';
-import { createAdminAuth } from './http/auth.js';
-import { createFirstAdminToken, loadCursorSecret } from './bootstrap.js';
+import { authorize, createAdminAuth } from './http/auth.js';
+import { registerApiDocument } from './http/api-document.js';
+import { assertTeamAccess } from './http/team-access.js';
+import { loadCursorSecret } from './bootstrap.js';
 import type { ControlPlaneConfig } from './config.js';
 import { createCursorCodec } from './http/cursor.js';
-import type { Database } from './db/database.js';
+import { DatabaseUnavailableError, type Database } from './db/database.js';
+import { createRetention, type Retention } from './db/retention.js';
 import { migrate } from './db/migrate.js';
 import { createPgDatabase } from './db/pg-database.js';
 import { createPgliteDatabase } from './db/pglite-database.js';
@@ -20,9 +25,11 @@ import { registerKeyRoutes } from './keys/routes.js';
 import { registerNodeApi } from './node-api/routes.js';
 import { registerOpsRoutes } from './http/ops-routes.js';
 import { registerPoolRoutes } from './pools/routes.js';
+import { confirmEpoch } from './revocation/feed-epoch.js';
 import { createRelay, type Relay } from './revocation/relay.js';
 import { registerRevocationStatus } from './revocation/status.js';
 import { registerTeamRoutes } from './teams/routes.js';
+import { registerTokenRoutes } from './tokens/routes.js';
 import { registerUsageRoutes } from './usage/routes.js';
 import { createTotalCache } from './keys/total-cache.js';
 import { installValidation } from './http/validation.js';
@@ -37,11 +44,12 @@ export type ControlPlaneOptions = Omit<ControlPlaneConfig, 'logLevel' | 'nodeTok
 export interface ControlPlane {
   url: string;
   port: number;
-  /** Set on the first start of an empty database when no ADMIN_TOKEN is configured. */
-  firstAdminToken: string | undefined;
+  /** Every route it serves, by method and URL pattern (what /openapi.json must describe). */
+  routes: readonly { method: string; url: string }[];
   adminDb: Database;
   nodeDb: Database;
   relay: Relay;
+  retention: Retention;
   close(): Promise<void>;
 }
 
@@ -78,16 +86,29 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
   const { adminDb, nodeDb, close: closeDatabases } = await openDatabases(options);
   let app: FastifyInstance | undefined;
   let relay: Relay | undefined;
+  let retention: Retention | undefined;
   try {
-    await migrate(adminDb);
+    // A database that is not up yet (it starts alongside us, or restarts) is waited for.
+    await retryWithBackoff(() => migrate(adminDb), {
+      minDelayMs: 250,
+      maxDelayMs: 5_000,
+      isRetryable: (error) => error instanceof DatabaseUnavailableError,
+      failures: createFailureLog(options.logger, { failing: 'database unreachable at start-up; retrying', recovered: 'database reachable' }),
+      describe: (error) => ({ reason: ((error as Error).cause as Error | undefined)?.message ?? (error as Error).message }),
+    });
+    await confirmEpoch(adminDb, options.logger.child({ module: 'relay' }));
     const cursors = createCursorCodec(await loadCursorSecret(adminDb));
-    const firstAdminToken = options.adminToken === undefined ? await createFirstAdminToken(adminDb) : undefined;
     const registry = new Registry();
     const metrics = createControlPlaneMetrics(registry, { admin: adminDb, node: nodeDb });
     const auth = createAdminAuth({ db: adminDb, configuredAdminToken: options.adminToken });
     let ready = false;
 
     app = buildApp(options);
+    const routes: { method: string; url: string }[] = [];
+    app.addHook('onRoute', (route) => {
+      // HEAD routes are fastify's automatic twins of GET routes.
+      for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url });
+    });
     installValidation(app);
     installErrorHandling(app);
     app.decorateRequest('principal', null);
@@ -102,18 +123,33 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       request.log.debug({ method: request.method, route, status, ms: reply.elapsedTime }, 'request');
     });
 
+    // First, so that it sees every route registered after it.
+    await registerApiDocument(app);
     registerOpsRoutes(app, { databases: [adminDb, nodeDb], registry, isReady: () => ready });
     await registerDashboard(app);
-    registerNodeApi(app, { db: nodeDb, nodeToken: options.nodeToken, nodeLivenessMs: options.nodeLivenessMs });
+    registerNodeApi(app, { db: nodeDb, nodeToken: options.nodeToken, nodeLivenessMs: options.nodeLivenessMs, logger: options.logger.child({ module: 'node-api' }) });
     await app.register(async (v1) => {
       v1.addHook('onRequest', async (request) => {
         request.principal = await auth.authenticate(request);
+        authorize(request);
+      });
+      // Every call about a team checks, once validated, that the caller may see that team.
+      v1.addHook('preHandler', async (request) => {
+        const { team } = request.params as { team?: string };
+        if (team !== undefined) await assertTeamAccess(adminDb, request, team);
       });
       registerTeamRoutes(v1, { db: adminDb, cursors });
-      registerKeyRoutes(v1, { db: adminDb, cursors, totals: createTotalCache({ ttlMs: 2_000, maxEntries: 10_000 }) });
+      registerTokenRoutes(v1, { db: adminDb, cursors });
+      registerKeyRoutes(v1, {
+        db: adminDb,
+        cursors,
+        totals: createTotalCache({ ttlMs: 2_000, maxEntries: 10_000 }),
+        bodyLimitBytes: options.bodyLimitBytes,
+        onExportPage: (rows) => metrics.exportPage('keys', rows),
+      });
       registerActivityRoutes(v1, { db: adminDb, cursors });
       registerPoolRoutes(v1, { db: adminDb, cursors, nodeLivenessMs: options.nodeLivenessMs });
-      registerUsageRoutes(v1, { db: adminDb });
+      registerUsageRoutes(v1, { db: adminDb, onExportPage: (rows) => metrics.exportPage('usage', rows) });
       registerRevocationStatus(v1, { db: adminDb, regions: [...options.publishers.keys()], nodeLivenessMs: options.nodeLivenessMs });
     });
     relay = await createRelay({
@@ -121,8 +157,18 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       publishers: options.publishers,
       heartbeatMs: options.relay.heartbeatMs,
       pollMs: options.relay.pollMs,
+      leaseMs: options.relay.leaseMs,
       logger: options.logger.child({ module: 'relay' }),
       metrics: metrics.relay,
+    });
+    const leader = relay;
+    retention = createRetention({
+      db: adminDb,
+      settings: options.retention,
+      isLeader: () => leader.isLeader(),
+      regions: [...options.publishers.keys()],
+      nodeLivenessMs: options.nodeLivenessMs,
+      logger: options.logger.child({ module: 'retention' }),
     });
 
     await app.listen({ host: options.host, port: options.port });
@@ -130,22 +176,31 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     const port = (app.server.address() as AddressInfo).port;
     const listening = app;
     const running = relay;
+    const deleting = retention;
+    let closing: Promise<void> | undefined;
     return {
       url: `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
       port,
-      firstAdminToken,
+      routes,
       adminDb,
       nodeDb,
       relay: running,
-      async close() {
+      retention: deleting,
+      close() {
+        // Not ready from the first moment of shutdown, while requests in flight finish.
         ready = false;
-        await listening.close();
-        await running.close();
-        await closeDatabases();
+        closing ??= (async () => {
+          await listening.close();
+          await deleting.close();
+          await running.close();
+          await closeDatabases();
+        })();
+        return closing;
       },
     };
   } catch (error) {
     await app?.close();
+    await retention?.close();
     await relay?.close();
     await closeDatabases();
     throw error;

@@ -30,12 +30,16 @@ export const ERRORS = {
   },
   token_invalid: { status: 401, message: 'the token is malformed or unknown', headers: { 'www-authenticate': 'Bearer error="invalid_token"' } },
   node_token_invalid: { status: 401, message: 'this API is for proxy nodes; send the node token' },
+  token_expired: { status: 401, message: 'the token has expired; ask for a new one', headers: { 'www-authenticate': 'Bearer error="invalid_token"' } },
+  token_revoked: { status: 401, message: 'the token was revoked', headers: { 'www-authenticate': 'Bearer error="invalid_token"' } },
   admin_required: { status: 403, message: 'this call needs the platform admin token' },
+  scope_missing: { status: 403, message: 'this call needs the "%s" scope, which this token does not have' },
   // 404: nothing there (or nothing this caller may know of).
   route_not_found: { status: 404, message: 'no route for %s %s' },
   team_not_found: { status: 404, message: 'team not found' },
   key_not_found: { status: 404, message: 'key not found' },
   pool_not_found: { status: 404, message: 'pool not found' },
+  token_not_found: { status: 404, message: 'token not found' },
   revocation_not_found: { status: 404, message: 'this key has not been revoked or rotated' },
   // 409: conflicts with what exists.
   conflict: { status: 409, message: 'a resource with these values already exists' },
@@ -43,6 +47,7 @@ export const ERRORS = {
   key_name_taken: { status: 409, message: 'an active key named "%s" already exists in this team' },
   key_revoked: { status: 409, message: 'the key is revoked; create a new key instead' },
   pool_name_taken: { status: 409, message: 'a pool named "%s" already exists' },
+  admin_token_configured: { status: 409, message: 'this admin token comes from the ADMIN_TOKEN setting; change the setting and restart to replace it' },
   // 413 and 415: the body cannot be read.
   body_too_large: { status: 413, message: 'request body is too large' },
   unsupported_media_type: { status: 415, message: 'send the body as application/json' },
@@ -50,6 +55,7 @@ export const ERRORS = {
   pool_unknown: { status: 422, message: 'unknown pool: %s' },
   country_unknown: { status: 422, message: '"%s" is not an ISO 3166-1 alpha-2 country code' },
   expires_at_in_past: { status: 422, message: 'expiresAt must be in the future' },
+  token_outlives_creator: { status: 422, message: 'a token cannot outlive the token that creates it (expires %s)' },
   exit_url_invalid: { status: 422, message: 'exit url "%s" must be "direct" or http://host:port' },
   exit_duplicate: { status: 422, message: 'exit %s %s is listed twice' },
   range_invalid: { status: 422, message: '"from" must be before "to"' },
@@ -85,4 +91,9 @@ export function fail(code: ErrorCode, ...details: (string | number)[]): ApiError
   let next = 0;
   const message = ERRORS[code].message.replace(/%s/g, () => String(details[next++] ?? ''));
   return new ApiError(code, message);
+}
+
+/** The same error with its message prefixed by where it happened (`keys.3`), for calls that take a list. */
+export function failedAt(field: string, error: ApiError): ApiError {
+  return new ApiError(error.code, `${field}: ${error.message}`, { cause: error });
 }

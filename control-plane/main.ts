@@ -1,6 +1,8 @@
 import { createRedisPublisher } from '../lib/feed/redis-bus.js';
 import { createLogger } from '../lib/logger.js';
 import { exitOnSignal } from '../lib/shutdown.js';
+import { explainListenError } from '../lib/startup-error.js';
+import { createFirstAdminToken } from './bootstrap.js';
 import { readControlPlaneConfig } from './config.js';
 import { createControlPlane } from './control-plane.js';
 
@@ -10,10 +12,14 @@ export async function runControlPlane(env: NodeJS.ProcessEnv): Promise<void> {
   const logger = createLogger({ level: config.logLevel, name: 'control-plane' });
   if (config.regions.size === 0) logger.warn('REGIONS is empty: revocations reach no proxy node through a feed');
   const publishers = new Map([...config.regions].map(([region, url]) => [region, createRedisPublisher({ url })]));
-  const controlPlane = await createControlPlane({ ...config, nodeToken: config.nodeToken!, logger, publishers });
-  logger.info({ url: controlPlane.url }, 'control plane listening');
-  if (controlPlane.firstAdminToken !== undefined) {
-    process.stdout.write(`\nFirst start: platform admin token (shown once, store it now):\n  ${controlPlane.firstAdminToken}\n\n`);
-  }
+  const controlPlane = await createControlPlane({ ...config, nodeToken: config.nodeToken!, logger, publishers }).catch((error: unknown) => {
+    throw explainListenError(error, { PORT: config.port });
+  });
   exitOnSignal(logger, () => controlPlane.close(), config.shutdownDeadlineMs);
+  logger.info({ url: controlPlane.url }, 'control plane listening');
+  // Created once the port is bound: a start that fails never leaves a token nobody saw.
+  const firstAdminToken = config.adminToken === undefined ? await createFirstAdminToken(controlPlane.adminDb) : undefined;
+  if (firstAdminToken !== undefined) {
+    process.stdout.write(`\nFirst start: platform admin token (shown once, store it now):\n  ${firstAdminToken}\n\n`);
+  }
 }

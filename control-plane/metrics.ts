@@ -42,10 +42,18 @@ export function createControlPlaneMetrics(registry: Registry, databases: Record<
     registers: [registry],
   });
   const relayLag = new Gauge({ name: 'portcullis_relay_lag_events', help: 'Outbox events not yet published, by region', labelNames: ['region'] as const, registers: [registry] });
+  const exportPageRows = new Histogram({
+    name: 'portcullis_export_page_rows',
+    help: 'Rows in each page a CSV export fetched: an export streams page by page, never all at once',
+    labelNames: ['export'] as const,
+    buckets: [10, 100, 500, 1000, 5000, 10000],
+    registers: [registry],
+  });
   return {
     requestDuration,
     poolGauge,
     errors,
+    exportPage: (kind: 'keys' | 'usage', rows: number) => exportPageRows.observe({ export: kind }, rows),
     relay: {
       published: (region: string, count: number) => published.inc({ region }, count),
       publishFailed: (region: string) => publishFailures.inc({ region }),

@@ -1,5 +1,6 @@
 import { createLogger } from '../lib/logger.js';
 import { exitOnSignal } from '../lib/shutdown.js';
+import { explainListenError } from '../lib/startup-error.js';
 import { readExitConfig } from './config.js';
 import { createExitServer } from './exit-server.js';
 
@@ -12,8 +13,11 @@ export async function runExit(env: NodeJS.ProcessEnv): Promise<void> {
     country: config.country,
     host: config.host,
     port: config.port,
+    token: config.token,
     allowPrivateDestinations: config.allowPrivateDestinations,
     logger,
+  }).catch((error: unknown) => {
+    throw explainListenError(error, { PORT: config.port });
   });
   logger.info({ id: exit.id, country: exit.country, url: exit.url }, 'exit listening');
   exitOnSignal(logger, () => exit.close(config.shutdownDeadlineMs), config.shutdownDeadlineMs);

@@ -4,10 +4,15 @@ export type { Continent };
 
 const BY_CODE = new Map(COUNTRIES.map(([code, name, continent]) => [code, { name, continent }]));
 
-/** Upper-cases and validates a country code; undefined when it is not ISO 3166-1 alpha-2. */
+/**
+ * Upper-cases and validates a country code; undefined when it is not ISO 3166-1 alpha-2.
+ * `UK` is not an ISO code, but it is what people (and other providers) write for the United
+ * Kingdom, so it is read as `GB` wherever a country is accepted.
+ */
 export function normalizeCountryCode(input: string): string | undefined {
   if (input.length !== 2) return undefined;
   const code = input.toUpperCase();
+  if (code === 'UK') return 'GB';
   return BY_CODE.has(code) ? code : undefined;
 }
 

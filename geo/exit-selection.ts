@@ -3,9 +3,9 @@ import type { Exit, Pool } from '../contract/node-api.js';
 
 /**
  * Choosing the exit for a request: pure data and arithmetic, no I/O. Rotating by default
- * (round-robin over the healthy exits that match the key's pools and the country asked
- * for); a sticky session pins one exit for its lifetime and moves, once, when that exit
- * fails.
+ * (round-robin over the healthy exits that match the key's pools and the country, city,
+ * state and ASN asked for); a sticky session pins one exit for its lifetime and moves,
+ * once, when that exit fails.
  */
 
 export interface StickySession {
@@ -21,6 +21,10 @@ export interface ExitRequest {
   /** A specific pool the client asked for (already checked against the grant). */
   pool?: string | undefined;
   country: string | undefined;
+  /** Finer targeting: only exits that carry this city, state or ASN match. */
+  city?: string | undefined;
+  state?: string | undefined;
+  asn?: number | undefined;
   session?: StickySession | undefined;
   /** Exits that already failed for this request. */
   exclude?: ReadonlySet<string> | undefined;
@@ -43,6 +47,8 @@ export interface ExitHealthSummary {
 export interface ExitSelector {
   setPools(pools: readonly Pool[]): void;
   hasPool(name: string): boolean;
+  /** Whether any pool has any exit: false in a deployment nobody has configured yet. */
+  hasExits(): boolean;
   /** The exit to use, or undefined when no exit matches (the caller answers `no_exit`). */
   pickExit(request: ExitRequest): Exit | undefined;
   markExitFailed(exitId: string): void;
@@ -56,6 +62,18 @@ export interface ExitSelector {
 interface Candidates {
   exits: Exit[];
   next: number;
+}
+
+// Candidate lists by country, then city, state and ASN (undefined where not asked for).
+type ByAsn = Map<number | undefined, Candidates>;
+type ByState = Map<string | undefined, ByAsn>;
+type ByCity = Map<string | undefined, ByState>;
+type ByCountry = Map<string | undefined, ByCity>;
+
+/** The pools a request may use, and its candidate lists. */
+interface Scope {
+  poolNames: Iterable<string>;
+  byCountry: ByCountry;
 }
 
 interface Session {
@@ -80,19 +98,28 @@ export function createExitSelector(options: ExitSelectorOptions = {}): ExitSelec
     },
   });
 
-  // Candidate lists per (pool set, country), built on first use and dropped when pools
-  // change. Lookups go through nested maps keyed by the grant's own Set object, so the hot
-  // path builds no strings and sorts nothing.
-  let everyPool = new Map<string, Candidates>();
-  let singlePool = new Map<string, Map<string, Candidates>>();
-  let grantedPools = new WeakMap<ReadonlySet<string>, Map<string, Candidates>>();
+  // Candidate lists per (pool set, country, city, state, ASN), built on first use and
+  // dropped when pools change. Lookups go through nested maps keyed by the grant's own Set
+  // object and the request's own values, so the hot path builds no strings and sorts nothing.
+  let everyPool: Scope = { poolNames: [], byCountry: new Map() };
+  let singlePool = new Map<string, Scope>();
+  let grantedPools = new WeakMap<ReadonlySet<string>, Scope>();
 
-  function build(poolNames: Iterable<string>, country: string | undefined): Candidates {
+  function matches(exit: Exit, request: ExitRequest): boolean {
+    return (
+      (request.country === undefined || exit.country === request.country) &&
+      (request.city === undefined || exit.city === request.city) &&
+      (request.state === undefined || exit.state === request.state) &&
+      (request.asn === undefined || exit.asn === request.asn)
+    );
+  }
+
+  function build(poolNames: Iterable<string>, request: ExitRequest): Candidates {
     const seen = new Set<string>();
     const exits: Exit[] = [];
     for (const name of poolNames) {
       for (const exit of pools.get(name)?.exits ?? []) {
-        if ((country === undefined || exit.country === country) && !seen.has(exit.id)) {
+        if (matches(exit, request) && !seen.has(exit.id)) {
           seen.add(exit.id);
           exits.push(exit);
         }
@@ -101,23 +128,28 @@ export function createExitSelector(options: ExitSelectorOptions = {}): ExitSelec
     return { exits, next: 0 };
   }
 
-  function byCountryFor(request: ExitRequest): [Map<string, Candidates>, Iterable<string>] {
+  function scopeFor(request: ExitRequest): Scope {
     if (request.pool !== undefined) {
-      let byCountry = singlePool.get(request.pool);
-      if (byCountry === undefined) singlePool.set(request.pool, (byCountry = new Map()));
-      return [byCountry, [request.pool]];
+      let scope = singlePool.get(request.pool);
+      if (scope === undefined) singlePool.set(request.pool, (scope = { poolNames: [request.pool], byCountry: new Map() }));
+      return scope;
     }
-    if (request.pools === null) return [everyPool, pools.keys()];
-    let byCountry = grantedPools.get(request.pools);
-    if (byCountry === undefined) grantedPools.set(request.pools, (byCountry = new Map()));
-    return [byCountry, request.pools];
+    if (request.pools === null) return everyPool;
+    let scope = grantedPools.get(request.pools);
+    if (scope === undefined) grantedPools.set(request.pools, (scope = { poolNames: request.pools, byCountry: new Map() }));
+    return scope;
   }
 
   function candidatesFor(request: ExitRequest): Candidates {
-    const [byCountry, poolNames] = byCountryFor(request);
-    const countryKey = request.country ?? '';
-    let found = byCountry.get(countryKey);
-    if (found === undefined) byCountry.set(countryKey, (found = build(poolNames, request.country)));
+    const scope = scopeFor(request);
+    let byCity = scope.byCountry.get(request.country);
+    if (byCity === undefined) scope.byCountry.set(request.country, (byCity = new Map()));
+    let byState = byCity.get(request.city);
+    if (byState === undefined) byCity.set(request.city, (byState = new Map()));
+    let byAsn = byState.get(request.state);
+    if (byAsn === undefined) byState.set(request.state, (byAsn = new Map()));
+    let found = byAsn.get(request.asn);
+    if (found === undefined) byAsn.set(request.asn, (found = build(scope.poolNames, request)));
     return found;
   }
 
@@ -157,12 +189,13 @@ export function createExitSelector(options: ExitSelectorOptions = {}): ExitSelec
     setPools(next) {
       pools = new Map(next.map((pool) => [pool.name, pool]));
       exitsById = new Map(next.flatMap((pool) => pool.exits.map((exit) => [exit.id, exit] as const)));
-      everyPool = new Map();
+      everyPool = { poolNames: [...pools.keys()], byCountry: new Map() };
       singlePool = new Map();
       grantedPools = new WeakMap();
       for (const id of failedUntil.keys()) if (!exitsById.has(id)) failedUntil.delete(id);
     },
     hasPool: (name) => pools.has(name),
+    hasExits: () => exitsById.size > 0,
     pickExit(request) {
       const at = now();
       const list = candidatesFor(request);
@@ -218,7 +251,7 @@ export function createExitSelector(options: ExitSelectorOptions = {}): ExitSelec
       sessions.clear();
       sessionsByOwner.clear();
       failedUntil.clear();
-      everyPool.clear();
+      everyPool.byCountry.clear();
       singlePool.clear();
     },
   };

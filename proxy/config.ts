@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { createEnvReader, type EnvReader, type LogLevel } from '../lib/env.js';
+import { samePortProblems } from '../lib/startup-error.js';
 import type { ProxyNodeTuning } from './node.js';
 
 /** Every proxy node setting except where its control plane and feed are (see `readProxyConfig`). */
@@ -82,6 +83,7 @@ export function readProxyConfig(env: NodeJS.ProcessEnv): ProxyConfig {
   if (controlPlaneUrl === undefined) read.problem('CONTROL_PLANE_URL is required: where the node verifies keys');
   if (redisUrl === undefined) read.problem("REDIS_URL is required: the region's Redis carrying revocations");
   if (nodeToken === undefined) read.problem('NODE_TOKEN is required: the token of the node API');
+  for (const problem of samePortProblems({ PORT: settings.port, METRICS_PORT: settings.metricsPort })) read.problem(problem);
   read.finish();
   return { ...settings, controlPlaneUrl: controlPlaneUrl!, redisUrl: redisUrl!, nodeToken: nodeToken! };
 }

@@ -4,6 +4,7 @@ import type { FeedSubscriber } from '../lib/feed/bus.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { createOpsServer } from '../lib/ops-server.js';
 import { exitOnSignal } from '../lib/shutdown.js';
+import { explainListenError } from '../lib/startup-error.js';
 import { readProxyConfig, type ProxyNodeSettings } from './config.js';
 import { createNodeApiClient } from './sync/node-api-client.js';
 import { createProxyNode, type ProxyNode } from './node.js';
@@ -24,6 +25,7 @@ export async function startProxy(
     connection.redisUrl === undefined
       ? undefined
       : new Redis(connection.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 250, enableAutoPipelining: true });
+  // Its failures show as the limiters falling back to local, which the node logs once each way.
   limitsRedis?.on('error', () => {});
   const node = await createProxyNode({
     ...settings,
@@ -32,7 +34,11 @@ export async function startProxy(
     limitsRedis,
     logger,
   });
-  const ops = await createOpsServer({ host: settings.host, port: settings.metricsPort, registry: node.metrics.registry, isReady: node.isReady });
+  const ops = await createOpsServer({ host: settings.host, port: settings.metricsPort, registry: node.metrics.registry, isReady: node.isReady }).catch(async (error: unknown) => {
+    await node.close();
+    limitsRedis?.disconnect();
+    throw error;
+  });
   logger.info({ url: node.url, region: settings.region, nodeId: settings.nodeId, metricsPort: ops.port }, 'proxy node listening');
   return {
     node,
@@ -48,6 +54,8 @@ export async function startProxy(
 export async function runProxy(env: NodeJS.ProcessEnv): Promise<void> {
   const config = readProxyConfig(env);
   const logger = createLogger({ level: config.logLevel, name: 'proxy' });
-  const running = await startProxy(config, { ...config, subscriber: createRedisSubscriber({ url: config.redisUrl }) }, logger);
+  const running = await startProxy(config, { ...config, subscriber: createRedisSubscriber({ url: config.redisUrl, logger }) }, logger).catch((error: unknown) => {
+    throw explainListenError(error, { PORT: config.port, METRICS_PORT: config.metricsPort });
+  });
   exitOnSignal(logger, () => running.close(), config.shutdownDeadlineMs);
 }

@@ -149,6 +149,8 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     // the TTL; once it has been silent past the bound, nothing older than the bound is trusted.
     trustWindowMs: () => (feed.silenceMs() > options.stalenessBoundMs ? options.stalenessBoundMs : options.cache.ttlMs),
     failOpen: options.failOpen,
+    epoch: () => feed.epoch(),
+    resync: () => feed.resync(),
     events: {
       hit: () => cacheLookups('hit'),
       miss: () => cacheLookups('miss'),
@@ -162,7 +164,18 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     },
   });
 
-  const effects = createFeedEffects({ cache, limits, connections, selector, onRevocationApplied: () => reporter?.nudge() });
+  const effects = createFeedEffects({
+    cache,
+    limits,
+    connections,
+    selector,
+    onRevocationApplied: () => reporter?.nudge(),
+    onPoolsChanged: () => void pools.refresh(),
+    verify: batcher.verify,
+    epoch: () => feed.epoch(),
+    now,
+    logger,
+  });
   const feed = createRevocationFeed({
     subscriber: options.subscriber,
     api: options.api,
@@ -171,8 +184,9 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     retryMs: 250,
     stalenessBoundMs: options.stalenessBoundMs,
     onCatchUp: (reason, events) => {
-      if (events > 0) metrics.catchUps.inc({ reason });
+      if (events > 0 || reason === 'epoch') metrics.catchUps.inc({ reason });
     },
+    onNewEpoch: () => void effects.startOver(),
     apply(event, receivedAt) {
       metrics.propagationDelay.observe({ region: options.region }, Math.max(0, receivedAt - event.at) / 1000);
       effects.apply(event, receivedAt);
@@ -203,12 +217,13 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
   });
   const meterFor = ({ keyId, teamId }: KeyGrant): ByteMeter => (bytesUp, bytesDown) => countBytes(keyId, teamId, bytesUp, bytesDown);
   const countRequest = countsBy(metrics.requests, 'outcome');
+  const countTunnel = countsBy(metrics.tunnels, 'outcome');
   const connectRequests = createConnectRequests({
     admit,
     connections,
     usage,
     tunnelMeter,
-    countOutcome: countsBy(metrics.tunnels, 'outcome'),
+    countOutcome: countTunnel,
     openTunnels: metrics.openTunnels,
     tunnelOptions: { connectTimeoutMs: options.timeouts.connectMs, idleTimeoutMs: options.timeouts.tunnelIdleMs, lookup: policy.lookup },
   });
@@ -224,7 +239,8 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
       timeouts: { responseTimeoutMs: options.timeouts.responseMs },
     }),
     connectRequests,
-    countOutcome: countRequest,
+    countRequest,
+    countTunnel,
     timeouts: options.timeouts,
     logger,
   });
@@ -253,6 +269,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
       nodeId: options.nodeId,
       region: options.region,
       appliedSeq: feed.appliedSeq(),
+      epoch: feed.epoch(),
       feedSilenceMs: Number.isFinite(feed.silenceMs()) ? Math.round(feed.silenceMs()) : null,
       openTunnels: connectRequests.open(),
       startedAt,
@@ -261,6 +278,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
   });
 
   const runningReporter = reporter;
+  let closing = false;
 
   return {
     nodeId: options.nodeId,
@@ -270,11 +288,13 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     metrics,
     appliedSeq: () => feed.appliedSeq(),
     feedSilenceMs: () => feed.silenceMs(),
-    isReady: () => feed.appliedSeq() >= 0 && pools.isLoaded(),
+    // Not ready from the first moment of shutdown, while open requests and tunnels drain.
+    isReady: () => !closing && feed.appliedSeq() >= 0 && pools.isLoaded(),
     openTunnels: () => connectRequests.open(),
     flushUsage: () => usage.flush(),
     openConnections: () => server.connections(),
     async close(deadlineMs = 0) {
+      closing = true;
       await server.close(deadlineMs);
       // Usage of the requests just drained goes out before the node is gone.
       await usage.close(Math.max(1_000, deadlineMs));

@@ -17,10 +17,16 @@ export type RefusalCode =
   | 'quota_exceeded'
   | 'concurrency_exceeded'
   | 'country_unknown'
+  | 'targeting_unsupported'
   | 'bad_request'
   | 'exit_failed'
+  | 'dns_error'
   | 'auth_unavailable'
-  | 'no_exit';
+  | 'no_exit'
+  | 'internal';
+
+/** The username's targeting parts and their `Proxy-*` headers (README "Using the proxy"). */
+export const TARGETING_PARTS = 'country, city, state, asn, session, sesstime, pool';
 
 interface RefusalKind {
   status: number;
@@ -41,10 +47,13 @@ export const REFUSALS: Readonly<Record<RefusalCode, RefusalKind>> = {
   quota_exceeded: { status: 429, proxyStatusError: 'http_request_denied', hint: 'Traffic quota used up for this period. Raise the quota or wait for the next period.' },
   concurrency_exceeded: { status: 429, proxyStatusError: 'connection_limit_reached', hint: 'Too many open connections for this key. Close some and retry.' },
   country_unknown: { status: 400, proxyStatusError: 'http_request_error', hint: 'Unknown country. Use an ISO 3166-1 alpha-2 code such as DE or US.' },
+  targeting_unsupported: { status: 400, proxyStatusError: 'http_request_error', hint: `Unknown targeting part. Supported: ${TARGETING_PARTS}.` },
   bad_request: { status: 400, proxyStatusError: 'http_request_error', hint: 'Malformed proxy request or targeting parameters.' },
   exit_failed: { status: 502, proxyStatusError: 'destination_unavailable', hint: 'The exit or the target failed after retries. Retry later or try another country.' },
+  dns_error: { status: 502, proxyStatusError: 'dns_error', hint: "The target's host name does not resolve. Check the URL." },
   auth_unavailable: { status: 503, proxyStatusError: 'proxy_internal_error', hint: 'The key cannot be verified right now. Retry shortly.' },
   no_exit: { status: 503, proxyStatusError: 'destination_unavailable', hint: 'No healthy exit for that country right now. Retry later or try another country.' },
+  internal: { status: 500, proxyStatusError: 'proxy_internal_error', hint: 'The proxy failed unexpectedly. Retry; if it keeps happening, tell the operator.' },
 };
 
 /**
@@ -59,11 +68,21 @@ export class Refusal {
     readonly retryAfterSeconds?: number,
     /** Extra headers such as X-RateLimit-*. */
     readonly extraHeaders?: Record<string, string>,
+    /** A hint naming what this request asked for, in place of the table's (see `quoted`). */
+    readonly hint?: string,
   ) {}
 
   get status(): number {
     return REFUSALS[this.code].status;
   }
+}
+
+/**
+ * Client text quoted in a hint: a short run of safe characters, so a hint stays one line
+ * of plain text whatever the client sent.
+ */
+export function quoted(text: string): string {
+  return `"${text.slice(0, 40).replace(/[^A-Za-z0-9_.]/g, '?')}"`;
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -72,25 +91,31 @@ const STATUS_TEXT: Record<number, string> = {
   407: 'Proxy Authentication Required',
   429: 'Too Many Requests',
   431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
 };
 
+const bodyOf = (code: RefusalCode, hint: string) => `${code}: ${hint}\n`;
+
 /** Pre-rendered responses: refusals are frequent under attack and must cost little. */
-const RENDERED = new Map<RefusalCode, { head: string; body: string }>(
+const RENDERED = new Map<RefusalCode, { head: string; body: string; headWithLength: string }>(
   (Object.keys(REFUSALS) as RefusalCode[]).map((code) => {
     const kind = REFUSALS[code];
-    const body = `${code}: ${kind.hint}\n`;
     let head =
       `HTTP/1.1 ${kind.status} ${STATUS_TEXT[kind.status]}\r\n` +
       `X-Portcullis-Error: ${code}\r\n` +
       `Proxy-Status: portcullis; error=${kind.proxyStatusError}; details="${code}"\r\n` +
-      'Content-Type: text/plain; charset=utf-8\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n`;
+      'Content-Type: text/plain; charset=utf-8\r\n';
     if (kind.status === 407) head += 'Proxy-Authenticate: Basic realm="portcullis"\r\n';
-    return [code, { head, body }];
+    const body = bodyOf(code, kind.hint);
+    return [code, { head, body, headWithLength: `${head}Content-Length: ${Buffer.byteLength(body)}\r\n` }];
   }),
 );
+
+function bodyFor(refusal: Refusal): string {
+  return refusal.hint === undefined ? RENDERED.get(refusal.code)!.body : bodyOf(refusal.code, refusal.hint);
+}
 
 /**
  * The raw HTTP/1.1 response for a refusal. `keepAlive` keeps the client connection open
@@ -98,26 +123,28 @@ const RENDERED = new Map<RefusalCode, { head: string; body: string }>(
  */
 export function renderRefusal(refusal: Refusal, keepAlive: boolean): string {
   const rendered = RENDERED.get(refusal.code)!;
-  let head = rendered.head;
+  const body = bodyFor(refusal);
+  let head = refusal.hint === undefined ? rendered.headWithLength : `${rendered.head}Content-Length: ${Buffer.byteLength(body)}\r\n`;
   if (refusal.retryAfterSeconds !== undefined) head += `Retry-After: ${Math.max(1, Math.ceil(refusal.retryAfterSeconds))}\r\n`;
   if (refusal.extraHeaders !== undefined) {
     for (const name in refusal.extraHeaders) head += `${name}: ${refusal.extraHeaders[name]}\r\n`;
   }
   head += keepAlive ? 'Connection: keep-alive\r\n' : 'Connection: close\r\n';
-  return `${head}\r\n${rendered.body}`;
+  return `${head}\r\n${body}`;
 }
 
 /** Status line, headers and body as separate parts, for answering through a ServerResponse. */
 export function refusalParts(refusal: Refusal): { status: number; headers: Record<string, string>; body: string } {
   const kind = REFUSALS[refusal.code];
+  const body = bodyFor(refusal);
   const headers: Record<string, string> = {
     'x-portcullis-error': refusal.code,
     'proxy-status': `portcullis; error=${kind.proxyStatusError}; details="${refusal.code}"`,
     'content-type': 'text/plain; charset=utf-8',
-    'content-length': String(Buffer.byteLength(RENDERED.get(refusal.code)!.body)),
+    'content-length': String(Buffer.byteLength(body)),
   };
   if (kind.status === 407) headers['proxy-authenticate'] = 'Basic realm="portcullis"';
   if (refusal.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(refusal.retryAfterSeconds)));
   if (refusal.extraHeaders !== undefined) Object.assign(headers, refusal.extraHeaders);
-  return { status: kind.status, headers, body: RENDERED.get(refusal.code)!.body };
+  return { status: kind.status, headers, body };
 }

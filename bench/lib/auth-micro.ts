@@ -20,6 +20,7 @@ export async function measureAuthDecision(iterations = 500_000): Promise<AuthMic
     verify: async () => ({
       key: { id: 'key_1', teamId: 'team_1', status: 'active', pools: [], countries: ['DE', 'US'], expiresAt: null, rateLimit: null, concurrency: null, overQuota: false },
       seq: 0,
+      epoch: 'e1',
     }),
     now: Date.now,
     maxEntries: 1000,
@@ -30,6 +31,8 @@ export async function measureAuthDecision(iterations = 500_000): Promise<AuthMic
     maxVerifyInFlight: 10,
     trustWindowMs: () => 300_000,
     failOpen: false,
+    epoch: () => 'e1',
+    resync: async () => {},
     events: { hit: noop, miss: noop, coalesced: noop, negativeHit: noop, verified: noop, failedOpen: noop },
   });
   await cache.lookup(sha256Hex(key), { remoteAddress: '127.0.0.1' });

@@ -46,7 +46,7 @@ function heapUsed(): number {
 const indexOf = new Map(Array.from({ length: entries }, (_, index) => [hashOf(index), index]));
 const before = heapUsed();
 const cache = createKeyCache({
-  verify: async (hash) => ({ key: JSON.parse(answerFor(indexOf.get(hash)!)) as VerifiedKey, seq: 1 }),
+  verify: async (hash) => ({ key: JSON.parse(answerFor(indexOf.get(hash)!)) as VerifiedKey, seq: 1, epoch: 'e1' }),
   now: Date.now,
   maxEntries: entries,
   maxNegativeEntries: 10_000,
@@ -56,6 +56,8 @@ const cache = createKeyCache({
   maxVerifyInFlight: 1_000_000,
   trustWindowMs: () => 300_000,
   failOpen: false,
+  epoch: () => 'e1',
+  resync: async () => {},
   events: { hit: noop, miss: noop, coalesced: noop, negativeHit: noop, verified: noop, failedOpen: noop },
 });
 const client = { remoteAddress: '127.0.0.1' };

@@ -53,3 +53,26 @@ export async function recordActivity(tx: Queryable, context: AuditContext, entry
     ],
   );
 }
+
+/** Writes many entries in one statement, for calls that change many things at once. */
+export async function recordActivities(tx: Queryable, context: AuditContext, entries: readonly ActivityEntry[]): Promise<void> {
+  if (entries.length === 0) return;
+  const column = <T>(pick: (entry: ActivityEntry) => T) => entries.map(pick);
+  await tx.query(
+    `INSERT INTO activity (id, team_id, actor_type, actor_id, action, target_type, target_id, request_id, ip, details)
+     SELECT id, team_id, $1, $2, action, target_type, target_id, $3, $4, details
+     FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[]) AS entry(id, team_id, action, target_type, target_id, details)`,
+    [
+      context.actorType,
+      context.actorId,
+      context.requestId,
+      context.ip,
+      column(() => generateId('act')),
+      column((entry) => entry.teamId),
+      column((entry) => entry.action),
+      column((entry) => entry.targetType),
+      column((entry) => entry.targetId),
+      column((entry) => JSON.stringify(entry.details ?? {})),
+    ],
+  );
+}

@@ -1,10 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import { requireAdmin } from '../http/auth.js';
 import type { CursorCodec } from '../http/cursor.js';
 import type { Database } from '../db/database.js';
-import { pageQuerySchema, toPage } from '../http/pagination.js';
-import { assertTeamAccess } from '../http/team-access.js';
-import { idSchema } from '../http/validation.js';
+import { pageQuery, pageSchema, toPage } from '../http/pagination.js';
+import { teamParams, timestampSchema } from '../http/validation.js';
 
 export interface ActivityRoutesOptions {
   db: Database;
@@ -43,7 +41,33 @@ function renderActivity(row: ActivityRow) {
   };
 }
 
-const listQuery = { type: 'object', additionalProperties: false, properties: pageQuerySchema } as const;
+const nullableString = { type: ['string', 'null'] } as const;
+const subject = { type: 'object', required: ['type', 'id'], properties: { type: { type: 'string' }, id: { type: 'string' } } } as const;
+
+const activitySchema = {
+  type: 'object',
+  required: ['id', 'teamId', 'actor', 'action', 'target', 'requestId', 'ip', 'details', 'createdAt'],
+  properties: {
+    id: { type: 'string' },
+    teamId: nullableString,
+    actor: {
+      type: 'object',
+      required: ['type', 'id'],
+      properties: {
+        type: { type: 'string', enum: ['admin', 'team_token', 'system'] },
+        id: { ...nullableString, description: 'the token that made the change; null for the system or the admin token set by ADMIN_TOKEN' },
+      },
+    },
+    action: { type: 'string', description: 'such as `key.created`, `key.revoked`, `token.created`, `token.revoked`, `token.rotated`' },
+    target: subject,
+    requestId: nullableString,
+    ip: nullableString,
+    details: { type: 'object', additionalProperties: true },
+    createdAt: timestampSchema,
+  },
+} as const;
+
+const activityPage = pageSchema(activitySchema, 'A page of the activity log, newest first.');
 
 export function registerActivityRoutes(app: FastifyInstance, { db, cursors }: ActivityRoutesOptions): void {
   async function page(scope: string, teamId: string | null, limit: number, cursor: string | undefined) {
@@ -66,20 +90,21 @@ export function registerActivityRoutes(app: FastifyInstance, { db, cursors }: Ac
   app.get<{ Params: { team: string }; Querystring: { limit: number; cursor?: string } }>(
     '/v1/teams/:team/activity',
     {
-      schema: {
-        params: { type: 'object', additionalProperties: false, required: ['team'], properties: { team: idSchema } },
-        querystring: listQuery,
-      },
+      config: { scope: 'activity:read' },
+      schema: { tags: ['activity'], summary: "A team's activity log", params: teamParams, querystring: pageQuery, response: { 200: activityPage } },
     },
     async (request) => {
       const { team } = request.params;
-      await assertTeamAccess(db, request, team);
       return page(`activity:${team}`, team, request.query.limit, request.query.cursor);
     },
   );
 
-  app.get<{ Querystring: { limit: number; cursor?: string } }>('/v1/activity', { schema: { querystring: listQuery } }, async (request) => {
-    requireAdmin(request);
-    return page('activity', null, request.query.limit, request.query.cursor);
-  });
+  app.get<{ Querystring: { limit: number; cursor?: string } }>(
+    '/v1/activity',
+    {
+      config: { adminOnly: true },
+      schema: { tags: ['activity'], summary: 'The whole activity log', description: 'Every team, pools and platform tokens.', querystring: pageQuery, response: { 200: activityPage } },
+    },
+    async (request) => page('activity', null, request.query.limit, request.query.cursor),
+  );
 }

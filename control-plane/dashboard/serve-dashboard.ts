@@ -22,9 +22,17 @@ const ASSET_TYPES: Record<string, string> = {
   '.css': 'text/css; charset=utf-8',
 };
 
-/** Every script and style sheet in static/ is an asset, so a new module needs no change here. */
+const HTML = 'text/html; charset=utf-8';
+
+/**
+ * The dashboard at `/` and the API reference at `/reference` (which renders /openapi.json);
+ * every script and style sheet in static/ is an asset, so a new module needs no change here.
+ */
 async function dashboardFiles(): Promise<Map<string, { file: string; type: string }>> {
-  const files = new Map([['/', { file: 'index.html', type: 'text/html; charset=utf-8' }]]);
+  const files = new Map([
+    ['/', { file: 'index.html', type: HTML }],
+    ['/reference', { file: 'reference.html', type: HTML }],
+  ]);
   for (const entry of await readdir(STATIC_DIR, { withFileTypes: true })) {
     const type = ASSET_TYPES[extname(entry.name)];
     if (entry.isFile() && type !== undefined) files.set(`/assets/${entry.name}`, { file: entry.name, type });
@@ -37,7 +45,8 @@ export async function registerDashboard(app: FastifyInstance): Promise<void> {
   for (const [path, { file, type }] of await dashboardFiles()) {
     const body = await readFile(new URL(file, STATIC_DIR));
     const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"`;
-    app.get(path, async (request, reply) => {
+    // Pages and assets, not API: left out of /openapi.json.
+    app.get(path, { schema: { hide: true } }, async (request, reply) => {
       reply
         .header('content-security-policy', CONTENT_SECURITY_POLICY)
         .header('x-content-type-options', 'nosniff')

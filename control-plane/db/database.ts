@@ -40,8 +40,17 @@ export interface DedicatedConnection extends Queryable {
   close(): Promise<void>;
 }
 
+export interface DedicatedOptions {
+  /**
+   * How long the connection may go without a statement before the server ends the session
+   * (and with it any session lock), and how long a statement may go unanswered before the
+   * connection is given up: a partition can neither hang its owner nor let it keep a lock.
+   */
+  leaseMs: number;
+}
+
 export interface Database extends Queryable {
-  dedicated(): Promise<DedicatedConnection>;
+  dedicated(options: DedicatedOptions): Promise<DedicatedConnection>;
   /** Runs `work` in one transaction on one connection: commit on success, rollback on throw. */
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Connections checked out and waiting, for metrics and bulkhead tests. */

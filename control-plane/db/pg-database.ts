@@ -31,6 +31,7 @@ export function createPgDatabase(options: PgDatabaseOptions): Database {
     statement_timeout: options.statementTimeoutMs,
     // Client-side backstop in case the server never answers (network partition).
     query_timeout: options.statementTimeoutMs + 1_000,
+    keepAlive: true,
     application_name: options.applicationName,
     types,
   });
@@ -89,10 +90,17 @@ export function createPgDatabase(options: PgDatabaseOptions): Database {
     async exec(sql) {
       await query(sql);
     },
-    async dedicated(): Promise<DedicatedConnection> {
+    async dedicated({ leaseMs }): Promise<DedicatedConnection> {
       const client = new pg.Client({
         connectionString: options.url,
-        statement_timeout: options.statementTimeoutMs,
+        statement_timeout: Math.min(options.statementTimeoutMs, leaseMs),
+        query_timeout: leaseMs,
+        connectionTimeoutMillis: leaseMs,
+        keepAlive: true,
+        keepAliveInitialDelayMillis: leaseMs,
+        // The server's half of the lease: a session that says nothing for this long (its
+        // owner partitioned away or hung) is ended, and its advisory locks are released.
+        options: `-c idle_session_timeout=${leaseMs}`,
         application_name: `${options.applicationName}-dedicated`,
         types,
       });
@@ -102,10 +110,18 @@ export function createPgDatabase(options: PgDatabaseOptions): Database {
         if (failed) return;
         failed = true;
         for (const handler of errorHandlers) handler(error);
+        // Not awaited: over a dead link the goodbye may never be acknowledged.
+        client.end().catch(() => undefined);
       };
       client.on('error', fail);
       client.on('end', () => fail(new Error('dedicated connection ended')));
-      await client.connect();
+      try {
+        await client.connect();
+      } catch (error) {
+        failed = true;
+        client.end().catch(() => undefined);
+        throw new DatabaseUnavailableError('database_unavailable', { cause: error });
+      }
       // A connection runs one query at a time and its callers may overlap (the relay drains
       // regions concurrently): queries wait their turn here rather than inside pg, which
       // deprecates queueing them.
@@ -115,13 +131,23 @@ export function createPgDatabase(options: PgDatabaseOptions): Database {
         turn = result.catch(() => undefined);
         return result;
       };
+      /** A statement that fails for any reason but the server's own answer breaks the connection. */
+      const send = async (sql: string, params?: readonly unknown[]) => {
+        try {
+          return await inTurn(() => client.query(sql, params as unknown[] | undefined));
+        } catch (error) {
+          if (error instanceof pg.DatabaseError) throw error;
+          fail(error as Error);
+          throw new DatabaseUnavailableError('database_unavailable', { cause: error });
+        }
+      };
       return {
         async query<Row>(sql: string, params?: readonly unknown[]) {
-          const result = await inTurn(() => client.query(sql, params as unknown[] | undefined));
+          const result = await send(sql, params);
           return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
         },
         async exec(sql) {
-          await inTurn(() => client.query(sql));
+          await send(sql);
         },
         onNotification(handler) {
           client.on('notification', (message) => handler(message.channel));
@@ -130,6 +156,7 @@ export function createPgDatabase(options: PgDatabaseOptions): Database {
           errorHandlers.push(handler);
         },
         async close() {
+          failed = true;
           client.removeAllListeners('end');
           await client.end().catch(() => undefined);
         },

@@ -5,13 +5,26 @@ import { sha256 } from '../../lib/hash.js';
 import { isWellFormedToken } from '../../lib/secret-format.js';
 import { fail } from '../errors.js';
 import type { Queryable } from '../db/database.js';
+import { SCOPES, type Scope } from '../tokens/scopes.js';
 
-/** Who is calling the admin API. A team principal can touch only its own team. */
-export type Principal = { kind: 'admin'; tokenId: string | null } | { kind: 'team'; teamId: string; tokenId: string };
+/**
+ * Who is calling the admin API and what they may do. A team principal can touch only its
+ * own team, with its token's scopes; the platform admin has every scope. `tokenId` is null
+ * for the token configured by ADMIN_TOKEN, which is not stored.
+ */
+export type Principal =
+  | { kind: 'admin'; tokenId: string | null; scopes: readonly Scope[]; expiresAt: null }
+  | { kind: 'team'; teamId: string; tokenId: string; scopes: readonly Scope[]; expiresAt: Date | null };
 
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | null;
+  }
+  interface FastifyContextConfig {
+    /** The scope a team token needs for this call; checked before the handler runs. */
+    scope?: Scope;
+    /** Only the platform admin token may make this call. */
+    adminOnly?: boolean;
   }
 }
 
@@ -21,36 +34,53 @@ export interface AdminAuthOptions {
   configuredAdminToken: string | undefined;
 }
 
+interface TokenRow {
+  id: string;
+  team_id: string | null;
+  scopes: Scope[];
+  expires_at: Date | null;
+  revoked_at: Date | null;
+}
+
 const BEARER = /^Bearer ([\x21-\x7e]{1,200})$/;
 
-/** How long a verified token is trusted without asking the database again. */
-const TOKEN_CACHE_TTL_MS = 10_000;
+/** `last_used_at` is written at most this often per token, not on every call. */
+const LAST_USED_RESOLUTION_MS = 60_000;
 
+/**
+ * Every call looks its token up (one read on a unique index): a revoked, rotated or
+ * expired token stops working on the next call, on every control plane sharing the
+ * database, with no cache to outlive it.
+ */
 export function createAdminAuth({ db, configuredAdminToken }: AdminAuthOptions) {
   const configuredHash = configuredAdminToken === undefined ? undefined : sha256(configuredAdminToken);
-  const known = new LRUCache<string, Principal>({ max: 10_000, ttl: TOKEN_CACHE_TTL_MS });
+  const recentlyUsed = new LRUCache<string, true>({ max: 10_000, ttl: LAST_USED_RESOLUTION_MS });
+
+  async function noteUse(tokenId: string): Promise<void> {
+    if (recentlyUsed.has(tokenId)) return;
+    recentlyUsed.set(tokenId, true);
+    await db.query('UPDATE tokens SET last_used_at = clock_timestamp() WHERE id = $1', [tokenId]);
+  }
 
   return {
     async authenticate(request: FastifyRequest): Promise<Principal> {
       const header = request.headers.authorization;
-      if (header === undefined) {
-        throw fail('token_missing');
-      }
+      if (header === undefined) throw fail('token_missing');
       const token = BEARER.exec(header)?.[1];
       if (token === undefined) throw fail('token_invalid');
       const hash = sha256(token);
-      if (configuredHash !== undefined && timingSafeEqual(hash, configuredHash)) return { kind: 'admin', tokenId: null };
+      if (configuredHash !== undefined && timingSafeEqual(hash, configuredHash)) return { kind: 'admin', tokenId: null, scopes: SCOPES, expiresAt: null };
       // The checksum refuses a mistyped or guessed token before any database work.
       if (!isWellFormedToken(token)) throw fail('token_invalid');
-      const cacheKey = hash.toString('base64');
-      const cached = known.get(cacheKey);
-      if (cached !== undefined) return cached;
-      const { rows } = await db.query<{ id: string; team_id: string | null }>('SELECT id, team_id FROM tokens WHERE token_hash = $1', [hash]);
+      const { rows } = await db.query<TokenRow>('SELECT id, team_id, scopes, expires_at, revoked_at FROM tokens WHERE token_hash = $1', [hash]);
       const row = rows[0];
       if (row === undefined) throw fail('token_invalid');
-      const principal: Principal = row.team_id === null ? { kind: 'admin', tokenId: row.id } : { kind: 'team', teamId: row.team_id, tokenId: row.id };
-      known.set(cacheKey, principal);
-      return principal;
+      if (row.revoked_at !== null) throw fail('token_revoked');
+      if (row.expires_at !== null && row.expires_at.getTime() <= Date.now()) throw fail('token_expired');
+      await noteUse(row.id);
+      return row.team_id === null
+        ? { kind: 'admin', tokenId: row.id, scopes: SCOPES, expiresAt: null }
+        : { kind: 'team', teamId: row.team_id, tokenId: row.id, scopes: row.scopes, expiresAt: row.expires_at };
     },
   };
 }
@@ -62,8 +92,12 @@ export function principalOf(request: FastifyRequest): Principal {
   return request.principal;
 }
 
-export function requireAdmin(request: FastifyRequest): void {
-  if (principalOf(request).kind !== 'admin') throw fail('admin_required');
+/** Enforces what the route declares in its config: admin only, or a scope. */
+export function authorize(request: FastifyRequest): void {
+  const principal = principalOf(request);
+  const { adminOnly, scope } = request.routeOptions.config;
+  if (adminOnly === true && principal.kind !== 'admin') throw fail('admin_required');
+  if (scope !== undefined && !principal.scopes.includes(scope)) throw fail('scope_missing', scope);
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DatabaseUnavailableError } from '../db/database.js';
 import { ApiError, fail } from '../errors.js';
+import { PRINTABLE_TEXT, PRINTABLE_TEXT_PROBLEM } from './validation.js';
 
 /**
  * Translates anything thrown while handling a request into the API's error shape,
@@ -46,7 +47,8 @@ function fromValidation(error: FastifyError): ApiError {
   if (first === undefined) return fail('invalid_request', error.message);
   if (first.keyword === 'additionalProperties') return fail('unknown_field', fieldName(context, first.instancePath, first.params.additionalProperty), context);
   if (first.keyword === 'required') return fail('missing_field', fieldName(context, first.instancePath, first.params.missingProperty), context);
-  return fail('invalid_field', fieldName(context, first.instancePath), context, first.message ?? 'is invalid');
+  const problem = first.keyword === 'pattern' && first.params.pattern === PRINTABLE_TEXT ? PRINTABLE_TEXT_PROBLEM : (first.message ?? 'is invalid');
+  return fail('invalid_field', fieldName(context, first.instancePath), context, problem);
 }
 
 /** Maps anything thrown while handling a request to the API's error shape; undefined for a bug. */

@@ -5,9 +5,11 @@ export const DEFAULT_PAGE_SIZE = 50;
 
 /** Query-string schema shared by every paginated list. */
 export const pageQuerySchema = {
-  limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE },
-  cursor: { type: 'string', minLength: 1, maxLength: 1024 },
+  limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE, description: 'Page size.' },
+  cursor: { type: 'string', minLength: 1, maxLength: 1024, description: 'The `nextCursor` of the previous page.' },
 } as const;
+
+export const pageQuery = { type: 'object', additionalProperties: false, properties: pageQuerySchema } as const;
 
 export interface Page<T> {
   data: T[];
@@ -33,4 +35,17 @@ export function toPage<Row, T>(
     data: visible.map(render),
     nextCursor: hasMore && last !== undefined ? codec.encode(scope, position(last)) : null,
   };
+}
+
+/** The response schema of a list page of `item`. */
+export function pageSchema(item: object, description: string) {
+  return {
+    description,
+    type: 'object',
+    required: ['data', 'nextCursor'],
+    properties: {
+      data: { type: 'array', items: item },
+      nextCursor: { type: ['string', 'null'], description: 'Pass as `cursor` for the next page; null on the last page.' },
+    },
+  } as const;
 }

@@ -2,17 +2,18 @@ import type { RateLimit } from '../../contract/node-api.js';
 import { normalizeCountryCode } from '../../geo/countries.js';
 import type { Queryable } from '../db/database.js';
 import { fail } from '../errors.js';
+import { parseExpiry } from '../http/validation.js';
 import type { GrantsBody } from './schemas.js';
-import type { KeyChanges } from './store.js';
+import type { KeyChanges, KeyGrants } from './store.js';
 
 /** Checking a key's grants and limits as an admin sent them, against what exists. */
 
-async function checkPoolsExist(db: Queryable, pools: string[]): Promise<void> {
-  if (pools.length === 0) return;
-  const { rows } = await db.query<{ name: string }>('SELECT name FROM pools WHERE name = ANY($1)', [pools]);
-  const known = new Set(rows.map((row) => row.name));
-  const unknown = pools.filter((pool) => !known.has(pool));
-  if (unknown.length > 0) throw fail('pool_unknown', unknown.join(', '));
+/** Which of `pools` exist, in one query however many keys name them. */
+export async function existingPools(db: Queryable, pools: Iterable<string>): Promise<Set<string>> {
+  const wanted = [...new Set(pools)];
+  if (wanted.length === 0) return new Set();
+  const { rows } = await db.query<{ name: string }>('SELECT name FROM pools WHERE name = ANY($1)', [wanted]);
+  return new Set(rows.map((row) => row.name));
 }
 
 function normalizeCountries(countries: string[]): string[] {
@@ -25,24 +26,18 @@ function normalizeCountries(countries: string[]): string[] {
   return normalized.sort();
 }
 
-function parseExpiry(value: string | null | undefined): Date | null | undefined {
-  if (value === undefined || value === null) return value;
-  const expiresAt = new Date(value);
-  if (expiresAt.getTime() <= Date.now()) throw fail('expires_at_in_past');
-  return expiresAt;
-}
-
 function parseRateLimit(value: GrantsBody['rateLimit']): RateLimit | null | undefined {
   if (value === undefined || value === null) return value;
   // The burst is how many requests may arrive at once; by default one second's worth.
   return { requestsPerSecond: value.requestsPerSecond, burst: value.burst ?? value.requestsPerSecond };
 }
 
-/** Validates grants against the pools and countries that exist; returns only the fields given. */
-export async function parseGrants(db: Queryable, body: GrantsBody): Promise<KeyChanges> {
+/** Validates grants against the pools given as existing and the countries; returns only the fields given. */
+export function parseGrantsAgainst(knownPools: ReadonlySet<string>, body: GrantsBody): KeyChanges {
   const changes: KeyChanges = {};
   if (body.pools !== undefined) {
-    await checkPoolsExist(db, body.pools);
+    const unknown = body.pools.filter((pool) => !knownPools.has(pool));
+    if (unknown.length > 0) throw fail('pool_unknown', unknown.join(', '));
     changes.pools = [...body.pools].sort();
   }
   if (body.countries !== undefined) changes.countries = normalizeCountries(body.countries);
@@ -55,4 +50,21 @@ export async function parseGrants(db: Queryable, body: GrantsBody): Promise<KeyC
   }
   if (body.monthlyQuotaBytes !== undefined) changes.monthlyQuotaBytes = body.monthlyQuotaBytes;
   return changes;
+}
+
+/** Validates grants against the pools and countries that exist; returns only the fields given. */
+export async function parseGrants(db: Queryable, body: GrantsBody): Promise<KeyChanges> {
+  return parseGrantsAgainst(await existingPools(db, body.pools ?? []), body);
+}
+
+/** A new key's grants: what was given, and no grant or limit for the rest. */
+export function withDefaults(changes: KeyChanges): KeyGrants {
+  return {
+    pools: changes.pools ?? [],
+    countries: changes.countries ?? [],
+    expiresAt: changes.expiresAt ?? null,
+    rateLimit: changes.rateLimit ?? null,
+    concurrency: changes.concurrency ?? null,
+    monthlyQuotaBytes: changes.monthlyQuotaBytes ?? null,
+  };
 }

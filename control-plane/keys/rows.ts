@@ -1,4 +1,5 @@
 import type { ConcurrencyLimit, RateLimit } from '../../contract/node-api.js';
+import { CURRENT_MONTH } from '../usage/store.js';
 
 /** A key's row as every key query selects it, and how the admin API shows it. */
 
@@ -22,6 +23,8 @@ export interface KeyRow {
   updated_at: Date;
   last_used_at: Date | null;
   revoked_at: Date | null;
+  /** Bytes up and down this calendar month (UTC); null before the first. */
+  month_bytes: number | null;
   position: string;
 }
 
@@ -37,6 +40,8 @@ export interface KeyView {
   rateLimit: RateLimit | null;
   concurrency: ConcurrencyLimit | null;
   monthlyQuotaBytes: number | null;
+  monthlyUsedBytes: number;
+  monthlyRemainingBytes: number | null;
   createdAt: string;
   updatedAt: string;
   lastUsedAt: string | null;
@@ -45,7 +50,8 @@ export interface KeyView {
 
 export const KEY_COLUMNS = `id, team_id, name, prefix, status, pools, countries, expires_at, rate_limit_per_second,
   rate_limit_burst, max_concurrent_per_node, max_concurrent_per_region, monthly_quota_bytes,
-  created_at, updated_at, last_used_at, revoked_at, created_at::text AS position`;
+  created_at, updated_at, last_used_at, revoked_at, created_at::text AS position,
+  (SELECT bytes FROM usage_monthly WHERE subject_type = 'key' AND subject_id = api_keys.id AND month = ${CURRENT_MONTH}) AS month_bytes`;
 
 export function rateLimitOf(row: Pick<KeyRow, 'rate_limit_per_second' | 'rate_limit_burst'>): RateLimit | null {
   return row.rate_limit_per_second === null ? null : { requestsPerSecond: row.rate_limit_per_second, burst: row.rate_limit_burst ?? row.rate_limit_per_second };
@@ -74,6 +80,8 @@ export function renderKey(row: KeyRow, now = Date.now()): KeyView {
     rateLimit: rateLimitOf(row),
     concurrency: concurrencyOf(row),
     monthlyQuotaBytes: row.monthly_quota_bytes,
+    monthlyUsedBytes: row.month_bytes ?? 0,
+    monthlyRemainingBytes: row.monthly_quota_bytes === null ? null : Math.max(0, row.monthly_quota_bytes - (row.month_bytes ?? 0)),
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
     lastUsedAt: row.last_used_at?.toISOString() ?? null,

@@ -1,4 +1,4 @@
-import { idSchema, poolNameSchema } from '../http/validation.js';
+import { displayNameSchema, idSchema, nullableTimestampSchema, poolNameSchema, PRINTABLE_TEXT, timestampSchema } from '../http/validation.js';
 import type { KeyStatus } from './rows.js';
 
 /** The shapes of the key routes: what they accept and how a key is shown. */
@@ -32,12 +32,17 @@ export const grantProperties = {
   monthlyQuotaBytes: { type: ['integer', 'null'], minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
 } as const;
 
-export const teamParams = { type: 'object', additionalProperties: false, required: ['team'], properties: { team: idSchema } } as const;
 export const keyParams = {
   type: 'object',
   additionalProperties: false,
   required: ['team', 'id'],
   properties: { team: idSchema, id: idSchema },
+} as const;
+
+/** The filters of the key list, which its export takes too. */
+export const keyFilterProperties = {
+  status: { type: 'string', enum: ['active', 'revoked', 'expired'] },
+  q: { type: 'string', maxLength: 200, pattern: PRINTABLE_TEXT, description: 'a case-insensitive name prefix, or a key prefix (`sk_live_…`)' },
 } as const;
 
 export interface GrantsBody {
@@ -60,21 +65,47 @@ export interface KeyListQuery {
   q?: string;
 }
 
-const nullableString = { type: ['string', 'null'] } as const;
 const stringArray = { type: 'array', items: { type: 'string' } } as const;
 
-/** The response shape of a key, compiled by fastify into a fast serializer. */
+/** The body of a new key: a name and, optionally, its grants and limits. */
+export const createKeyBodySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: { name: displayNameSchema, ...grantProperties },
+} as const;
+
+/** How a key is shown, compiled by fastify into a fast serializer; never its secret. */
 export const keyViewSchema = {
   type: 'object',
+  required: [
+    'id',
+    'teamId',
+    'name',
+    'prefix',
+    'status',
+    'pools',
+    'countries',
+    'expiresAt',
+    'rateLimit',
+    'concurrency',
+    'monthlyQuotaBytes',
+    'monthlyUsedBytes',
+    'monthlyRemainingBytes',
+    'createdAt',
+    'updatedAt',
+    'lastUsedAt',
+    'revokedAt',
+  ],
   properties: {
     id: { type: 'string' },
     teamId: { type: 'string' },
     name: { type: 'string' },
-    prefix: { type: 'string' },
-    status: { type: 'string' },
-    pools: stringArray,
-    countries: stringArray,
-    expiresAt: nullableString,
+    prefix: { type: 'string', description: 'the public beginning of the secret, searchable with `q`' },
+    status: { type: 'string', enum: ['active', 'revoked', 'expired'] },
+    pools: { ...stringArray, description: 'pools the key may use; empty: all' },
+    countries: { ...stringArray, description: 'countries the key may use; empty: all' },
+    expiresAt: nullableTimestampSchema,
     rateLimit: {
       type: ['object', 'null'],
       properties: { requestsPerSecond: { type: 'integer' }, burst: { type: 'integer' } },
@@ -83,10 +114,19 @@ export const keyViewSchema = {
       type: ['object', 'null'],
       properties: { perNode: { type: ['integer', 'null'] }, perRegion: { type: ['integer', 'null'] } },
     },
-    monthlyQuotaBytes: { type: ['integer', 'null'] },
-    createdAt: { type: 'string' },
-    updatedAt: { type: 'string' },
-    lastUsedAt: nullableString,
-    revokedAt: nullableString,
+    monthlyQuotaBytes: { type: ['integer', 'null'], description: 'bytes up and down per calendar month (UTC); null: no quota of its own' },
+    monthlyUsedBytes: { type: 'integer', description: 'bytes up and down this calendar month (UTC), as nodes have reported them (every 2 s)' },
+    monthlyRemainingBytes: { type: ['integer', 'null'], description: 'what is left of the key\'s own quota this month; null without one (a team quota applies on top)' },
+    createdAt: timestampSchema,
+    updatedAt: timestampSchema,
+    lastUsedAt: nullableTimestampSchema,
+    revokedAt: nullableTimestampSchema,
   },
+} as const;
+
+/** A key with its secret: the answer to creating or rotating one, the only time it is shown. */
+export const keyWithSecretSchema = {
+  ...keyViewSchema,
+  required: [...keyViewSchema.required, 'key'],
+  properties: { ...keyViewSchema.properties, key: { type: 'string', description: 'the secret (`sk_live_…`), shown only in this answer' } },
 } as const;

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import {
+  MAX_NODE_API_BODY_BYTES,
   NodeReport,
   NodeReportAnswer,
   PoolsAnswer,
@@ -11,10 +12,12 @@ import {
   VerifyAnswer,
   VerifyRequest,
 } from '../../contract/node-api.js';
+import type { Logger } from '../../lib/logger.js';
 import type { Database } from '../db/database.js';
 import { fail } from '../errors.js';
 import { listAllPools } from '../pools/store.js';
-import { OUTBOX_COLUMNS, toRevocationEvent, type OutboxRow } from '../revocation/outbox.js';
+import { CURRENT_EPOCH } from '../revocation/feed-epoch.js';
+import { OUTBOX_COLUMNS, toChangeEvent, type OutboxRow } from '../revocation/outbox.js';
 import { recordUsageBatch } from '../usage/store.js';
 import { liveNodesInRegion, recordNodeReport } from './reports.js';
 import { findKeysByHashes } from './verify.js';
@@ -28,11 +31,14 @@ export interface NodeApiOptions {
   db: Database;
   nodeToken: string;
   nodeLivenessMs: number;
+  logger: Logger;
 }
+
+const NODE_API = ['node API'];
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
-export function registerNodeApi(app: FastifyInstance, { db, nodeToken, nodeLivenessMs }: NodeApiOptions): void {
+export function registerNodeApi(app: FastifyInstance, { db, nodeToken, nodeLivenessMs, logger }: NodeApiOptions): void {
   const expected = digest(`Bearer ${nodeToken}`);
 
   app.register(async (scope) => {
@@ -44,29 +50,30 @@ export function registerNodeApi(app: FastifyInstance, { db, nodeToken, nodeLiven
     // Nodes batch their cache misses: one call answers for up to MAX_VERIFY_BATCH keys.
     scope.post<{ Body: VerifyRequest }>(
       '/internal/v1/keys/verify',
-      { schema: { body: VerifyRequest, response: { 200: VerifyAnswer } } },
+      { bodyLimit: MAX_NODE_API_BODY_BYTES, schema: { tags: NODE_API, summary: "Verify keys by hash (a node's cache misses, batched)", body: VerifyRequest, response: { 200: VerifyAnswer } } },
       async (request): Promise<VerifyAnswer> => {
-        const { keys, seq } = await findKeysByHashes(db, request.body.hashes);
-        return { keys: Object.fromEntries(keys), seq };
+        const { keys, seq, epoch } = await findKeysByHashes(db, request.body.hashes);
+        return { keys: Object.fromEntries(keys), seq, epoch };
       },
     );
 
     scope.get<{ Querystring: RevocationsQuery }>(
       '/internal/v1/revocations',
-      { schema: { querystring: RevocationsQuery, response: { 200: RevocationsAnswer } } },
+      { schema: { tags: NODE_API, summary: 'Revocation feed events after a seq (catch-up)', querystring: RevocationsQuery, response: { 200: RevocationsAnswer } } },
       async (request): Promise<RevocationsAnswer> => {
         const { after, limit } = request.query;
         const { rows } = await db.query<OutboxRow>(`SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2`, [after, limit]);
-        const latest = await db.query<{ seq: number }>('SELECT coalesce(max(seq), 0) AS seq FROM outbox');
-        return { events: rows.map(toRevocationEvent), latestSeq: latest.rows[0]!.seq };
+        // Read after the page: a new epoch drawn in between is noticed, and the page dropped.
+        const latest = await db.query<{ seq: number; epoch: string }>(`SELECT coalesce(max(seq), 0) AS seq, ${CURRENT_EPOCH} AS epoch FROM outbox`);
+        return { events: rows.map(toChangeEvent), latestSeq: latest.rows[0]!.seq, epoch: latest.rows[0]!.epoch };
       },
     );
 
     scope.post<{ Body: NodeReport }>(
       '/internal/v1/nodes/report',
-      { schema: { body: NodeReport, response: { 200: NodeReportAnswer } } },
+      { bodyLimit: MAX_NODE_API_BODY_BYTES, schema: { tags: NODE_API, summary: "A node's report: applied seq, acknowledgements, exit health", body: NodeReport, response: { 200: NodeReportAnswer } } },
       async (request): Promise<NodeReportAnswer> => {
-        await recordNodeReport(db, request.body);
+        await recordNodeReport(db, request.body, logger);
         // A node falls back to a local rate limiter when its Redis is down, and divides each
         // key's limit by the number of live nodes in its region.
         return { regionNodes: await liveNodesInRegion(db, request.body.region, nodeLivenessMs) };
@@ -75,11 +82,17 @@ export function registerNodeApi(app: FastifyInstance, { db, nodeToken, nodeLiven
 
     scope.post<{ Body: UsageBatch }>(
       '/internal/v1/usage',
-      { schema: { body: UsageBatch, response: { 200: UsageAnswer } } },
+      { bodyLimit: MAX_NODE_API_BODY_BYTES, schema: { tags: NODE_API, summary: 'A numbered batch of metered usage, counted once', body: UsageBatch, response: { 200: UsageAnswer } } },
       async (request): Promise<UsageAnswer> => recordUsageBatch(db, request.body),
     );
 
-    scope.get('/internal/v1/pools', async (request, reply) => {
+    const poolsSchema = {
+      tags: NODE_API,
+      summary: 'Every pool with its exits',
+      description: 'With an ETag; answers 304 to a matching If-None-Match.',
+      response: { 200: PoolsAnswer, 304: { description: 'unchanged since the ETag given', type: 'null' } },
+    };
+    scope.get('/internal/v1/pools', { schema: poolsSchema }, async (request, reply) => {
       const pools = await listAllPools(db);
       const answer: PoolsAnswer = { pools: pools.map((pool) => ({ name: pool.name, exits: pool.exits })) };
       const body = JSON.stringify(answer);

@@ -34,8 +34,12 @@ export async function loadExitHealth(db: Queryable, nodeLivenessMs: number): Pro
   return new Map(rows.map((row) => [`${row.pool}\0${row.country}`, row.healthy]));
 }
 
-/** What a pool looks like through the admin API: exit credentials are never shown. */
-export function renderPool(row: PoolRow, health: ExitHealth = new Map()) {
+/**
+ * What a pool looks like through the admin API. The platform admin sees its exits, with
+ * credentials redacted; a team sees only the pool's name and countries, never where its
+ * traffic goes out (exit URLs, upstream hosts).
+ */
+export function renderPool(row: PoolRow, { withExits, health = new Map() }: { withExits: boolean; health?: ExitHealth }) {
   const countries = new Map<string, { country: string; name: string; exits: number; healthy: number | null }>();
   for (const exit of row.exits) {
     const entry = countries.get(exit.country) ?? {
@@ -49,7 +53,7 @@ export function renderPool(row: PoolRow, health: ExitHealth = new Map()) {
   }
   return {
     name: row.name,
-    exits: row.exits.map((exit) => ({ id: exit.id, country: exit.country, url: redactCredentials(exit.url) })),
+    ...(withExits && { exits: row.exits.map((exit) => ({ ...exit, url: redactCredentials(exit.url) })) }),
     countries: [...countries.values()].sort((a, b) => a.country.localeCompare(b.country)),
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),

@@ -1,4 +1,4 @@
-import type { FeedEventKind, RevocationEvent } from '../../contract/feed.js';
+import { POOLS_CHANGED, type AccessEventKind, type ChangeEvent, type FeedEventKind } from '../../contract/feed.js';
 import type { Queryable } from '../db/database.js';
 
 /** Arbitrary constant: the advisory lock held while drawing an outbox sequence number. */
@@ -6,14 +6,17 @@ const OUTBOX_LOCK = 7_301_002;
 export const OUTBOX_CHANNEL = 'portcullis_outbox';
 
 
-export interface OutboxEvent {
-  kind: FeedEventKind;
-  teamId: string;
-  /** Null for events about a whole team. */
-  keyId: string | null;
-  /** The hash nodes must evict (for a rotation, the old secret's hash); null for team events. */
-  keyHash: Buffer | null;
-}
+export type OutboxEvent =
+  | {
+      kind: AccessEventKind;
+      teamId: string;
+      /** Null for events about a whole team. */
+      keyId: string | null;
+      /** The hash nodes must evict (for a rotation, the old secret's hash); null for team events. */
+      keyHash: Buffer | null;
+    }
+  /** Pools belong to no team: nodes fetch them all again. */
+  | { kind: typeof POOLS_CHANGED; teamId: null; keyId: null; keyHash: null };
 
 /**
  * Appends an event for the relay. Holding a transaction-scoped lock from `nextval` to
@@ -36,7 +39,7 @@ export async function appendOutbox(tx: Queryable, event: OutboxEvent): Promise<n
 export interface OutboxRow {
   seq: number;
   kind: FeedEventKind;
-  team_id: string;
+  team_id: string | null;
   key_id: string | null;
   key_hash: Uint8Array | null;
   created_at: Date;
@@ -45,13 +48,16 @@ export interface OutboxRow {
 export const OUTBOX_COLUMNS = 'seq, kind, team_id, key_id, key_hash, created_at';
 
 /** An outbox row as the feed and the node API carry it. */
-export function toRevocationEvent(row: OutboxRow): RevocationEvent {
+export function toChangeEvent(row: OutboxRow): ChangeEvent {
+  const at = row.created_at.getTime();
+  if (row.kind === POOLS_CHANGED) return { seq: row.seq, kind: row.kind, teamId: null, keyId: null, keyHash: null, at };
   return {
     seq: row.seq,
     kind: row.kind,
-    teamId: row.team_id,
+    // The table's check constraint holds every event but a pool change to a team.
+    teamId: row.team_id!,
     keyId: row.key_id,
     keyHash: row.key_hash === null ? null : Buffer.from(row.key_hash).toString('hex'),
-    at: row.created_at.getTime(),
+    at,
   };
 }

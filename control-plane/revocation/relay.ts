@@ -1,7 +1,9 @@
+import { createFailureLog, type FailureLog } from '../../lib/failure-log.js';
 import type { FeedPublisher } from '../../lib/feed/bus.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Database, DedicatedConnection, Queryable } from '../db/database.js';
-import { OUTBOX_CHANNEL, OUTBOX_COLUMNS, toRevocationEvent, type OutboxRow } from './outbox.js';
+import { confirmEpoch, CURRENT_EPOCH, renewEpoch } from './feed-epoch.js';
+import { OUTBOX_CHANNEL, OUTBOX_COLUMNS, toChangeEvent, type OutboxRow } from './outbox.js';
 
 /**
  * The outbox relay (DESIGN "Revocation protocol", step 2). Publishes each outbox row, in
@@ -11,7 +13,9 @@ import { OUTBOX_CHANNEL, OUTBOX_COLUMNS, toRevocationEvent, type OutboxRow } fro
  *
  * Only one instance relays at a time: the leader holds a session-level advisory lock on a
  * dedicated connection (if it dies, the lock goes with it and another instance takes
- * over). Events are idempotent too — nodes ignore a seq they already applied — so an
+ * over). That connection is leased: cut off from the database for `leaseMs`, the leader
+ * gives up and the server ends its session, so a partition cannot keep the lock from the
+ * others. Events are idempotent too — nodes ignore a seq they already applied — so an
  * overlap during a takeover repeats messages but never reorders or loses them.
  */
 export interface Relay {
@@ -33,6 +37,8 @@ export interface RelayOptions {
   heartbeatMs: number;
   /** Fallback poll, in case a notification is lost. */
   pollMs: number;
+  /** The dedicated connection's lease (see DedicatedOptions). */
+  leaseMs: number;
   logger: Logger;
   metrics: RelayMetrics;
 }
@@ -40,9 +46,26 @@ export interface RelayOptions {
 const RELAY_LOCK = 7_301_004;
 const BATCH = 500;
 
-export async function createRelay({ db, publishers, heartbeatMs, pollMs, logger, metrics }: RelayOptions): Promise<Relay> {
+type EpochRow = OutboxRow & { epoch: string };
+
+export async function createRelay({ db, publishers, heartbeatMs, pollMs, leaseMs, logger, metrics }: RelayOptions): Promise<Relay> {
   const regions = [...publishers.keys()];
   const cursors = new Map<string, number>();
+  // The furthest this process has published: an outbox found below it was rewound.
+  let published = { epoch: '', seq: 0 };
+  const databaseFailures = createFailureLog(logger, {
+    failing: 'relay cannot use the database; retrying until it can',
+    recovered: 'relay uses the database again',
+  });
+  const regionFailures = new Map<string, FailureLog>(
+    regions.map((region) => [
+      region,
+      createFailureLog(logger.child({ region }), {
+        failing: "relay cannot publish to the region's bus; its backlog waits",
+        recovered: "relay publishes to the region's bus again",
+      }),
+    ]),
+  );
   let connection: DedicatedConnection | undefined;
   let leader = false;
   let closed = false;
@@ -71,23 +94,38 @@ export async function createRelay({ db, publishers, heartbeatMs, pollMs, logger,
   }
 
   async function connect(): Promise<void> {
+    const candidate = await db.dedicated({ leaseMs });
+    candidate.onError((error) => {
+      if (connection !== candidate) return;
+      connection = undefined;
+      if (leader) logger.warn({ err: error }, 'relay leadership lost with its database connection');
+      leader = false;
+    });
+    candidate.onNotification((channel) => {
+      if (channel === OUTBOX_CHANNEL) void flush();
+    });
     try {
-      const candidate = await db.dedicated();
-      candidate.onError((error) => {
-        logger.warn({ err: error }, 'relay connection lost; will reconnect');
-        if (connection === candidate) {
-          connection = undefined;
-          leader = false;
-        }
-      });
-      candidate.onNotification((channel) => {
-        if (channel === OUTBOX_CHANNEL) void flush();
-      });
       await candidate.query(`LISTEN ${OUTBOX_CHANNEL}`);
-      connection = candidate;
     } catch (error) {
-      logger.warn({ err: error }, 'relay cannot reach the database');
+      await candidate.close();
+      throw error;
     }
+    connection = candidate;
+  }
+
+  /**
+   * Before publishing anything as the new leader: the epoch must be this database's, and an
+   * outbox that ends below what this process published before was rewound under it.
+   */
+  async function checkEpoch(): Promise<void> {
+    const epoch = await confirmEpoch(db, logger);
+    const { rows } = await own().query<{ seq: number }>('SELECT coalesce(max(seq), 0) AS seq FROM outbox');
+    const latest = rows[0]!.seq;
+    if (published.epoch === epoch && latest < published.seq) {
+      const reason = `the outbox ends at seq ${latest}, below the ${published.seq} this relay published: it was rewound`;
+      await db.transaction((tx) => renewEpoch(tx, epoch, logger, reason));
+    }
+    published = { epoch: '', seq: 0 };
   }
 
   async function claimLeadership(): Promise<void> {
@@ -95,10 +133,15 @@ export async function createRelay({ db, publishers, heartbeatMs, pollMs, logger,
     if (connection === undefined || leader) return;
     const { rows } = await connection.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [RELAY_LOCK]);
     if (rows[0]?.locked === true) {
-      leader = true;
+      await checkEpoch();
       await loadCursors();
+      leader = true;
       logger.info({ regions }, 'relay leadership taken');
     }
+  }
+
+  function notePublished(epoch: string, seq: number): void {
+    if (epoch !== published.epoch || seq > published.seq) published = { epoch, seq };
   }
 
   /**
@@ -107,14 +150,14 @@ export async function createRelay({ db, publishers, heartbeatMs, pollMs, logger,
    * Regions drain independently, so one that is down never holds up the others; regions
    * at the same cursor share one read of the outbox (`reads`, one flush's worth).
    */
-  async function drainRegion(region: string, reads: Map<number, Promise<OutboxRow[]>>): Promise<void> {
+  async function drainRegion(region: string, reads: Map<number, Promise<EpochRow[]>>): Promise<void> {
     const publisher = publishers.get(region)!;
     for (;;) {
       let cursor = cursors.get(region) ?? 0;
       let read = reads.get(cursor);
       if (read === undefined) {
         read = own()
-          .query<OutboxRow>(`SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2`, [cursor, BATCH])
+          .query<EpochRow>(`SELECT ${OUTBOX_COLUMNS}, ${CURRENT_EPOCH} AS epoch FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2`, [cursor, BATCH])
           .then((result) => result.rows);
         reads.set(cursor, read);
       }
@@ -122,14 +165,19 @@ export async function createRelay({ db, publishers, heartbeatMs, pollMs, logger,
       if (rows.length === 0) return;
       // Publishes go out back to back on one connection, which keeps them in order; the
       // cursor advances past the last one confirmed before the first failure.
-      const outcomes = await Promise.allSettled(rows.map((row) => publisher.publish({ type: 'event', ...toRevocationEvent(row) })));
+      const outcomes = await Promise.allSettled(rows.map((row) => publisher.publish({ type: 'event', epoch: row.epoch, ...toChangeEvent(row) })));
       const firstFailure = outcomes.findIndex((outcome) => outcome.status === 'rejected');
       const sent = firstFailure < 0 ? rows.length : firstFailure;
       const failed = firstFailure >= 0;
-      if (sent > 0) cursor = rows[sent - 1]!.seq;
+      if (sent > 0) {
+        cursor = rows[sent - 1]!.seq;
+        notePublished(rows[0]!.epoch, cursor);
+      }
       if (failed) {
         metrics.publishFailed(region);
-        logger.debug({ err: (outcomes[firstFailure] as PromiseRejectedResult).reason, region }, 'region unreachable; backlog kept');
+        regionFailures.get(region)!.failed({ err: (outcomes[firstFailure] as PromiseRejectedResult).reason, cursor });
+      } else {
+        regionFailures.get(region)!.recovered({ cursor });
       }
       if (sent > 0) {
         cursors.set(region, cursor);
@@ -141,7 +189,7 @@ export async function createRelay({ db, publishers, heartbeatMs, pollMs, logger,
   }
 
   async function publishPending(): Promise<void> {
-    const reads = new Map<number, Promise<OutboxRow[]>>();
+    const reads = new Map<number, Promise<EpochRow[]>>();
     await Promise.all(regions.map((region) => drainRegion(region, reads)));
   }
 
@@ -157,8 +205,9 @@ export async function createRelay({ db, publishers, heartbeatMs, pollMs, logger,
           await claimLeadership();
           if (leader && regions.length > 0) await publishPending();
         } while (flushAgain && !closed);
+        databaseFailures.recovered();
       } catch (error) {
-        logger.warn({ err: error }, 'relay flush failed; will retry');
+        databaseFailures.failed({ err: error });
       } finally {
         flushing = undefined;
       }
@@ -168,16 +217,18 @@ export async function createRelay({ db, publishers, heartbeatMs, pollMs, logger,
 
   async function heartbeat(): Promise<void> {
     if (!leader) return;
-    const { rows } = await own().query<{ seq: number }>('SELECT coalesce(max(seq), 0) AS seq FROM outbox');
-    const latest = rows[0]!.seq;
+    const { rows } = await own().query<{ seq: number; epoch: string }>(`SELECT coalesce(max(seq), 0) AS seq, ${CURRENT_EPOCH} AS epoch FROM outbox`);
+    const { seq: latest, epoch } = rows[0]!;
     const at = Date.now();
     await Promise.all(
       regions.map(async (region) => {
         metrics.lag(region, latest - (cursors.get(region) ?? 0));
         try {
-          await publishers.get(region)!.publish({ type: 'heartbeat', seq: latest, at });
-        } catch {
+          await publishers.get(region)!.publish({ type: 'heartbeat', seq: latest, at, epoch });
+          regionFailures.get(region)!.recovered();
+        } catch (error) {
           metrics.publishFailed(region);
+          regionFailures.get(region)!.failed({ err: error });
         }
       }),
     );
@@ -186,7 +237,7 @@ export async function createRelay({ db, publishers, heartbeatMs, pollMs, logger,
   await flush();
   const pollTimer = setInterval(() => void flush(), pollMs);
   const heartbeatTimer = setInterval(() => {
-    heartbeat().catch((error: unknown) => logger.debug({ err: error }, 'heartbeat failed'));
+    heartbeat().catch((error: unknown) => databaseFailures.failed({ err: error }));
   }, heartbeatMs);
 
   return {

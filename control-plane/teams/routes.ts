@@ -1,16 +1,17 @@
 import type { FastifyInstance } from 'fastify';
-import { sha256 } from '../../lib/hash.js';
-import { generateId, generateToken } from '../../lib/secret-format.js';
+import { generateId } from '../../lib/secret-format.js';
 import { fail } from '../errors.js';
 import { auditContextOf, recordActivity } from '../activity/log.js';
-import { principalOf, requireAdmin } from '../http/auth.js';
+import { principalOf } from '../http/auth.js';
 import type { CursorCodec } from '../http/cursor.js';
 import type { Database } from '../db/database.js';
 import { appendOutbox } from '../revocation/outbox.js';
-import { pageQuerySchema, toPage } from '../http/pagination.js';
+import { pageQuery, pageSchema, toPage } from '../http/pagination.js';
 import { reconcileQuota } from '../usage/store.js';
-import { assertTeamAccess } from '../http/team-access.js';
-import { displayNameSchema, idSchema } from '../http/validation.js';
+import { displayNameSchema, teamParams, timestampSchema } from '../http/validation.js';
+import { scopeSchema } from '../tokens/scopes.js';
+import { getOwnToken } from '../tokens/store.js';
+import { tokenViewSchema } from '../tokens/schemas.js';
 
 export interface TeamRoutesOptions {
   db: Database;
@@ -28,38 +29,69 @@ interface TeamRow {
 const renderTeam = (row: TeamRow) => ({ id: row.id, name: row.name, monthlyQuotaBytes: row.monthly_quota_bytes, createdAt: row.created_at.toISOString() });
 const TEAM_COLUMNS = 'id, name, monthly_quota_bytes, created_at, created_at::text AS position';
 const nameBody = { type: 'object', additionalProperties: false, required: ['name'], properties: { name: displayNameSchema } } as const;
-const teamParams = { type: 'object', additionalProperties: false, required: ['team'], properties: { team: idSchema } } as const;
+
+const teamViewSchema = {
+  type: 'object',
+  required: ['id', 'name', 'monthlyQuotaBytes', 'createdAt'],
+  properties: {
+    id: { type: 'string' },
+    name: { type: 'string' },
+    monthlyQuotaBytes: { type: ['integer', 'null'], description: 'bytes up and down per calendar month (UTC) for all its keys together' },
+    createdAt: timestampSchema,
+  },
+} as const;
+
+const meSchema = {
+  description: 'Who the token belongs to and what it may do.',
+  type: 'object',
+  required: ['kind', 'team', 'scopes', 'token'],
+  properties: {
+    kind: { type: 'string', enum: ['admin', 'team'] },
+    team: { anyOf: [teamViewSchema, { type: 'null' }] },
+    scopes: { type: 'array', items: scopeSchema },
+    token: { anyOf: [tokenViewSchema, { type: 'null' }], description: 'null for the admin token set by ADMIN_TOKEN, which is not stored' },
+  },
+} as const;
 
 export function registerTeamRoutes(app: FastifyInstance, { db, cursors }: TeamRoutesOptions): void {
-  // Who the token belongs to: the dashboard's first call after sign-in.
-  app.get('/v1/me', async (request) => {
+  // The dashboard's first call after sign-in.
+  app.get('/v1/me', { schema: { tags: ['teams'], summary: 'Who the calling token belongs to', response: { 200: meSchema } } }, async (request) => {
     const principal = principalOf(request);
-    if (principal.kind === 'admin') return { kind: 'admin', team: null };
+    const token = principal.tokenId === null ? null : await getOwnToken(db, principal.tokenId);
+    if (principal.kind === 'admin') return { kind: 'admin', team: null, scopes: principal.scopes, token };
     const { rows } = await db.query<TeamRow>(`SELECT ${TEAM_COLUMNS} FROM teams WHERE id = $1`, [principal.teamId]);
-    return { kind: 'team', team: rows[0] === undefined ? null : renderTeam(rows[0]) };
+    return { kind: 'team', team: rows[0] === undefined ? null : renderTeam(rows[0]), scopes: principal.scopes, token };
   });
 
-  app.post<{ Body: { name: string } }>('/v1/teams', { schema: { body: nameBody } }, async (request, reply) => {
-    requireAdmin(request);
-    const { name } = request.body;
-    const team = await db.transaction(async (tx) => {
-      const { rows } = await tx.query<TeamRow>(
-        `INSERT INTO teams (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING ${TEAM_COLUMNS}`,
-        [generateId('team'), name],
-      );
-      const row = rows[0];
-      if (row === undefined) throw fail('team_name_taken', name);
-      await recordActivity(tx, auditContextOf(request), { teamId: row.id, action: 'team.created', targetType: 'team', targetId: row.id, details: { name } });
-      return row;
-    });
-    return reply.status(201).send(renderTeam(team));
-  });
+  app.post<{ Body: { name: string } }>(
+    '/v1/teams',
+    {
+      config: { adminOnly: true, errors: ['team_name_taken'] },
+      schema: { tags: ['teams'], summary: 'Create a team', body: nameBody, response: { 201: teamViewSchema } },
+    },
+    async (request, reply) => {
+      const { name } = request.body;
+      const team = await db.transaction(async (tx) => {
+        const { rows } = await tx.query<TeamRow>(
+          `INSERT INTO teams (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING ${TEAM_COLUMNS}`,
+          [generateId('team'), name],
+        );
+        const row = rows[0];
+        if (row === undefined) throw fail('team_name_taken', name);
+        await recordActivity(tx, auditContextOf(request), { teamId: row.id, action: 'team.created', targetType: 'team', targetId: row.id, details: { name } });
+        return row;
+      });
+      return reply.status(201).send(renderTeam(team));
+    },
+  );
 
   app.get<{ Querystring: { limit: number; cursor?: string } }>(
     '/v1/teams',
-    { schema: { querystring: { type: 'object', additionalProperties: false, properties: pageQuerySchema } } },
+    {
+      config: { adminOnly: true },
+      schema: { tags: ['teams'], summary: 'List teams', description: 'Newest first.', querystring: pageQuery, response: { 200: pageSchema(teamViewSchema, 'A page of teams.') } },
+    },
     async (request) => {
-      requireAdmin(request);
       const { limit, cursor } = request.query;
       const after = cursor === undefined ? undefined : cursors.decode('teams', cursor, 2);
       const params: unknown[] = [limit + 1];
@@ -73,18 +105,24 @@ export function registerTeamRoutes(app: FastifyInstance, { db, cursors }: TeamRo
     },
   );
 
-  app.get<{ Params: { team: string } }>('/v1/teams/:team', { schema: { params: teamParams } }, async (request) => {
-    const { team } = request.params;
-    await assertTeamAccess(db, request, team);
-    const { rows } = await db.query<TeamRow>(`SELECT ${TEAM_COLUMNS} FROM teams WHERE id = $1`, [team]);
-    if (rows[0] === undefined) throw fail('team_not_found');
-    return renderTeam(rows[0]);
-  });
+  app.get<{ Params: { team: string } }>(
+    '/v1/teams/:team',
+    { schema: { tags: ['teams'], summary: 'Read a team', params: teamParams, response: { 200: teamViewSchema } } },
+    async (request) => {
+      const { rows } = await db.query<TeamRow>(`SELECT ${TEAM_COLUMNS} FROM teams WHERE id = $1`, [request.params.team]);
+      if (rows[0] === undefined) throw fail('team_not_found');
+      return renderTeam(rows[0]);
+    },
+  );
 
   app.patch<{ Params: { team: string }; Body: { monthlyQuotaBytes: number | null } }>(
     '/v1/teams/:team',
     {
+      config: { adminOnly: true },
       schema: {
+        tags: ['teams'],
+        summary: "Set a team's monthly byte quota",
+        description: 'null removes it. Raised above this month\'s usage, the team works again; lowered below it, the team is over quota at once.',
         params: teamParams,
         body: {
           type: 'object',
@@ -92,10 +130,10 @@ export function registerTeamRoutes(app: FastifyInstance, { db, cursors }: TeamRo
           required: ['monthlyQuotaBytes'],
           properties: { monthlyQuotaBytes: { type: ['integer', 'null'], minimum: 1, maximum: Number.MAX_SAFE_INTEGER } },
         },
+        response: { 200: teamViewSchema },
       },
     },
     async (request) => {
-      requireAdmin(request);
       const { team } = request.params;
       const quota = request.body.monthlyQuotaBytes;
       return renderTeam(
@@ -109,32 +147,6 @@ export function registerTeamRoutes(app: FastifyInstance, { db, cursors }: TeamRo
           return rows[0];
         }),
       );
-    },
-  );
-
-  app.post<{ Params: { team: string }; Body: { name: string } }>(
-    '/v1/teams/:team/tokens',
-    { schema: { params: teamParams, body: nameBody } },
-    async (request, reply) => {
-      const { team } = request.params;
-      await assertTeamAccess(db, request, team);
-      const token = generateToken();
-      const id = generateId('tok');
-      const created = await db.transaction(async (tx) => {
-        const { rows } = await tx.query<{ created_at: Date }>(
-          'INSERT INTO tokens (id, team_id, name, token_hash) VALUES ($1, $2, $3, $4) RETURNING created_at',
-          [id, team, request.body.name, sha256(token)],
-        );
-        await recordActivity(tx, auditContextOf(request), {
-          teamId: team,
-          action: 'token.created',
-          targetType: 'token',
-          targetId: id,
-          details: { name: request.body.name },
-        });
-        return rows[0]!;
-      });
-      return reply.status(201).send({ id, teamId: team, name: request.body.name, token, createdAt: created.created_at.toISOString() });
     },
   );
 }

@@ -3,22 +3,30 @@ import { SYSTEM_AUDIT, recordActivity } from '../activity/log.js';
 import type { Database, Queryable } from '../db/database.js';
 import { appendOutbox } from '../revocation/outbox.js';
 
-const CURRENT_MONTH = `date_trunc('month', now() AT TIME ZONE 'UTC')::date`;
+/** This calendar month (UTC), as usage_monthly keys it. */
+export const CURRENT_MONTH = `date_trunc('month', now() AT TIME ZONE 'UTC')::date`;
 
 /**
- * Records a usage batch exactly once (a retried batch is recognised by node and number),
+ * Records a usage batch exactly once (a retried batch is recognised by node, boot and number),
  * keeps monthly totals, and when a key or team goes over its monthly byte quota, marks it
  * and publishes a quota event on the revocation feed — all in one transaction.
  */
 export async function recordUsageBatch(db: Database, batch: UsageBatch): Promise<UsageAnswer> {
   return db.transaction(async (tx) => {
-    const fresh = await tx.query('INSERT INTO usage_batches (node_id, batch) VALUES ($1, $2) ON CONFLICT DO NOTHING', [batch.nodeId, batch.batch]);
+    const fresh = await tx.query('INSERT INTO usage_batches (node_id, boot, batch) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [
+      batch.nodeId,
+      batch.boot ?? '',
+      batch.batch,
+    ]);
     if (fresh.rowCount === 0) return { duplicate: true, exceeded: 0 };
     if (batch.entries.length === 0) return { duplicate: false, exceeded: 0 };
     const column = <K extends keyof UsageBatch['entries'][number]>(name: K) => batch.entries.map((entry) => entry[name]);
-    // A quota changed concurrently must not be judged by its old value: hold the keys and
-    // teams that have quotas (in that order, as quota changes do) until this commits.
-    await tx.query('SELECT 1 FROM api_keys WHERE id = ANY($1) AND monthly_quota_bytes IS NOT NULL ORDER BY id FOR SHARE', [[...new Set(column('keyId'))]]);
+    // Every row this transaction writes is locked in one global order, with the lock the
+    // write needs, so that batches of different nodes for the same keys wait for each other
+    // instead of deadlocking: the keys (in id order, for the UPDATE of last_used_at, which
+    // also holds off a concurrent quota change until this commits), the teams with quotas
+    // (in id order, shared: only read), then the usage rows, inserted in key order.
+    await tx.query('SELECT 1 FROM api_keys WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE', [[...new Set(column('keyId'))]]);
     await tx.query('SELECT 1 FROM teams WHERE id = ANY($1) AND monthly_quota_bytes IS NOT NULL ORDER BY id FOR SHARE', [[...new Set(column('teamId'))]]);
     const params = [column('keyId'), column('teamId'), column('bytesIn'), column('bytesOut'), column('requests'), column('tunnels')];
     const rows = `unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
@@ -26,7 +34,7 @@ export async function recordUsageBatch(db: Database, batch: UsageBatch): Promise
     await tx.query(
       `INSERT INTO usage_hourly (key_id, team_id, hour, bytes_in, bytes_out, requests, tunnels)
        SELECT key_id, min(team_id), date_trunc('hour', now()), sum(bytes_in), sum(bytes_out), sum(requests), sum(tunnels)
-       FROM ${rows} GROUP BY key_id
+       FROM ${rows} GROUP BY key_id ORDER BY key_id
        ON CONFLICT (key_id, hour) DO UPDATE SET
          bytes_in = usage_hourly.bytes_in + excluded.bytes_in, bytes_out = usage_hourly.bytes_out + excluded.bytes_out,
          requests = usage_hourly.requests + excluded.requests, tunnels = usage_hourly.tunnels + excluded.tunnels`,
@@ -34,9 +42,11 @@ export async function recordUsageBatch(db: Database, batch: UsageBatch): Promise
     );
     await tx.query(
       `INSERT INTO usage_monthly (subject_type, subject_id, month, bytes)
-       SELECT 'key', key_id, ${CURRENT_MONTH}, sum(bytes_in + bytes_out) FROM ${rows} GROUP BY key_id
-       UNION ALL
-       SELECT 'team', team_id, ${CURRENT_MONTH}, sum(bytes_in + bytes_out) FROM ${rows} GROUP BY team_id
+       SELECT subject_type, subject_id, ${CURRENT_MONTH}, bytes FROM (
+         SELECT 'key' AS subject_type, key_id AS subject_id, sum(bytes_in + bytes_out) AS bytes FROM ${rows} GROUP BY key_id
+         UNION ALL
+         SELECT 'team', team_id, sum(bytes_in + bytes_out) FROM ${rows} GROUP BY team_id
+       ) totals ORDER BY subject_type, subject_id
        ON CONFLICT (subject_type, subject_id, month) DO UPDATE SET bytes = usage_monthly.bytes + excluded.bytes`,
       params,
     );
@@ -45,12 +55,16 @@ export async function recordUsageBatch(db: Database, batch: UsageBatch): Promise
   });
 }
 
-/** Marks keys and teams that just went over quota and publishes one event for each. */
+/**
+ * Marks keys and teams that just went over quota and publishes one event for each. Only the
+ * batch's own rows are looked at (by primary key): scanning the month's rows of every key
+ * made a batch take seconds once a few thousand keys had usage.
+ */
 async function markExceeded(tx: Queryable, keyIds: string[], teamIds: string[]): Promise<number> {
   const keys = await tx.query<{ id: string; team_id: string; key_hash: Uint8Array }>(
     `UPDATE usage_monthly u SET exceeded_at = now()
      FROM api_keys k
-     WHERE u.subject_type = 'key' AND u.subject_id = k.id AND u.month = ${CURRENT_MONTH} AND u.exceeded_at IS NULL
+     WHERE u.subject_type = 'key' AND u.subject_id = ANY($1) AND u.subject_id = k.id AND u.month = ${CURRENT_MONTH} AND u.exceeded_at IS NULL
        AND k.id = ANY($1) AND k.monthly_quota_bytes IS NOT NULL AND u.bytes >= k.monthly_quota_bytes
      RETURNING k.id, k.team_id, k.key_hash`,
     [keyIds],
@@ -58,7 +72,7 @@ async function markExceeded(tx: Queryable, keyIds: string[], teamIds: string[]):
   const teams = await tx.query<{ id: string }>(
     `UPDATE usage_monthly u SET exceeded_at = now()
      FROM teams t
-     WHERE u.subject_type = 'team' AND u.subject_id = t.id AND u.month = ${CURRENT_MONTH} AND u.exceeded_at IS NULL
+     WHERE u.subject_type = 'team' AND u.subject_id = ANY($1) AND u.subject_id = t.id AND u.month = ${CURRENT_MONTH} AND u.exceeded_at IS NULL
        AND t.id = ANY($1) AND t.monthly_quota_bytes IS NOT NULL AND u.bytes >= t.monthly_quota_bytes
      RETURNING t.id`,
     [teamIds],
@@ -86,10 +100,11 @@ export async function reconcileQuota(tx: Queryable, subjectType: 'key' | 'team',
   );
 }
 
+/** Directions as a client sees them: up is client → target, down is target → client. */
 export interface UsagePoint {
   start: string;
-  bytesIn: number;
-  bytesOut: number;
+  bytesUp: number;
+  bytesDown: number;
   requests: number;
   tunnels: number;
 }
@@ -111,5 +126,6 @@ export async function usageSeries(
      GROUP BY 1 ORDER BY 1`,
     byKey ? [granularity, scope.keyId, from, to, scope.teamId] : [granularity, scope.teamId, from, to],
   );
-  return rows.map((row) => ({ start: row.bucket.toISOString(), bytesIn: row.bytes_in, bytesOut: row.bytes_out, requests: row.requests, tunnels: row.tunnels }));
+  // Nodes report bytes in from the client (up) and out to it (down).
+  return rows.map((row) => ({ start: row.bucket.toISOString(), bytesUp: row.bytes_in, bytesDown: row.bytes_out, requests: row.requests, tunnels: row.tunnels }));
 }

@@ -1,5 +1,7 @@
 import { Redis } from 'ioredis';
 import { encodeFeedMessage, FEED_CHANNEL } from '../../contract/feed.js';
+import { createFailureLog } from '../failure-log.js';
+import type { Logger } from '../logger.js';
 import type { FeedPublisher, FeedSubscriber } from './bus.js';
 
 const MAX_RECONNECT_DELAY_MS = 1_000;
@@ -35,29 +37,59 @@ export function createRedisPublisher({ url, commandTimeoutMs = 1_000 }: RedisBus
   };
 }
 
+export interface RedisSubscriberOptions {
+  url: string;
+  /** Hears once when the region's Redis becomes unreachable and once when it is back. */
+  logger: Logger;
+}
+
 /**
- * A node's subscription to its region's Redis. Reconnects with backoff forever and tells
- * the node on every (re)connection so it can catch up from the node API.
+ * A node's subscription to its region's Redis. Reconnects with backoff forever, subscribes
+ * on every connection (the first one too, however long after start it comes: a node may
+ * start while its Redis is down), and tells the node once the subscription stands, so that
+ * the catch-up it then makes covers everything published before.
  */
-export function createRedisSubscriber({ url }: RedisBusOptions): FeedSubscriber {
-  const client = new Redis(url, { retryStrategy: reconnectDelay, maxRetriesPerRequest: null, lazyConnect: true, autoResubscribe: true });
-  client.on('error', () => {});
+export function createRedisSubscriber({ url, logger }: RedisSubscriberOptions): FeedSubscriber {
+  const client = new Redis(url, { retryStrategy: reconnectDelay, maxRetriesPerRequest: null, lazyConnect: true, autoResubscribe: false });
+  const failures = createFailureLog(logger, {
+    failing: "the region's Redis is unreachable: no revocation feed until it is back (revocations are polled from the control plane past the staleness bound)",
+    recovered: "the region's Redis is back: subscribed to the revocation feed",
+  });
+  let closing = false;
+  client.on('error', (error: Error) => failures.failed({ err: error }));
   return {
     async start(handlers) {
+      // Start waits for the first subscription, or for the first sign that it will not come soon.
+      let firstSubscription: () => void = () => {};
+      const subscribedOrLost = new Promise<void>((resolve) => {
+        firstSubscription = resolve;
+        client.once('close', resolve);
+      });
       client.on('message', (channel: string, text: string) => {
         if (channel === FEED_CHANNEL) handlers.message(text);
       });
-      // 'ready' on a subscriber connection fires after the channels are subscribed again.
-      client.on('ready', () => handlers.connected());
-      client.on('close', () => handlers.disconnected());
-      try {
-        await client.connect();
-        await client.subscribe(FEED_CHANNEL);
-      } catch {
-        // Keeps retrying in the background; the node treats its feed as silent until then.
-      }
+      client.on('ready', () => {
+        client.subscribe(FEED_CHANNEL).then(
+          () => {
+            failures.recovered();
+            firstSubscription();
+            handlers.connected();
+          },
+          (error: unknown) => failures.failed({ err: error }),
+        );
+      });
+      client.on('close', () => {
+        if (!closing) failures.failed({ reason: 'connection closed' });
+        handlers.disconnected();
+      });
+      // A start with Redis down goes on without waiting: the client keeps trying in the background.
+      await client.connect().then(
+        () => subscribedOrLost,
+        () => undefined,
+      );
     },
     async close() {
+      closing = true;
       client.disconnect();
     },
   };

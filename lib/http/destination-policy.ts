@@ -7,7 +7,7 @@ import net from 'node:net';
  * against the resolved addresses, so a public name pointing at 127.0.0.1 is refused too,
  * and the connection is made to the checked address (no second lookup to rebind).
  */
-const FORBIDDEN = new net.BlockList();
+const FORBIDDEN_IPV4 = new net.BlockList();
 for (const [network, prefix] of [
   ['0.0.0.0', 8],
   ['10.0.0.0', 8],
@@ -17,6 +17,7 @@ for (const [network, prefix] of [
   ['172.16.0.0', 12],
   ['192.0.0.0', 24],
   ['192.0.2.0', 24],
+  ['192.88.99.0', 24],
   ['192.168.0.0', 16],
   ['198.18.0.0', 15],
   ['198.51.100.0', 24],
@@ -24,31 +25,61 @@ for (const [network, prefix] of [
   ['224.0.0.0', 4],
   ['240.0.0.0', 4],
 ] as const) {
-  FORBIDDEN.addSubnet(network, prefix, 'ipv4');
-}
-for (const [network, prefix] of [
-  ['::', 128],
-  ['::1', 128],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['ff00::', 8],
-  ['2001:db8::', 32],
-  ['64:ff9b:1::', 48],
-] as const) {
-  FORBIDDEN.addSubnet(network, prefix, 'ipv6');
+  FORBIDDEN_IPV4.addSubnet(network, prefix, 'ipv4');
 }
 
-const FORBIDDEN_PORTS = new Set([25]);
-const LOCAL_NAMES = /(^|\.)(localhost|localdomain|internal|local)\.?$/i;
+/**
+ * The eight 16-bit groups of an IPv6 address in any spelling (`::` anywhere, a dotted IPv4
+ * tail, a zone), or undefined if it is not one.
+ */
+function ipv6Groups(address: string): number[] | undefined {
+  const zone = address.indexOf('%');
+  const bare = zone < 0 ? address : address.slice(0, zone);
+  if (!net.isIPv6(bare)) return undefined;
+  const parse = (part: string): number[] =>
+    part === ''
+      ? []
+      : part.split(':').flatMap((group) => {
+          if (!group.includes('.')) return [parseInt(group, 16)];
+          const [a, b, c, d] = group.split('.').map(Number) as [number, number, number, number];
+          return [(a << 8) | b, (c << 8) | d];
+        });
+  const elided = bare.indexOf('::');
+  if (elided < 0) return parse(bare);
+  const head = parse(bare.slice(0, elided));
+  const tail = parse(bare.slice(elided + 2));
+  return [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+}
+
+const ipv4Of = (high: number, low: number) => `${high >>> 8}.${high & 0xff}.${low >>> 8}.${low & 0xff}`;
+const isForbiddenIpv4 = (address: string) => FORBIDDEN_IPV4.check(address, 'ipv4');
+
+/**
+ * An IPv6 destination is reachable only if it is global unicast (2000::/3) outside the
+ * ranges reserved for documentation and benchmarks, or if it stands for an IPv4 address
+ * that is itself allowed. Every form that carries an IPv4 address is judged by that
+ * address: IPv4-mapped (::ffff:a.b.c.d), NAT64 (64:ff9b::/96), 6to4 (2002::/16) and
+ * Teredo (2001::/32, whose server and obfuscated client addresses both route there).
+ * Anything else outside 2000::/3 is refused: the unspecified and loopback addresses,
+ * IPv4-compatible and IPv4-translated forms (::/96, ::ffff:0:0:0/96), unique-local,
+ * link-local, site-local, multicast, discard-only, local-use NAT64 and unassigned space.
+ */
+function isForbiddenIpv6(groups: number[]): boolean {
+  const [g0, g1, g2, g3, , , g6, g7] = groups as [number, number, number, number, number, number, number, number];
+  const startsWith = (prefix: number[]) => prefix.every((value, i) => groups[i] === value);
+  if (startsWith([0, 0, 0, 0, 0, 0xffff]) || startsWith([0x64, 0xff9b, 0, 0, 0, 0])) return isForbiddenIpv4(ipv4Of(g6, g7));
+  if ((g0 & 0xe000) !== 0x2000) return true;
+  if (g0 === 0x2002) return isForbiddenIpv4(ipv4Of(g1, g2));
+  if (g0 === 0x2001 && g1 === 0) return isForbiddenIpv4(ipv4Of(g2, g3)) || isForbiddenIpv4(ipv4Of(~g6 & 0xffff, ~g7 & 0xffff));
+  // Documentation (2001:db8::/32, 3fff::/20), benchmarking (2001:2::/48), ORCHID (2001:10::/28).
+  if (g0 === 0x2001 && (g1 === 0xdb8 || (g1 === 2 && g2 === 0) || (g1 & 0xfff0) === 0x10)) return true;
+  return g0 === 0x3fff && (g1 & 0xf000) === 0;
+}
 
 function isForbiddenAddress(address: string): boolean {
-  const family = net.isIP(address);
-  if (family === 4) return FORBIDDEN.check(address, 'ipv4');
-  if (family !== 6) return true;
-  // IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible forms are checked as IPv4.
-  const mapped = /^(?:0*:)*(?:ffff:)?(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
-  if (mapped !== undefined) return FORBIDDEN.check(mapped, 'ipv4');
-  return FORBIDDEN.check(address, 'ipv6');
+  if (net.isIPv4(address)) return isForbiddenIpv4(address);
+  const groups = ipv6Groups(address);
+  return groups === undefined || isForbiddenIpv6(groups);
 }
 
 /** Names made only of what an IPv4 address may be written with: digits, dots, hex. */
@@ -75,11 +106,23 @@ export interface DestinationPolicy {
   lookup: net.LookupFunction;
 }
 
+const FORBIDDEN_PORTS = new Set([25]);
+const LOCAL_NAMES = /(^|\.)(localhost|localdomain|internal|local)\.?$/i;
+
 /** The `code` of the error a refused lookup fails with, as net and http pass it on. */
 export const FORBIDDEN_DESTINATION = 'EDESTINATIONFORBIDDEN';
 
 export class ForbiddenDestinationError extends Error {
   readonly code = FORBIDDEN_DESTINATION;
+}
+
+/**
+ * Whether a lookup failed because the name does not resolve (ENOTFOUND), or the resolver
+ * could not say (EAI_AGAIN): the client's URL is at fault, not the exit, so trying another
+ * exit would only fail again. Exits report it as `dns_error`.
+ */
+export function isDnsFailure(code: string | undefined): boolean {
+  return code === 'ENOTFOUND' || code === 'EAI_AGAIN';
 }
 
 export function createDestinationPolicy({ allowPrivate }: { allowPrivate: boolean }): DestinationPolicy {

@@ -40,6 +40,10 @@ export interface KeyCacheOptions {
   trustWindowMs(): number;
   /** Use a cached decision when the control plane cannot be reached (off by default). */
   failOpen: boolean;
+  /** The feed epoch the node is in: answers of another epoch are not trusted. */
+  epoch(): string | undefined;
+  /** Brings the node into the node API's epoch (see RevocationFeed.resync). */
+  resync(): Promise<void>;
   events: KeyCacheEvents;
 }
 
@@ -53,7 +57,10 @@ export interface KeyCache {
   applyEvent(event: Pick<RevocationEvent, 'kind' | 'seq'> & { keyHash: string }): void;
   /** Forgets every cached key of a team (its quota changed). */
   forgetTeam(teamId: string): void;
+  /** Forgets every cached decision as of feed event `seq`; answers older than it are asked again. */
+  forgetAll(seq: number): void;
   size(): number;
+  /** Forgets every decision: grants, unknown keys and tombstones (a new epoch, or shutdown). */
   clear(): void;
 }
 
@@ -81,6 +88,10 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
   // A verify answer older than an event we applied must not put the key back.
   const tombstones = new LRUCache<string, Tombstone>({ max: Math.max(10_000, options.maxNegativeEntries), ttl: TOMBSTONE_TTL_MS });
   const inFlight = new Map<string, Promise<KeyGrant | null>>();
+  // Verify answers read before this seq predate a change to every key (`forgetAll`).
+  let forgottenAtSeq = -1;
+  // Bumped by clear(): answers checked against an earlier generation are not cached.
+  let generation = 0;
   // Budgets for unknown keys: the node's, and one per client address (in the LRU).
   const nodeBudget: TokenBucket = { tokens: options.unknownPerSecond, at: now() };
   const clientBudgets = new LRUCache<string, TokenBucket>({ max: MAX_TRACKED_CLIENTS });
@@ -110,7 +121,8 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
     bucket.tokens = Math.max(-MAX_CLIENT_DEBT_SECONDS * options.unknownPerSecondPerClient, bucket.tokens - 1);
   }
 
-  async function verifyFresh(hashHex: string): Promise<KeyGrant | null> {
+  /** The answer, and the generation of the cache it was checked against. */
+  async function verifyFresh(hashHex: string): Promise<{ grant: KeyGrant | null; generation: number }> {
     for (let attempt = 0; ; attempt++) {
       const started = now();
       let result: VerifyResult;
@@ -121,16 +133,24 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
         throw error;
       }
       events.verified((now() - started) / 1000, 'ok');
+      if (result.epoch !== options.epoch()) {
+        // Seqs of another epoch cannot be held against our tombstones: first get into the
+        // control plane's epoch (forgetting the cache if it is new), then ask again.
+        if (attempt >= MAX_STALE_RETRIES) throw new Error('control plane answers in another feed epoch than the node');
+        await options.resync();
+        continue;
+      }
+      const checked = (grant: KeyGrant | null) => ({ grant, generation });
       const tombstone = tombstones.get(hashHex);
-      if (tombstone === undefined || tombstone.seq <= result.seq) {
-        if (result.key === null) return null;
-        return shapes.toGrant(result.key, started);
+      if (forgottenAtSeq <= result.seq && (tombstone === undefined || tombstone.seq <= result.seq)) {
+        if (result.key === null) return checked(null);
+        return checked(shapes.toGrant(result.key, started));
       }
       // The answer predates an event we already applied: a revoked or rotated-away secret
       // stays refused; after any other change, ask again for an answer that includes it.
-      if (tombstone.kind === 'key.revoked' || tombstone.kind === 'key.rotated') {
-        if (result.key === null) return null;
-        return { ...shapes.toGrant(result.key, started), revoked: true };
+      if (tombstone !== undefined && tombstone.seq > result.seq && (tombstone.kind === 'key.revoked' || tombstone.kind === 'key.rotated')) {
+        if (result.key === null) return checked(null);
+        return checked({ ...shapes.toGrant(result.key, started), revoked: true });
       }
       if (attempt >= MAX_STALE_RETRIES) throw new Error('control plane answers lag behind the revocation feed');
     }
@@ -146,9 +166,15 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
       return Promise.reject(new Refusal('auth_unavailable', 1));
     }
     events.miss();
-    const promise = verifyFresh(hashHex).then(
-      (grant) => {
-        inFlight.delete(hashHex);
+    const settled = () => {
+      if (inFlight.get(hashHex) === promise) inFlight.delete(hashHex);
+    };
+    const promise: Promise<KeyGrant | null> = verifyFresh(hashHex).then(
+      ({ grant, generation: checkedIn }) => {
+        settled();
+        // The cache was cleared (a new epoch) while the answer was on its way: it was judged
+        // against what the node no longer believes.
+        if (checkedIn !== generation) throw new Refusal('auth_unavailable', 1);
         if (grant === null) {
           spendOnUnknownKey(client);
           grants.delete(hashHex);
@@ -159,7 +185,7 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
         return grant;
       },
       (error: unknown) => {
-        inFlight.delete(hashHex);
+        settled();
         if (cached !== undefined && options.failOpen) {
           events.failedOpen(cached.keyId);
           return cached;
@@ -193,12 +219,20 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
     forgetTeam(teamId) {
       for (const [hash, grant] of grants.entries()) if (grant.teamId === teamId) grants.delete(hash);
     },
+    forgetAll(seq) {
+      grants.clear();
+      unknown.clear();
+      forgottenAtSeq = Math.max(forgottenAtSeq, seq);
+    },
     size: () => grants.size,
     clear() {
+      generation++;
+      forgottenAtSeq = -1;
       grants.clear();
       unknown.clear();
       tombstones.clear();
       shapes.clear();
+      inFlight.clear();
     },
   };
 }

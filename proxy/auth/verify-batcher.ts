@@ -43,8 +43,8 @@ export function createVerifyBatcher(options: VerifyBatcherOptions): VerifyBatche
     options
       .verifyMany(hashes)
       .then(
-        ({ keys, seq }) => {
-          for (const waiter of batch) waiter.resolve({ key: keys.get(waiter.hash) ?? null, seq });
+        ({ keys, seq, epoch }) => {
+          for (const waiter of batch) waiter.resolve({ key: keys.get(waiter.hash) ?? null, seq, epoch });
         },
         (error: unknown) => {
           for (const waiter of batch) waiter.reject(error);

@@ -1,11 +1,11 @@
 import net from 'node:net';
-import { FORBIDDEN_DESTINATION, ForbiddenDestinationError } from '../../lib/http/destination-policy.js';
+import { FORBIDDEN_DESTINATION, ForbiddenDestinationError, isDnsFailure } from '../../lib/http/destination-policy.js';
 import type { RequestTarget } from '../../lib/http/request-target.js';
 import { createUpstreamReader, splice, type UpstreamReader } from '../../lib/http/splice.js';
 import type { ExitAttempts } from './exit-attempts.js';
 import type { ExitTransport } from './exit-transport.js';
 
-export type TunnelOutcome = 'ok' | 'exit_failed' | 'destination_forbidden' | 'client_aborted';
+export type TunnelOutcome = 'ok' | 'exit_failed' | 'destination_forbidden' | 'dns_error' | 'client_aborted';
 
 export interface TunnelOptions {
   connectTimeoutMs: number;
@@ -51,9 +51,16 @@ function connect(options: net.NetConnectOpts, timeoutMs: number): Promise<net.So
   });
 }
 
+/** The exit answered, but could not open the tunnel; `exitError` is its `X-Portcullis-Exit-Error`. */
 class ExitRefusedError extends Error {
   override readonly name = 'ExitRefusedError';
   readonly code = 'EEXITREFUSED';
+  constructor(
+    message: string,
+    readonly exitError: string | undefined,
+  ) {
+    super(message);
+  }
 }
 
 /**
@@ -79,23 +86,26 @@ async function openThroughExit(target: RequestTarget, transport: ExitTransport, 
       socket.destroy();
       reject(error);
     };
-    const closed = () => fail(new ExitRefusedError('exit closed the connection'));
+    // An exit that hangs up or babbles is an exit failure: another exit may do better.
+    const broken = (message: string) => Object.assign(new Error(message), { code: 'ECONNRESET' });
+    const closed = () => fail(broken('the exit closed the connection before answering'));
     reader.hold((chunk) => {
       received = Buffer.concat([received, chunk]);
       const end = received.indexOf('\r\n\r\n');
       if (end < 0) {
-        if (received.length > MAX_REPLY_HEAD) fail(new ExitRefusedError('exit reply too long'));
+        if (received.length > MAX_REPLY_HEAD) fail(broken('the exit answered with an endless head'));
         return true;
       }
       const head = received.toString('latin1', 0, end);
-      if (/^HTTP\/1\.[01] 200 /.test(head)) {
+      if (/^HTTP\/1\.[01] 200(?:[ \r]|$)/.test(head)) {
         stopListening();
         resolve({ socket, head: received.subarray(end + 4) });
         // What follows waits for the splice.
         return false;
       }
-      const refusedPrivate = /\r\nx-portcullis-exit-error:\s*destination_forbidden\s*(\r\n|$)/i.test(head);
-      fail(refusedPrivate ? new ForbiddenDestinationError('the exit refused a private destination') : new ExitRefusedError(`exit answered ${head.slice(0, head.indexOf('\r\n'))}`));
+      const exitError = /\r\nx-portcullis-exit-error:[ \t]*([a-z_]+)/i.exec(head)?.[1];
+      const status = head.slice(0, head.indexOf('\r\n'));
+      fail(exitError === 'destination_forbidden' ? new ForbiddenDestinationError('the exit refused a private destination') : new ExitRefusedError(`exit answered ${status}`, exitError));
       return false;
     });
     socket.once('error', fail);
@@ -135,7 +145,10 @@ export async function openTunnel(
       const code = (error as NodeJS.ErrnoException).code;
       if (code === FORBIDDEN_DESTINATION) return 'destination_forbidden';
       if (client.destroyed) return 'client_aborted';
-      if (transport.isDirect || code === 'EEXITREFUSED') return 'exit_failed';
+      // The exit reached out and the target's name did not resolve, or the target refused:
+      // another exit would meet the same target.
+      if (error instanceof ExitRefusedError) return error.exitError === 'dns_error' ? 'dns_error' : 'exit_failed';
+      if (transport.isDirect) return isDnsFailure(code) ? 'dns_error' : 'exit_failed';
       attempts.failed(transport);
       continue;
     }

@@ -18,6 +18,19 @@ export interface ExitAttemptsOptions {
   onExitFailed(): void;
 }
 
+/** Names what was asked for, so a client can tell a typo from an exit that is down. */
+function noExitHint(request: ExitRequest, hasExits: boolean): string {
+  if (!hasExits) return 'No pool of exits is configured on this deployment yet: an admin creates one with POST /v1/pools.';
+  const asked: string[] = [];
+  if (request.pool !== undefined) asked.push(`pool ${request.pool}`);
+  if (request.country !== undefined) asked.push(`country ${request.country}`);
+  if (request.city !== undefined) asked.push(`city ${request.city}`);
+  if (request.state !== undefined) asked.push(`state ${request.state}`);
+  if (request.asn !== undefined) asked.push(`asn ${request.asn}`);
+  if (asked.length === 0) return 'No exit in the pools this key may use. Ask your admin to grant a pool with exits.';
+  return `No exit for ${asked.join(', ')} in the pools this key may use. Retry later or target less narrowly.`;
+}
+
 /**
  * The exits one request may try, in order: the selector's pick (the sticky session's exit
  * when there is one), then other exits of the same country after a failure. The first
@@ -30,6 +43,9 @@ export function planExitAttempts(authorization: Authorization, options: ExitAtte
     pools: grant.pools,
     pool: target.pool,
     country: target.country,
+    city: target.city,
+    state: target.state,
+    asn: target.asn,
     exclude,
     session:
       target.sessionId === undefined
@@ -43,7 +59,7 @@ export function planExitAttempts(authorization: Authorization, options: ExitAtte
     return exit === undefined ? undefined : options.transports.get(exit);
   };
   let first: ExitTransport | undefined = pick();
-  if (first === undefined) throw new Refusal('no_exit', 5);
+  if (first === undefined) throw new Refusal('no_exit', 5, undefined, noExitHint(request, options.selector.hasExits()));
   return {
     next() {
       if (first === undefined) return pick();

@@ -1,13 +1,15 @@
 import type http from 'node:http';
 import type { Dispatcher } from 'undici';
-import { FORBIDDEN_DESTINATION } from '../../lib/http/destination-policy.js';
+import { FORBIDDEN_DESTINATION, isDnsFailure } from '../../lib/http/destination-policy.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders } from '../../lib/http/headers.js';
 import type { RequestTarget } from '../../lib/http/request-target.js';
 import type { ByteMeter } from '../limits/usage-meter.js';
 import type { ExitAttempts } from './exit-attempts.js';
 import type { ExitTransport } from './exit-transport.js';
 
-export type ForwardOutcome = 'ok' | 'exit_failed' | 'destination_forbidden' | 'client_aborted' | 'target_failed';
+/** Outcomes the client hears of as a refusal of ours. */
+export type ForwardRefusal = 'exit_failed' | 'destination_forbidden' | 'dns_error';
+export type ForwardOutcome = 'ok' | ForwardRefusal | 'client_aborted' | 'target_failed';
 
 /** One request's forwarding: where to, through which exits, and what to tell whom. */
 export interface HttpForward {
@@ -17,7 +19,7 @@ export interface HttpForward {
   attempts: ExitAttempts;
   /** Headers of ours for the response (X-RateLimit-*), as [name, value, ...]. */
   extraResponseHeaders: string[];
-  onRefusal(outcome: 'exit_failed' | 'destination_forbidden'): void;
+  onRefusal(outcome: ForwardRefusal): void;
   /** Hears once, at the end, of the payload bytes that flowed each way. */
   meter: ByteMeter;
 }
@@ -27,7 +29,7 @@ export interface HttpForwardOptions {
   responseTimeoutMs: number;
 }
 
-/** Failures to reach an exit or a target before anything was sent: another exit may do better. */
+/** Failures to reach an exit before anything was sent: another exit may do better. */
 const RETRYABLE = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -41,6 +43,8 @@ const RETRYABLE = new Set([
   'UND_ERR_SOCKET',
 ]);
 
+const EXIT_ERROR_HEADER = 'x-portcullis-exit-error';
+
 export function hasBody(request: http.IncomingMessage): boolean {
   const length = request.headers['content-length'];
   return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
@@ -52,10 +56,21 @@ function latin1(raw: Buffer[]): string[] {
   return out;
 }
 
+/** What an upstream exit's `X-Portcullis-Exit-Error` says, if it sent one. */
+function exitErrorOf(headers: string[]): ForwardRefusal | undefined {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.length !== EXIT_ERROR_HEADER.length || headers[i]!.toLowerCase() !== EXIT_ERROR_HEADER) continue;
+    const value = headers[i + 1];
+    return value === 'destination_forbidden' || value === 'dns_error' ? value : 'exit_failed';
+  }
+  return undefined;
+}
+
 /**
- * Forwards one plain-HTTP request through an exit. A failure to reach an exit before the
- * request was written is retried on the next exit, so a body is never sent twice or lost.
- * Resolves with the outcome; never rejects.
+ * Forwards one plain-HTTP request through an exit, with undici: its HTTP/1.1 client costs
+ * about two thirds of node:http's per proxied request (measured in bench/). A failure to
+ * reach an exit before the request was written is retried on the next exit, so a body is
+ * never sent twice or lost. Resolves with the outcome; never rejects.
  */
 export function forwardHttp(
   request: http.IncomingMessage,
@@ -76,6 +91,10 @@ export function forwardHttp(
       if (bytesUp > 0 || bytesDown > 0) meter(bytesUp, bytesDown);
       resolve(outcome);
     };
+    const refuse = (outcome: ForwardRefusal) => {
+      onRefusal(outcome);
+      settle(outcome);
+    };
     response.once('close', () => {
       if (response.writableFinished) return;
       abortUpstream?.();
@@ -84,10 +103,7 @@ export function forwardHttp(
 
     const attempt = (): void => {
       const transport = attempts.next();
-      if (transport === undefined) {
-        onRefusal('exit_failed');
-        return settle('exit_failed');
-      }
+      if (transport === undefined) return refuse('exit_failed');
       transport.dispatcher.dispatch(requestFor(transport), handlerFor(transport));
     };
 
@@ -113,22 +129,28 @@ export function forwardHttp(
         onBodySent(chunk: unknown) {
           bytesUp += (chunk as Buffer).length;
         },
-        onHeaders(statusCode, rawHeaders, resume, statusText) {
+        onHeaders(statusCode, rawHeaders, resume) {
           if (settled) return false;
           const received = latin1(rawHeaders as unknown as Buffer[]);
-          // An exit that could not, or would not, reach the target says so; that is our 502
+          // An exit that could not, or would not, reach the target says so: that is our 502
           // or 403, not the target's answer.
-          for (let i = 0; i < received.length; i += 2) {
-            if (received[i]!.length === 23 && received[i]!.toLowerCase() === 'x-portcullis-exit-error') {
-              const outcome = received[i + 1] === 'destination_forbidden' ? 'destination_forbidden' : 'exit_failed';
-              onRefusal(outcome);
-              settle(outcome);
-              return false;
-            }
+          const exitError = exitErrorOf(received);
+          if (exitError !== undefined) {
+            abortUpstream?.();
+            refuse(exitError);
+            return false;
           }
           const responseHeaders = forwardedResponseHeaders(received);
           if (extraResponseHeaders.length > 0) responseHeaders.push(...extraResponseHeaders);
-          response.writeHead(statusCode, statusText, responseHeaders);
+          // The reason phrase means nothing (RFC 9112 §4) and may hold what Node refuses to write.
+          try {
+            response.writeHead(statusCode, responseHeaders);
+          } catch {
+            // A status Node reads but will not write (under 100): the target failed to answer HTTP.
+            abortUpstream?.();
+            refuse('exit_failed');
+            return false;
+          }
           response.on('drain', resume);
           return true;
         },
@@ -147,17 +169,16 @@ export function forwardHttp(
             response.destroy();
             return settle('target_failed');
           }
-          if (code === FORBIDDEN_DESTINATION) {
-            onRefusal('destination_forbidden');
-            return settle('destination_forbidden');
-          }
+          if (code === FORBIDDEN_DESTINATION) return refuse('destination_forbidden');
+          // Egressing directly, the lookup is the target's: no exit would find the name. Through
+          // an exit it is the exit's own name, an exit failure like any other.
+          if (transport.isDirect && isDnsFailure(code)) return refuse('dns_error');
           if (request.destroyed) return settle('client_aborted');
           if (!written && RETRYABLE.has(code)) {
             attempts.failed(transport);
             return attempt();
           }
-          onRefusal('exit_failed');
-          settle('exit_failed');
+          refuse('exit_failed');
         },
       };
     };

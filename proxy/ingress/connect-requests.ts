@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Gauge } from 'prom-client';
+import { endSocket } from '../../lib/http/end-socket.js';
 import { parseConnectTarget, type RequestTarget } from '../../lib/http/request-target.js';
 import { openTunnel, type TunnelOptions } from '../egress/connect-tunnel.js';
 import type { TunnelMeter } from '../limits/tunnel-meter.js';
@@ -35,27 +36,39 @@ export function createConnectRequests({ admit, connections, usage, tunnelMeter, 
 
   function refuse(socket: Socket, refusal: Refusal): void {
     countOutcome(refusal.code);
-    if (!socket.destroyed) socket.end(renderRefusal(refusal, false));
+    endSocket(socket, renderRefusal(refusal, false));
   }
 
   async function tunnel(socket: Socket, head: Buffer, target: RequestTarget, { authorization, attempts, admission }: Admitted): Promise<void> {
-    // The client may have left while it was being admitted: then nothing will ever close.
-    if (socket.destroyed) return admission.release();
+    // The client may have left while it was being admitted: its slot comes back at once.
+    if (socket.destroyed) {
+      admission.release();
+      return countOutcome('client_aborted');
+    }
     const { keyId, teamId } = authorization.grant;
     connections.track(authorization.keyHash, teamId, socket, true);
     open++;
     openTunnels.inc();
     let stopMetering: (() => void) | undefined;
+    let isClosed = false;
     const closed = () => {
+      if (isClosed) return;
+      isClosed = true;
       stopMetering?.();
       open--;
       openTunnels.dec();
       admission.release();
     };
-    const outcome = await openTunnel(socket, head, target, attempts, tunnelOptions, admission.headers, {
-      established: () => (stopMetering = tunnelMeter.open(keyId, teamId, socket, head.length)),
-      closed,
-    });
+    let outcome;
+    try {
+      outcome = await openTunnel(socket, head, target, attempts, tunnelOptions, admission.headers, {
+        established: () => (stopMetering = tunnelMeter.open(keyId, teamId, socket, head.length)),
+        closed,
+      });
+    } catch (error) {
+      closed();
+      throw error;
+    }
     // Only a tunnel that opened counts in usage.
     if (outcome === 'ok') usage.count(keyId, teamId, 'tunnel');
     if (outcome === 'ok' || outcome === 'client_aborted') countOutcome(outcome);

@@ -14,6 +14,8 @@ export interface ConnectionRegistry {
    * requests end by themselves and the next one is refused.
    */
   closeTunnels(of: { keyHash: string } | { teamId: string }): void;
+  /** Hashes of the keys that have connections open now. */
+  keysInUse(): string[];
   size(): number;
 }
 
@@ -56,6 +58,8 @@ export function createConnectionRegistry(): ConnectionRegistry {
 
   return {
     track(keyHash, teamId, socket, tunnel) {
+      // A socket already gone may never emit 'close' again, and would be kept for ever.
+      if (socket.destroyed) return;
       if (tunnel) tunnels.add(socket);
       let sockets = byKey.get(keyHash);
       if (sockets === undefined) {
@@ -82,6 +86,7 @@ export function createConnectionRegistry(): ConnectionRegistry {
         for (const socket of byKey.get(keyHash) ?? []) if (tunnels.has(socket)) socket.destroy();
       }
     },
+    keysInUse: () => [...byKey.keys()],
     size: () => keysOf.size,
   };
 }

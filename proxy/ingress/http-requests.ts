@@ -3,7 +3,7 @@ import { parseAbsoluteHttpTarget, type RequestTarget } from '../../lib/http/requ
 import type { KeyGrant } from '../auth/grant.js';
 import { forwardHttp, hasBody, type HttpForwardOptions } from '../egress/forward-http.js';
 import type { ByteMeter, UsageMeter } from '../limits/usage-meter.js';
-import { Refusal, refusalParts, type RefusalCode } from '../refusal.js';
+import { Refusal, refusalParts } from '../refusal.js';
 import type { Admit, Admitted } from './admission.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 
@@ -19,8 +19,11 @@ export interface HttpRequestsOptions {
 
 /** Plain-HTTP proxy requests (absolute-form URLs): admitted, then forwarded through an exit. */
 export interface HttpRequests {
-  /** Synchronous when admission is; a promise otherwise. Rejects only on a bug. */
-  handle(request: http.IncomingMessage, response: http.ServerResponse): void | Promise<void>;
+  /**
+   * `expectsContinue`: the client waits for `100 Continue` before sending its body.
+   * Synchronous when admission is; a promise otherwise. Rejects only on a bug.
+   */
+  handle(request: http.IncomingMessage, response: http.ServerResponse, expectsContinue: boolean): void | Promise<void>;
 }
 
 const BAD_REQUEST = new Refusal('bad_request');
@@ -39,15 +42,22 @@ export function createHttpRequests({ admit, connections, usage, meterFor, countO
     response.end(body);
   }
 
-  async function forward(request: http.IncomingMessage, response: http.ServerResponse, target: RequestTarget & { path: string }, admitted: Admitted): Promise<void> {
-    const { authorization, attempts, admission } = admitted;
-    // The client may have left while it was being admitted: then nothing will ever close.
-    if (request.socket.destroyed) return admission.release();
+  async function forward(
+    request: http.IncomingMessage,
+    response: http.ServerResponse,
+    target: RequestTarget & { path: string },
+    { authorization, attempts, admission }: Admitted,
+    expectsContinue: boolean,
+  ): Promise<void> {
+    // A client that left while it was being admitted must not keep its concurrency slot.
+    if (request.socket.destroyed) {
+      admission.release();
+      return countOutcome('client_aborted');
+    }
     response.once('close', admission.release);
+    if (expectsContinue) response.writeContinue();
     connections.track(authorization.keyHash, authorization.grant.teamId, request.socket, false);
     usage.count(authorization.grant.keyId, authorization.grant.teamId, 'request');
-    // The client waits for this before sending its body: only an admitted request gets it.
-    if (request.headers.expect?.toLowerCase() === '100-continue') response.writeContinue();
     const outcome = await forwardHttp(
       request,
       response,
@@ -56,16 +66,16 @@ export function createHttpRequests({ admit, connections, usage, meterFor, countO
         stripAuthorization: authorization.target.source === 'authorization',
         attempts,
         extraResponseHeaders: admission.headers,
-        onRefusal: (code: RefusalCode) => refuse(response, request, new Refusal(code)),
+        onRefusal: (code) => refuse(response, request, new Refusal(code)),
         meter: meterFor(authorization.grant),
       },
       timeouts,
     );
-    if (outcome !== 'exit_failed' && outcome !== 'destination_forbidden') countOutcome(outcome);
+    if (outcome === 'ok' || outcome === 'client_aborted' || outcome === 'target_failed') countOutcome(outcome);
   }
 
   return {
-    handle(request, response) {
+    handle(request, response, expectsContinue) {
       const target = parseAbsoluteHttpTarget(request.url);
       if (target === undefined) return refuse(response, request, BAD_REQUEST);
       let admitted: Admitted | Promise<Admitted>;
@@ -74,9 +84,9 @@ export function createHttpRequests({ admit, connections, usage, meterFor, countO
       } catch (refusal) {
         return refuse(response, request, refusal as Refusal);
       }
-      if (!(admitted instanceof Promise)) return forward(request, response, target, admitted);
+      if (!(admitted instanceof Promise)) return forward(request, response, target, admitted, expectsContinue);
       return admitted.then(
-        (resolved) => forward(request, response, target, resolved),
+        (resolved) => forward(request, response, target, resolved, expectsContinue),
         (refusal: unknown) => refuse(response, request, refusal as Refusal),
       );
     },

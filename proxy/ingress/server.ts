@@ -1,8 +1,10 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { finished } from 'node:stream';
 import { drain } from '../../lib/drain.js';
+import { endSocket } from '../../lib/http/end-socket.js';
 import type { Logger } from '../../lib/logger.js';
-import { Refusal, renderRefusal } from '../refusal.js';
+import { Refusal, refusalParts, renderRefusal } from '../refusal.js';
 import type { ConnectRequests } from './connect-requests.js';
 import type { HttpRequests } from './http-requests.js';
 
@@ -11,8 +13,10 @@ export interface ProxyServerOptions {
   port: number;
   httpRequests: HttpRequests;
   connectRequests: ConnectRequests;
-  /** Counts a request too broken to reach a handler, by outcome code. */
-  countOutcome(outcome: string): void;
+  /** Counts a request too broken to reach a handler, or broken by a bug, by outcome code. */
+  countRequest(outcome: string): void;
+  /** Counts a CONNECT request broken by a bug. */
+  countTunnel(outcome: string): void;
   timeouts: { requestHeadersMs: number; keepAliveMs: number };
   logger: Logger;
 }
@@ -32,6 +36,7 @@ export interface ProxyServer {
  */
 const LISTEN_BACKLOG = 4096;
 const BAD_REQUEST = new Refusal('bad_request');
+const INTERNAL = new Refusal('internal');
 
 /**
  * node:http's server with our handlers for plain requests and CONNECT. `Expect:
@@ -39,49 +44,96 @@ const BAD_REQUEST = new Refusal('bad_request');
  * before. Every connection is tracked, tunnels included (the HTTP server lets go of a
  * socket once it is a tunnel), so that shutdown can end them all.
  */
-export function createProxyServer({ host, port, httpRequests, connectRequests, countOutcome, timeouts, logger }: ProxyServerOptions): ProxyServer {
+export function createProxyServer({ host, port, httpRequests, connectRequests, countRequest, countTunnel, timeouts, logger }: ProxyServerOptions): ProxyServer {
   const sockets = new Set<Socket>();
   let activeRequests = 0;
+  // The latest response on each connection: a CONNECT pipelined behind requests waits for it.
+  const lastResponse = new WeakMap<Socket, http.ServerResponse>();
+  // Responses waiting for earlier ones on their connection (pipelining), per connection.
+  const queuedOn = new WeakMap<Socket, Set<http.ServerResponse>>();
 
-  /** Last resort for a bug in a handler: the client gets an error, the node lives on. */
-  function fault(error: unknown, destroy: () => void): void {
-    logger.error({ err: error }, 'unexpected error while proxying');
-    destroy();
+  /**
+   * Node never closes a response still queued behind another when the connection dies, so
+   * whatever waits for its 'close' (the request count, a concurrency slot, the upstream
+   * request) would wait for ever: such responses are closed with their connection.
+   */
+  function closeWithConnection(socket: Socket, response: http.ServerResponse): void {
+    if (response.socket !== null) return;
+    let queued = queuedOn.get(socket);
+    if (queued === undefined) {
+      const responses = new Set<http.ServerResponse>();
+      queuedOn.set(socket, (queued = responses));
+      socket.once('close', () => {
+        for (const orphan of responses) if (orphan.socket === null) orphan.emit('close');
+        responses.clear();
+      });
+    }
+    queued.add(response);
+    response.once('close', () => queued.delete(response));
   }
 
-  function onRequest(request: http.IncomingMessage, response: http.ServerResponse): void {
+  /** Whatever a handler throws is a bug: the client gets 500 `internal`, never a dead node. */
+  function failRequest(error: unknown, response: http.ServerResponse): void {
+    logger.error({ err: error }, 'unexpected error while handling a request');
+    countRequest(INTERNAL.code);
+    if (response.headersSent || response.destroyed) return void response.destroy();
+    const { status, headers, body } = refusalParts(INTERNAL);
+    response.writeHead(status, { ...headers, connection: 'close' }).end(body);
+  }
+
+  function failTunnel(error: unknown, socket: Socket): void {
+    logger.error({ err: error }, 'unexpected error while handling a CONNECT request');
+    countTunnel(INTERNAL.code);
+    // Once anything went out (a tunnel's 200, a pipelined response) an answer would be garbage.
+    if (socket.bytesWritten > 0) return void socket.destroy();
+    endSocket(socket, renderRefusal(INTERNAL, false));
+  }
+
+  function serve(request: http.IncomingMessage, response: http.ServerResponse, expectsContinue: boolean): void {
     activeRequests++;
     response.once('close', () => activeRequests--);
+    lastResponse.set(request.socket, response);
+    closeWithConnection(request.socket, response);
     try {
-      const handling = httpRequests.handle(request, response);
-      if (handling !== undefined) handling.catch((error: unknown) => fault(error, () => response.destroy()));
+      const handling = httpRequests.handle(request, response, expectsContinue);
+      if (handling !== undefined) handling.catch((error: unknown) => failRequest(error, response));
     } catch (error) {
-      fault(error, () => response.destroy());
+      failRequest(error, response);
     }
+  }
+
+  async function tunnel(request: http.IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    // Node hands over the socket as soon as it reads the CONNECT line; answers to requests
+    // pipelined before it must go out first, in order.
+    const previous = lastResponse.get(socket);
+    if (previous !== undefined && !previous.writableFinished) {
+      await new Promise((resolve) => finished(previous, resolve));
+      // Node armed its keep-alive timeout when that response finished: not for a tunnel.
+      socket.setTimeout(0);
+    }
+    if (socket.destroyed) return;
+    await connectRequests.handle(request, socket, head);
   }
 
   const server = http.createServer({ requestTimeout: 0, headersTimeout: timeouts.requestHeadersMs, keepAliveTimeout: timeouts.keepAliveMs });
-  server.on('request', onRequest);
-  server.on('checkContinue', onRequest);
+  server.on('request', (request: http.IncomingMessage, response: http.ServerResponse) => serve(request, response, false));
+  // With a listener here Node no longer answers `Expect: 100-continue` by itself: the client
+  // is told to send its body only once it has been admitted.
+  server.on('checkContinue', (request: http.IncomingMessage, response: http.ServerResponse) => serve(request, response, true));
   server.on('connect', (request: http.IncomingMessage, socket: Socket, head: Buffer) => {
-    try {
-      const handling = connectRequests.handle(request, socket, head);
-      if (handling !== undefined) handling.catch((error: unknown) => fault(error, () => socket.destroy()));
-    } catch (error) {
-      fault(error, () => socket.destroy());
-    }
+    tunnel(request, socket, head).catch((error: unknown) => failTunnel(error, socket));
   });
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    // Errors of a client socket are the client's business; the handlers see them as 'close'.
+    // A client socket's errors are the client's business; the handlers hear of them as 'close'.
     socket.on('error', () => socket.destroy());
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     if (error.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
-    countOutcome(BAD_REQUEST.code);
+    countRequest(BAD_REQUEST.code);
     const rendered = renderRefusal(BAD_REQUEST, false);
-    socket.end(error.code === 'HPE_HEADER_OVERFLOW' ? rendered.replace('400 Bad Request', '431 Request Header Fields Too Large') : rendered);
+    endSocket(socket, error.code === 'HPE_HEADER_OVERFLOW' ? rendered.replace('400 Bad Request', '431 Request Header Fields Too Large') : rendered);
   });
 
   return {

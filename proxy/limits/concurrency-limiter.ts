@@ -67,8 +67,11 @@ export function createConcurrencyLimiter({ redis, nodeId, regionNodes, entryTtlM
   redis?.defineCommand('portcullisSetOwn', { numberOfKeys: 1, lua: SET_OWN });
   const open = new Map<string, number>();
   const regional = new Set<string>();
+  // Regional acquires waiting for Redis, per key.
+  const acquiring = new Map<string, number>();
   const ttl = String(entryTtlMs);
 
+  /** A write that fails is made good by the next refresh, or expires with its TTL. */
   function writeOwn(keyId: string): void {
     redis?.portcullisSetOwn(hashKey(keyId), nodeId, String(open.get(keyId) ?? 0), ttl).catch(() => undefined);
   }
@@ -79,38 +82,56 @@ export function createConcurrencyLimiter({ redis, nodeId, regionNodes, entryTtlM
   }, Math.max(100, Math.floor(entryTtlMs / 3)));
   refresher.unref();
 
-  function release(keyId: string): void {
+  /** Gives a slot back; `tellRegion` writes this node's new count to Redis. */
+  function release(keyId: string, tellRegion = true): void {
     const count = (open.get(keyId) ?? 1) - 1;
     if (count <= 0) open.delete(keyId);
     else open.set(keyId, count);
-    if (regional.has(keyId)) {
+    if (tellRegion && regional.has(keyId)) {
       writeOwn(keyId);
       if (count <= 0) regional.delete(keyId);
     }
   }
 
+  function releaser(keyId: string): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      release(keyId);
+    };
+  }
+
+  /**
+   * Asks the region. The slot is already counted here, so parallel acquires on this node see
+   * each other, and Redis is told this node's count including it (scripts run in the order
+   * they were sent). A refused slot is given back; this node's count in Redis is corrected
+   * once no other acquire of the key is in flight, when it holds only granted slots.
+   */
+  async function acquireRegional(keyId: string, perRegion: number, reserved: number): Promise<boolean> {
+    acquiring.set(keyId, (acquiring.get(keyId) ?? 0) + 1);
+    let allowed: boolean;
+    try {
+      if (redis === undefined) throw new Error('no regional Redis');
+      allowed = (await redis.portcullisAcquire(hashKey(keyId), nodeId, String(reserved), String(perRegion), ttl)) === 1;
+      regional.add(keyId);
+    } catch {
+      allowed = reserved <= Math.max(1, Math.floor(perRegion / Math.max(1, regionNodes())));
+    }
+    const stillAcquiring = acquiring.get(keyId)! - 1;
+    if (stillAcquiring === 0) acquiring.delete(keyId);
+    else acquiring.set(keyId, stillAcquiring);
+    if (!allowed) release(keyId, stillAcquiring === 0);
+    return allowed;
+  }
+
   return {
     async acquire(keyId, limit) {
-      const current = open.get(keyId) ?? 0;
-      if (limit.perNode !== null && current + 1 > limit.perNode) throw new Refusal('concurrency_exceeded', 1);
-      if (limit.perRegion !== null) {
-        let allowed: boolean;
-        try {
-          if (redis === undefined) throw new Error('no regional Redis');
-          allowed = (await redis.portcullisAcquire(hashKey(keyId), nodeId, String(current + 1), String(limit.perRegion), ttl)) === 1;
-          regional.add(keyId);
-        } catch {
-          allowed = current + 1 <= Math.max(1, Math.floor(limit.perRegion / Math.max(1, regionNodes())));
-        }
-        if (!allowed) throw new Refusal('concurrency_exceeded', 1);
-      }
-      open.set(keyId, (open.get(keyId) ?? 0) + 1);
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        release(keyId);
-      };
+      const reserved = (open.get(keyId) ?? 0) + 1;
+      if (limit.perNode !== null && reserved > limit.perNode) throw new Refusal('concurrency_exceeded', 1);
+      open.set(keyId, reserved);
+      if (limit.perRegion !== null && !(await acquireRegional(keyId, limit.perRegion, reserved))) throw new Refusal('concurrency_exceeded', 1);
+      return releaser(keyId);
     },
     close() {
       clearInterval(refresher);

@@ -20,6 +20,8 @@ export interface TrafficLimits {
   admit(grant: KeyGrant): Admission | Promise<Admission>;
   markTeamOverQuota(teamId: string): void;
   clearTeam(teamId: string): void;
+  /** Forgets every team's over-quota mark (a new feed epoch: verify answers tell it again). */
+  clearTeams(): void;
   mode(): LimiterMode;
   close(): void;
 }
@@ -103,6 +105,9 @@ export function createTrafficLimits(options: TrafficLimitsOptions): TrafficLimit
     },
     markTeamOverQuota(teamId) {
       overQuotaTeams.set(teamId, startOfNextMonth(now()));
+    },
+    clearTeams() {
+      overQuotaTeams.clear();
     },
     clearTeam(teamId) {
       overQuotaTeams.delete(teamId);

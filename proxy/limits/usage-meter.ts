@@ -1,12 +1,18 @@
+import { randomBytes } from 'node:crypto';
+import { MAX_USAGE_ENTRIES, type UsageBatch } from '../../contract/node-api.js';
+import { createFailureLog } from '../../lib/failure-log.js';
 import type { Logger } from '../../lib/logger.js';
 import type { NodeApiClient } from '../sync/node-api-client.js';
 
 /**
  * Bytes and requests per key, summed in memory and sent to the control plane in numbered
  * batches. A batch, once sent, is never changed: if the answer is lost it is sent again as
- * it was, and the control plane counts each (node, batch) once. While the control plane is
- * unreachable sealed batches wait in order (at most `maxPendingBatches`; after that new
- * traffic keeps adding into the open batch, which is bounded by the number of keys).
+ * it was, and the control plane counts each (node, boot, batch) once. The boot id is new in
+ * every process, so a node restarted under the same NODE_ID is not taken for a retry of
+ * its former life. While the control plane is unreachable sealed batches wait in order (at
+ * most `maxPendingBatches`; after that new traffic keeps adding into the open batch, which
+ * is bounded by the number of keys). What a process killed outright had not yet delivered
+ * is lost: at most one flush interval.
  */
 
 /** Hears of payload bytes (what metering counts) from the client (in) and to it (out). */
@@ -18,11 +24,6 @@ interface Counts {
   bytesOut: number;
   requests: number;
   tunnels: number;
-}
-
-interface Batch {
-  batch: number;
-  entries: ({ keyId: string } & Counts)[];
 }
 
 export interface UsageMeter {
@@ -49,22 +50,30 @@ export interface UsageMeterOptions {
 }
 
 export function createUsageMeter({ api, nodeId, intervalMs, maxPendingBatches, logger, now, collect }: UsageMeterOptions): UsageMeter {
+  const boot = randomBytes(12).toString('base64url');
   let open = new Map<string, Counts>();
-  const sealed: Batch[] = [];
+  const sealed: UsageBatch[] = [];
   let nextBatch = 1;
   let sending: Promise<void> | undefined;
+  const failures = createFailureLog(logger, {
+    failing: 'usage not delivered to the control plane; batches wait in order and are retried',
+    recovered: 'usage delivered again',
+  });
 
   function seal(): void {
     collect();
     if (open.size === 0 || sealed.length >= maxPendingBatches) return;
-    sealed.push({ batch: nextBatch++, entries: [...open].map(([keyId, counts]) => ({ keyId, ...counts })) });
+    // Many busy keys make several batches, each within what the control plane takes at once.
+    const entries = [...open].map(([keyId, counts]) => ({ keyId, ...counts }));
+    for (let i = 0; i < entries.length; i += MAX_USAGE_ENTRIES) {
+      sealed.push({ nodeId, boot, batch: nextBatch++, entries: entries.slice(i, i + MAX_USAGE_ENTRIES) });
+    }
     open = new Map();
   }
 
   async function sendPending(): Promise<void> {
     while (sealed.length > 0) {
-      const batch = sealed[0]!;
-      await api.sendUsage({ nodeId, batch: batch.batch, entries: batch.entries });
+      await api.sendUsage(sealed[0]!);
       sealed.shift();
     }
   }
@@ -73,7 +82,10 @@ export function createUsageMeter({ api, nodeId, intervalMs, maxPendingBatches, l
     seal();
     if (sending === undefined) {
       sending = sendPending()
-        .catch((error: unknown) => logger.debug({ err: error, pending: sealed.length }, 'usage flush failed; will retry'))
+        .then(
+          () => failures.recovered(),
+          (error: unknown) => failures.failed({ err: error, pendingBatches: sealed.length }),
+        )
         .finally(() => {
           sending = undefined;
         });

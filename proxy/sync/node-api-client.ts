@@ -9,6 +9,7 @@ import {
   type UsageBatch,
   type VerifiedKey,
 } from '../../contract/node-api.js';
+import { createFailureLog, type FailureLog } from '../../lib/failure-log.js';
 import type { Logger } from '../../lib/logger.js';
 
 /**
@@ -22,6 +23,8 @@ export interface VerifyResult {
   key: VerifiedKey | null;
   /** The latest outbox seq in the snapshot the answer was read from. */
   seq: number;
+  /** The feed epoch of that seq. */
+  epoch: string;
 }
 
 export interface BatchVerifyResult {
@@ -29,6 +32,8 @@ export interface BatchVerifyResult {
   keys: Map<string, VerifiedKey>;
   /** The latest outbox seq in the snapshot the answer was read from. */
   seq: number;
+  /** The feed epoch of that seq. */
+  epoch: string;
 }
 
 export interface NodeApiClient {
@@ -45,18 +50,50 @@ export interface NodeApiClient {
 export class NodeApiError extends Error {
   override readonly name = 'NodeApiError';
   readonly code = 'node_api_unavailable';
+  constructor(
+    message: string,
+    options?: ErrorOptions & { status?: number },
+  ) {
+    super(message, options);
+    this.status = options?.status;
+  }
+  /** The HTTP status the control plane answered with; undefined when it was not reached. */
+  readonly status: number | undefined;
 }
 
 export interface NodeApiClientOptions {
   baseUrl: string;
   nodeToken: string;
   timeoutMs: number;
-  /** Hears of answers that break the contract, naming the field. */
+  /**
+   * Hears once when calls start failing (naming the path and the status or error, or the
+   * field an answer breaks the contract on) and once when they work again.
+   */
   logger: Logger;
 }
 
 export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger }: NodeApiClientOptions): NodeApiClient {
   const authorization = `Bearer ${nodeToken}`;
+  // Per route: one call failing while the others work must not be logged at every retry.
+  const failureLogs = new Map<string, { unavailable: FailureLog; contractBreaks: FailureLog }>();
+  function failuresOf(path: string) {
+    const route = path.split('?')[0]!;
+    let logs = failureLogs.get(route);
+    if (logs === undefined) {
+      logs = {
+        unavailable: createFailureLog(logger, {
+          failing: 'node API unreachable or refusing this node; callers retry or fail closed',
+          recovered: 'node API answers again',
+        }),
+        contractBreaks: createFailureLog(logger, {
+          failing: 'node API answer breaks the contract; treating the control plane as unavailable',
+          recovered: 'node API answers match the contract again',
+        }),
+      };
+      failureLogs.set(route, logs);
+    }
+    return logs;
+  }
 
   async function call(path: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Response> {
     let response: Response;
@@ -68,6 +105,7 @@ export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger }: N
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
+      failuresOf(path).unavailable.failed({ path, err: error });
       throw new NodeApiError(`node API unreachable: ${(error as Error).message}`, { cause: error });
     }
     return response;
@@ -78,19 +116,24 @@ export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger }: N
     if (response.status !== 200) {
       // An unread body would keep the connection busy until it is collected.
       await response.body?.cancel();
-      throw new NodeApiError(`node API answered ${response.status} for ${path}`);
+      failuresOf(path).unavailable.failed({ path, status: response.status });
+      throw new NodeApiError(`node API answered ${response.status} for ${path}`, { status: response.status });
     }
     let body: unknown;
     try {
       body = await response.json();
     } catch (error) {
+      failuresOf(path).unavailable.failed({ path, err: error });
       throw new NodeApiError(`node API answer to ${path} is not JSON`, { cause: error });
     }
     const checked = check(body);
     if (!checked.ok) {
-      logger.warn({ path, problem: checked.problem }, 'node API answer breaks the contract; treating the control plane as unavailable');
+      failuresOf(path).contractBreaks.failed({ path, problem: checked.problem });
       throw new NodeApiError(`node API answer to ${path} breaks the contract: ${checked.problem}`);
     }
+    const logs = failuresOf(path);
+    logs.unavailable.recovered();
+    logs.contractBreaks.recovered();
     return checked.value;
   }
 
@@ -98,7 +141,7 @@ export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger }: N
     async verifyKeys(hashesHex) {
       const path = '/internal/v1/keys/verify';
       const body = await answer(path, await call(path, { method: 'POST', body: { hashes: hashesHex } }), checkAnswer.verify);
-      return { keys: new Map(Object.entries(body.keys)), seq: body.seq };
+      return { keys: new Map(Object.entries(body.keys)), seq: body.seq, epoch: body.epoch };
     },
     async revocationsAfter(seq, limit = 1000) {
       const path = `/internal/v1/revocations?after=${seq}&limit=${limit}`;
@@ -109,6 +152,7 @@ export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger }: N
       const response = await call(path, etag === undefined ? {} : { headers: { 'if-none-match': etag } });
       if (response.status === 304) {
         await response.body?.cancel();
+        failuresOf(path).unavailable.recovered();
         return undefined;
       }
       const body = await answer(path, response, checkAnswer.pools);

@@ -1,3 +1,4 @@
+import { createFailureLog } from '../../lib/failure-log.js';
 import type { Logger } from '../../lib/logger.js';
 import { MAX_REPORTED_REVOCATIONS, type AppliedRevocation, type NodeReport } from '../../contract/node-api.js';
 import type { NodeApiClient } from './node-api-client.js';
@@ -31,6 +32,10 @@ export function createNodeReporter({ api, intervalMs, logger, snapshot, takeAppl
   let sending: Promise<void> | undefined;
   let again = false;
   let nudgeTimer: NodeJS.Timeout | undefined;
+  const failures = createFailureLog(logger, {
+    failing: 'node report failed: revocations applied here are not yet confirmed to the control plane; retrying',
+    recovered: 'node reports delivered again',
+  });
 
   async function send(): Promise<void> {
     unsent = unsent.concat(takeApplied()).slice(-MAX_REPORTED_REVOCATIONS);
@@ -39,9 +44,10 @@ export function createNodeReporter({ api, intervalMs, logger, snapshot, takeAppl
     try {
       const answer = await api.report({ ...snapshot(), applied: batch });
       onRegionNodes(answer.regionNodes);
+      failures.recovered();
     } catch (error) {
       unsent = batch.concat(unsent).slice(-MAX_REPORTED_REVOCATIONS);
-      logger.debug({ err: error }, 'node report failed; will retry');
+      failures.failed({ err: error, unconfirmed: unsent.length });
     }
   }
 

@@ -3,11 +3,13 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createFirstAdminToken } from '../../control-plane/bootstrap.js';
 import { createControlPlane } from '../../control-plane/control-plane.js';
+import { currentEpoch } from '../../control-plane/revocation/feed-epoch.js';
 import { createLogger } from '../../lib/logger.js';
 import { generateToken } from '../../lib/secret-format.js';
 import { waitFor } from '../helpers/deadline.js';
-import { createApiClient } from '../helpers/control-plane.js';
+import { createApiClient, DEFAULT_SETTINGS } from '../helpers/control-plane.js';
 import { startOrigin } from '../helpers/origin.js';
 import { createTestDatabase } from '../helpers/postgres.js';
 import { basic, proxyRequest } from '../helpers/proxy-client.js';
@@ -27,8 +29,9 @@ t.test('two control planes starting at once on an empty database migrate it once
     trustProxy: false,
     logger: createLogger({ level: 'silent', name: 'cp' }),
     publishers: new Map(),
-    relay: { heartbeatMs: 500, pollMs: 1_000 },
+    relay: { heartbeatMs: 500, pollMs: 1_000, leaseMs: 5_000 },
     nodeLivenessMs: 10_000,
+    retention: DEFAULT_SETTINGS.retention,
   };
   const [a, b] = await Promise.all([createControlPlane(options), createControlPlane(options)]);
   t.teardown(async () => {
@@ -38,8 +41,9 @@ t.test('two control planes starting at once on an empty database migrate it once
   const { rows } = await a.adminDb.query<{ version: string }>('SELECT version FROM schema_migrations ORDER BY version');
   const files = readdirSync('control-plane/db/migrations').map((file) => file.replace(/\.sql$/, '')).sort();
   t.same(rows.map((row) => row.version), files, 'every migration applied once');
-  const tokens = [a.firstAdminToken, b.firstAdminToken].filter((token) => token !== undefined);
+  const tokens = (await Promise.all([createFirstAdminToken(a.adminDb), createFirstAdminToken(b.adminDb)])).filter((token) => token !== undefined);
   t.equal(tokens.length, 1, 'exactly one of them created and showed the first admin token');
+  t.equal(await currentEpoch(a.adminDb), await currentEpoch(b.adminDb), 'and they agree on the feed epoch');
   t.equal([a.relay.isLeader(), b.relay.isLeader()].filter(Boolean).length, 1, 'exactly one relay leads');
 });
 

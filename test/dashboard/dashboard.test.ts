@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { Page } from 'playwright-core';
-import { ARTIFACTS, hasChromium, launchBrowser } from '../helpers/browser.js';
+import { ARTIFACTS, hasChromium, launchBrowser, watchProblems } from '../helpers/browser.js';
 import { deadline, waitFor } from '../helpers/deadline.js';
 import { bearer, proxyRequest } from '../helpers/proxy-client.js';
 import { seedKeys } from '../helpers/seed-keys.js';
@@ -15,15 +15,7 @@ if (!hasChromium()) {
   const browser = await launchBrowser();
   t.teardown(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 1366, height: 800 } });
-  const problems: string[] = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(message.text());
-  });
-  page.on('pageerror', (error) => problems.push(error.message));
-  page.on('dialog', (dialog) => {
-    problems.push(`unexpected browser dialog: ${dialog.message()}`);
-    void dialog.dismiss();
-  });
+  const problems = watchProblems(page);
 
   async function signIn(target: Page, token: string): Promise<number> {
     await target.goto(`${world.cp.url}/`);

@@ -19,7 +19,8 @@ t.test('the country list has every officially assigned ISO 3166-1 alpha-2 code',
   t.equal(COUNTRIES.length, 249);
   t.equal(normalizeCountryCode('de'), 'DE');
   t.equal(normalizeCountryCode('GB'), 'GB');
-  t.equal(normalizeCountryCode('UK'), undefined, 'UK is not an ISO code');
+  t.equal(normalizeCountryCode('UK'), 'GB', 'UK is not an ISO code, but means GB to everyone');
+  t.equal(normalizeCountryCode('uk'), 'GB');
   t.equal(normalizeCountryCode('XK'), undefined);
   t.equal(normalizeCountryCode('DEU'), undefined);
   t.equal(countryName('DE'), 'Germany');
@@ -95,4 +96,85 @@ t.test('sessions are bounded, dropped by owner, and survive a pool refresh only 
   const moved = select.pickExit({ pools: null, country: 'DE', session })!;
   t.not(moved.id, pinned.id, 'an orphaned session moves to an exit that still exists');
   t.notOk(select.hasPool('datacenter'), 'the refreshed pools replace the old ones');
+});
+
+const placed = (id: string, country: string, city?: string, state?: string, asn?: number): Exit => ({
+  ...exit(id, country),
+  ...(city !== undefined && { city }),
+  ...(state !== undefined && { state }),
+  ...(asn !== undefined && { asn }),
+});
+const placedPools = [
+  {
+    name: 'residential',
+    exits: [
+      placed('be-1', 'DE', 'berlin', 'be', 3320),
+      placed('be-2', 'DE', 'berlin', 'be', 3209),
+      placed('by-1', 'DE', 'munich', 'by', 3320),
+      placed('de-x', 'DE'),
+      placed('ny-1', 'US', 'new_york', 'ny', 7922),
+    ],
+  },
+  { name: 'mobile', exits: [placed('be-m', 'DE', 'berlin', 'be', 6805)] },
+];
+
+function placedSelector(now = () => 0) {
+  const created = createExitSelector({ now, maxSessions: 100, failureCooldownMs: 1_000 });
+  created.setPools(placedPools);
+  return created;
+}
+
+/** The exits a request is served by over `times` picks. */
+function picked(select: ReturnType<typeof placedSelector>, request: Parameters<ReturnType<typeof placedSelector>['pickExit']>[0], times = 12): string[] {
+  const seen = new Set<string>();
+  for (let i = 0; i < times; i++) {
+    const exit = select.pickExit(request);
+    if (exit !== undefined) seen.add(exit.id);
+  }
+  return [...seen].sort();
+}
+
+t.test('city, state and ASN select only the exits that carry them, alone and together', async (t) => {
+  const select = placedSelector();
+  t.same(picked(select, { pools: null, country: undefined, city: 'berlin' }), ['be-1', 'be-2', 'be-m']);
+  t.same(picked(select, { pools: null, country: 'DE', state: 'by' }), ['by-1']);
+  t.same(picked(select, { pools: null, country: undefined, asn: 3320 }), ['be-1', 'by-1']);
+  t.same(picked(select, { pools: null, country: 'DE', city: 'berlin', asn: 3209 }), ['be-2']);
+  t.same(picked(select, { pools: new Set(['mobile']), country: 'DE', city: 'berlin' }), ['be-m'], 'within the granted pools only');
+  t.same(picked(select, { pools: null, pool: 'residential', country: undefined, city: 'berlin' }), ['be-1', 'be-2'], 'within the pool asked for');
+  t.same(picked(select, { pools: null, country: 'DE' }), ['be-1', 'be-2', 'be-m', 'by-1', 'de-x'], 'an exit without a city serves requests that ask for none');
+  t.equal(select.pickExit({ pools: null, country: 'US', city: 'berlin' }), undefined, 'a city in another country matches nothing');
+  t.equal(select.pickExit({ pools: null, country: undefined, asn: 1 }), undefined);
+});
+
+t.test('rotation within a city is even, and candidate lists are rebuilt when pools change', async (t) => {
+  const select = placedSelector();
+  const counts = new Map<string, number>();
+  for (let i = 0; i < 300; i++) {
+    const id = select.pickExit({ pools: null, country: 'DE', city: 'berlin' })!.id;
+    counts.set(id, (counts.get(id) ?? 0) + 1);
+  }
+  t.same([...counts].sort(), [['be-1', 100], ['be-2', 100], ['be-m', 100]]);
+  select.setPools([{ name: 'residential', exits: [placed('be-3', 'DE', 'berlin', 'be', 3320)] }]);
+  t.same(picked(select, { pools: null, country: 'DE', city: 'berlin' }), ['be-3'], 'the cached Berlin list did not outlive the pools');
+});
+
+t.test('a sticky session holds its exit within its city, and moves to match when asked for another', async (t) => {
+  const select = placedSelector();
+  const session = { owner: 'key_1', id: 's1', ttlMs: 60_000 };
+  const first = select.pickExit({ pools: null, country: undefined, city: 'berlin', session })!;
+  t.equal(first.city, 'berlin');
+  for (let i = 0; i < 10; i++) t.equal(select.pickExit({ pools: null, country: undefined, city: 'berlin', session })!.id, first.id);
+  t.equal(select.pickExit({ pools: null, country: undefined, city: 'munich', session })!.id, 'by-1', 'moved to the city asked for');
+  select.markExitFailed('by-1');
+  t.equal(select.pickExit({ pools: null, country: undefined, city: 'munich', session })!.id, 'by-1', 'the only Munich exit is still tried rather than another city');
+});
+
+t.test('a selector knows whether any exit is configured at all', async (t) => {
+  const select = createExitSelector();
+  t.notOk(select.hasExits(), 'nothing yet');
+  select.setPools([{ name: 'empty', exits: [] }]);
+  t.notOk(select.hasExits(), 'a pool without exits is nothing to route through');
+  select.setPools(placedPools);
+  t.ok(select.hasExits());
 });

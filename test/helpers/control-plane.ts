@@ -1,3 +1,4 @@
+import { readControlPlaneConfig } from '../../control-plane/config.js';
 import { createControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../control-plane/control-plane.js';
 import { createLogger } from '../../lib/logger.js';
 import { generateToken } from '../../lib/secret-format.js';
@@ -44,6 +45,28 @@ export function createApiClient(baseUrl: string, defaultToken: string | null): A
   };
 }
 
+/** The control plane's settings with nothing set: the defaults, from the one place they live. */
+export const DEFAULT_SETTINGS = readControlPlaneConfig({}, { dataDir: 'unused', requireNodeToken: false });
+
+/** Options for a control plane on `databaseUrl` and an ephemeral port, as tests start them. */
+export function testControlPlaneOptions(databaseUrl: string, overrides: Partial<ControlPlaneOptions> & Pick<ControlPlaneOptions, 'adminToken' | 'nodeToken'>): ControlPlaneOptions {
+  return {
+    host: '127.0.0.1',
+    port: 0,
+    database: { url: databaseUrl },
+    adminPool: { maxConnections: 8, statementTimeoutMs: 10_000, connectionTimeoutMs: 10_000 },
+    nodePool: { maxConnections: 4, statementTimeoutMs: 5_000, connectionTimeoutMs: 5_000 },
+    bodyLimitBytes: 64 * 1024,
+    trustProxy: false,
+    publishers: new Map(),
+    relay: { heartbeatMs: 100, pollMs: 250, leaseMs: 5_000 },
+    nodeLivenessMs: 10_000,
+    retention: DEFAULT_SETTINGS.retention,
+    logger: createLogger({ level: process.env.TEST_LOG_LEVEL === undefined ? 'silent' : (process.env.TEST_LOG_LEVEL as 'info'), name: 'control-plane' }),
+    ...overrides,
+  };
+}
+
 /** A control plane on a fresh PostgreSQL database and an ephemeral port. */
 export async function startTestControlPlane(overrides: Partial<ControlPlaneOptions> = {}): Promise<TestControlPlane> {
   const database = await createTestDatabase();
@@ -51,22 +74,7 @@ export async function startTestControlPlane(overrides: Partial<ControlPlaneOptio
   const nodeToken = generateToken();
   let controlPlane: ControlPlane;
   try {
-    controlPlane = await createControlPlane({
-      host: '127.0.0.1',
-      port: 0,
-      database: { url: database.url },
-      adminPool: { maxConnections: 8, statementTimeoutMs: 10_000, connectionTimeoutMs: 10_000 },
-      nodePool: { maxConnections: 4, statementTimeoutMs: 5_000, connectionTimeoutMs: 5_000 },
-      adminToken,
-      nodeToken,
-      bodyLimitBytes: 64 * 1024,
-      trustProxy: false,
-      publishers: new Map(),
-      relay: { heartbeatMs: 100, pollMs: 250 },
-      nodeLivenessMs: 10_000,
-      logger: createLogger({ level: process.env.TEST_LOG_LEVEL === undefined ? 'silent' : (process.env.TEST_LOG_LEVEL as 'info'), name: 'control-plane' }),
-      ...overrides,
-    });
+    controlPlane = await createControlPlane(testControlPlaneOptions(database.url, { adminToken, nodeToken, ...overrides }));
   } catch (error) {
     await database.drop();
     throw error;

@@ -26,6 +26,14 @@ export interface PgCluster {
   start(): Promise<void>;
   /** Ends every session whose application_name matches `pattern` (SQL LIKE); returns how many. */
   terminateSessions(pattern: string): Promise<number>;
+  /** A logical backup of a database, taken while it is in use (pg_dump); returns the file. */
+  dump(database: string): Promise<string>;
+  /** Restores a dump into a new database (pg_restore), as after losing one; returns its URL. */
+  restoreDump(file: string): Promise<string>;
+  /** A copy of the server's files, as a volume snapshot: a clean stop, a copy, a start. */
+  snapshotFiles(): Promise<string>;
+  /** Puts a snapshot's files back in place of the current ones: a crash, the copy, a start. */
+  restoreFiles(snapshot: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -61,9 +69,10 @@ export async function startPgCluster(): Promise<PgCluster> {
     `-p ${port}`,
     `-k ${dir}`,
     '-c listen_addresses=127.0.0.1',
-    // Durability is not what these tests are about; speed is.
+    // A commit must survive the server crashing (the tests crash it), not the machine: WAL
+    // is written before a commit returns, but never flushed to disk.
     '-c fsync=off',
-    '-c synchronous_commit=off',
+    '-c synchronous_commit=on',
     '-c full_page_writes=off',
   ].join(' ');
   const url = (database = 'postgres') => `postgres://postgres@127.0.0.1:${port}/${database}`;
@@ -95,6 +104,7 @@ export async function startPgCluster(): Promise<PgCluster> {
   }
 
   let databases = 0;
+  let dumps = 0;
   await start();
   return {
     port,
@@ -113,6 +123,30 @@ export async function startPgCluster(): Promise<PgCluster> {
         `SELECT pid FROM pg_stat_activity WHERE application_name LIKE '${pattern.replace(/'/g, "''")}' AND pg_terminate_backend(pid)`,
       );
       return rows.length;
+    },
+    async dump(database) {
+      const file = join(dir, `${database}-${++dumps}.dump`);
+      await asPostgres('pg_dump', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-Fc', '-f', file, database]);
+      return file;
+    },
+    async restoreDump(file) {
+      const name = `fault_${process.pid}_${++databases}`;
+      await adminQuery(`CREATE DATABASE ${name}`);
+      await asPostgres('pg_restore', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', name, file]);
+      return url(name);
+    },
+    async snapshotFiles() {
+      const copy = join(dir, `snapshot-${++dumps}`);
+      await asPostgres('pg_ctl', ['-D', data, '-m', 'fast', '-w', '-t', '60', 'stop']);
+      await run('cp', ['-a', data, copy]);
+      await start();
+      return copy;
+    },
+    async restoreFiles(snapshot) {
+      await asPostgres('pg_ctl', ['-D', data, '-m', 'immediate', '-w', '-t', '60', 'stop']);
+      rmSync(data, { recursive: true, force: true });
+      await run('cp', ['-a', snapshot, data]);
+      await start();
     },
     async close() {
       await asPostgres('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);

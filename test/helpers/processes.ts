@@ -36,6 +36,8 @@ export interface StartProcessOptions {
   ready: RegExp;
   /** Pin it to this core (benchmarks). */
   core?: number;
+  /** Raises its limit of open files (tests holding thousands of connections). */
+  fileLimit?: number;
   startTimeoutMs?: number;
 }
 
@@ -44,8 +46,10 @@ export interface StartProcessOptions {
  * real child process, resolving once its output matches `ready`. A TS entry runs under
  * node with tsx's loader rather than the tsx command, so a signal reaches the program itself.
  */
-export async function startProcess({ entry, command, args = [], env = {}, ready, core, startTimeoutMs = 60_000 }: StartProcessOptions): Promise<ChildServer> {
-  const program = command ?? [process.execPath, '--import', import.meta.resolve('tsx'), entry!, ...args];
+export async function startProcess({ entry, command, args = [], env = {}, ready, core, fileLimit, startTimeoutMs = 60_000 }: StartProcessOptions): Promise<ChildServer> {
+  let program = command ?? [process.execPath, '--import', import.meta.resolve('tsx'), entry!, ...args];
+  // The shell execs the program, so signals still reach it directly.
+  if (fileLimit !== undefined) program = ['sh', '-c', `ulimit -n ${fileLimit} && exec "$0" "$@"`, ...program];
   const [executable, ...programArgs] = core !== undefined && hasTaskset ? ['taskset', '-c', String(core), ...program] : program;
   const child = spawn(executable!, programArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const name = command?.[0] ?? `${entry} ${args.join(' ')}`;
@@ -98,4 +102,45 @@ export async function startProcess({ entry, command, args = [], env = {}, ready,
       clearTimeout(timer);
     },
   };
+}
+
+/** Runs a TS entry to its end (a start that must fail); resolves with how it ended and what it said. */
+export function runToExit({ entry, args = [], env = {} }: { entry: string; args?: string[]; env?: NodeJS.ProcessEnv }): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), entry, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk));
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, output })));
+}
+
+export interface ControlPlaneProcess extends ChildServer {
+  url: string;
+  port: number;
+}
+
+/** `portcullis control-plane` with `env` (DATABASE_URL, ADMIN_TOKEN and NODE_TOKEN at least), on a free port unless PORT is set. */
+export async function startControlPlaneProcess(env: NodeJS.ProcessEnv): Promise<ControlPlaneProcess> {
+  const child = await startProcess({ entry: 'bin/portcullis.ts', args: ['control-plane'], env: { PORT: '0', LOG_LEVEL: 'info', ...env }, ready: /control plane listening/ });
+  const url = String((await child.waitForLog('control plane listening')).url);
+  return Object.assign(child, { url, port: Number(new URL(url).port) });
+}
+
+export interface ProxyProcess extends ChildServer {
+  /** The proxy port. */
+  port: number;
+  metricsPort: number;
+  nodeId: string;
+}
+
+/** `portcullis proxy` with `env` (CONTROL_PLANE_URL, REDIS_URL and NODE_TOKEN at least), on free ports; loopback targets allowed. */
+export async function startProxyProcess(env: NodeJS.ProcessEnv, { fileLimit }: Pick<StartProcessOptions, 'fileLimit'> = {}): Promise<ProxyProcess> {
+  const child = await startProcess({
+    entry: 'bin/portcullis.ts',
+    args: ['proxy'],
+    env: { PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'info', ALLOW_PRIVATE_DESTINATIONS: 'true', ...env },
+    ready: /proxy node listening/,
+    ...(fileLimit !== undefined && { fileLimit }),
+  });
+  const line = await child.waitForLog('proxy node listening');
+  return Object.assign(child, { port: Number(new URL(String(line.url)).port), metricsPort: Number(line.metricsPort), nodeId: String(line.nodeId) });
 }

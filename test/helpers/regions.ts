@@ -3,6 +3,7 @@ import { createExitServer, type ExitServer } from '../../exit/exit-server.js';
 import type { FeedSubscriber } from '../../lib/feed/bus.js';
 import { createRedisPublisher, createRedisSubscriber } from '../../lib/feed/redis-bus.js';
 import { createLogger } from '../../lib/logger.js';
+import { generateToken } from '../../lib/secret-format.js';
 import type { ProxyNode } from '../../proxy/node.js';
 import { startTestControlPlane, type TestControlPlane } from './control-plane.js';
 import { startOrigin, type Origin } from './origin.js';
@@ -29,8 +30,8 @@ export async function startRegions(names: string[], controlPlaneOverrides: Param
   const redis = new Map(await Promise.all(names.map(async (name) => [name, await startRedis()] as const)));
   const publishers = new Map([...redis].map(([name, server]) => [name, createRedisPublisher({ url: server.url, commandTimeoutMs: 500 })]));
   const cp = await startTestControlPlane({ publishers, ...controlPlaneOverrides });
-  const exit = await createExitServer({ id: 'exit-de', country: 'DE', allowPrivateDestinations: true, logger: createLogger({ level: 'silent', name: 'exit' }) });
-  await cp.request('POST', '/v1/pools', { body: { name: 'residential', exits: [{ country: 'DE', url: exit.url }] } });
+  const exit = await createExitServer({ id: 'exit-de', country: 'DE', token: generateToken(), allowPrivateDestinations: true, logger: createLogger({ level: 'silent', name: 'exit' }) });
+  await cp.request('POST', '/v1/pools', { body: { name: 'residential', exits: [{ country: 'DE', url: exit.poolUrl }] } });
   const team = await cp.createTeam();
   const origin = await startOrigin();
   const nodes: ProxyNode[] = [];
@@ -44,7 +45,7 @@ export async function startRegions(names: string[], controlPlaneOverrides: Param
     exit,
     nodes,
     async startNode(region, { wrapSubscriber = (subscriber: FeedSubscriber) => subscriber, ...overrides } = {}) {
-      const subscriber = wrapSubscriber(createRedisSubscriber({ url: redis.get(region)!.url }));
+      const subscriber = wrapSubscriber(createRedisSubscriber({ url: redis.get(region)!.url, logger: overrides.logger ?? createLogger({ level: 'silent', name: 'proxy' }) }));
       const limitsRedis = new Redis(redis.get(region)!.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 250, enableAutoPipelining: true });
       limitsRedis.on('error', () => {});
       limitClients.push(limitsRedis);

@@ -14,7 +14,11 @@ t.test('bad settings fail at start with a message naming every bad variable', as
   t.type(error, ConfigError);
   for (const variable of ['PORT', 'STALENESS_BOUND_MS', 'FAIL_OPEN', 'CONTROL_PLANE_URL', 'REDIS_URL']) t.match(error.message, variable);
   t.throws(() => readControlPlaneConfig({ REGIONS: 'us=http://nope' }, { dataDir: 'data', requireNodeToken: true }), /REGIONS.*NODE_TOKEN|NODE_TOKEN[\s\S]*REGIONS/);
-  t.throws(() => readExitConfig({ COUNTRY: 'UK' }), /COUNTRY must be an ISO 3166-1 alpha-2 code/);
+  t.throws(() => readExitConfig({ COUNTRY: 'XX' }), /COUNTRY must be an ISO 3166-1 alpha-2 code/);
+  t.equal(readExitConfig({ COUNTRY: 'uk', EXIT_TOKEN: 'e'.repeat(16) }).country, 'GB', 'UK is read as GB, as everywhere');
+  t.throws(() => readExitConfig({ COUNTRY: 'DE' }), /EXIT_TOKEN is required/, 'an exit never starts as an open proxy');
+  t.throws(() => readExitConfig({ COUNTRY: 'DE', EXIT_TOKEN: 'short' }), /EXIT_TOKEN must be 16 to 256 characters/);
+  t.equal(readExitConfig({ COUNTRY: 'DE', EXIT_TOKEN: 'e'.repeat(16) }).token, 'e'.repeat(16));
   const config = readControlPlaneConfig({ NODE_TOKEN: 'n'.repeat(30), REGIONS: 'us=redis://127.0.0.1:1,eu=redis://127.0.0.1:2' }, { dataDir: 'data', requireNodeToken: true });
   t.same([...config.regions.keys()], ['us', 'eu']);
 });

@@ -61,3 +61,26 @@ t.test('a per-region cap counts connections on every node of the region', async 
   tunnels.push(freed);
   t.pass();
 });
+
+t.test('20 parallel CONNECTs with perRegion: 2 → exactly 2 open, on one node and across two', async (t) => {
+  for (const spread of [[a, a], [a, b]] as const) {
+    const { key } = await world.createKey({ concurrency: { perRegion: 2 } });
+    const tunnels = await Promise.all(Array.from({ length: 20 }, (_, i) => open(spread[i % 2]!.port, key)));
+    t.teardown(() => closeAll(tunnels));
+    const statuses = tunnels.map((tunnel) => tunnel.status);
+    t.equal(statuses.filter((status) => status === 200).length, 2, `two tunnels open (${spread[0].nodeId}, ${spread[1].nodeId})`);
+    t.equal(statuses.filter((status) => status === 429).length, 18, 'every other one refused with 429');
+    closeAll(tunnels);
+    // The refused ones gave their reservations back: both slots are usable again.
+    const again = await waitFor(
+      async () => {
+        const attempts = await Promise.all([open(a.port, key), open(b.port, key)]);
+        if (attempts.every((attempt) => attempt.status === 200)) return attempts;
+        closeAll(attempts);
+        return undefined;
+      },
+      { what: 'both slots to be free again' },
+    );
+    closeAll(again);
+  }
+});

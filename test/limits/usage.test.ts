@@ -15,16 +15,16 @@ const flaky = await world.startNode('eu', { controlPlaneUrl: link.url });
 const { id, key } = await world.createKey();
 
 /** What the far side actually served and received, counted there. */
-const served = { bytesOut: 0, bytesIn: 0 };
+const served = { bytesDown: 0, bytesUp: 0 };
 const TUNNEL_DOWNLOAD = 50_000;
 // Answers once the client has sent something, so nothing arrives before the client listens.
 const source = net.createServer((socket) => {
   let answered = false;
   socket.on('data', (chunk) => {
-    served.bytesIn += chunk.length;
+    served.bytesUp += chunk.length;
     if (answered) return;
     answered = true;
-    socket.write(Buffer.alloc(TUNNEL_DOWNLOAD, 'd'), () => (served.bytesOut += TUNNEL_DOWNLOAD));
+    socket.write(Buffer.alloc(TUNNEL_DOWNLOAD, 'd'), () => (served.bytesDown += TUNNEL_DOWNLOAD));
   });
 });
 await new Promise<void>((resolve) => source.listen(0, '127.0.0.1', resolve));
@@ -36,8 +36,8 @@ async function httpTraffic(port: number, count: number, bodyBytes: number): Prom
     const body = bodyBytes > 0 ? 'u'.repeat(bodyBytes + i) : undefined;
     const response = await proxyRequest(port, `${world.origin.url}/metered/${i}`, bearer(key), body === undefined ? {} : { method: 'POST', body });
     if (response.status !== 200) throw new Error(`status ${response.status}`);
-    served.bytesOut += Buffer.byteLength(response.body);
-    served.bytesIn += body === undefined ? 0 : Buffer.byteLength(body);
+    served.bytesDown += Buffer.byteLength(response.body);
+    served.bytesUp += body === undefined ? 0 : Buffer.byteLength(body);
   }
 }
 
@@ -48,7 +48,7 @@ async function tunnelTraffic(port: number, upload: number): Promise<void> {
   tunnel.socket.on('data', (chunk: Buffer | string) => (received += Buffer.byteLength(chunk as string, 'latin1')));
   tunnel.socket.write(Buffer.alloc(upload, 'p'));
   await waitFor(() => received >= TUNNEL_DOWNLOAD, { what: 'the tunnel download' });
-  await waitFor(() => served.bytesIn >= upload, { what: 'the upload to arrive' });
+  await waitFor(() => served.bytesUp >= upload, { what: 'the upload to arrive' });
   await new Promise<void>((resolve) => {
     tunnel.socket.once('close', () => resolve());
     tunnel.socket.destroy();
@@ -58,13 +58,13 @@ async function tunnelTraffic(port: number, upload: number): Promise<void> {
 async function usageTotals() {
   const response = await world.cp.request('GET', `/v1/teams/${world.team.id}/keys/${id}/usage?granularity=day&from=${new Date(Date.now() - 86_400_000 * 2).toISOString()}`);
   return response.body.data.reduce(
-    (sum: { bytesIn: number; bytesOut: number; requests: number; tunnels: number }, point: typeof sum) => ({
-      bytesIn: sum.bytesIn + point.bytesIn,
-      bytesOut: sum.bytesOut + point.bytesOut,
+    (sum: { bytesUp: number; bytesDown: number; requests: number; tunnels: number }, point: typeof sum) => ({
+      bytesUp: sum.bytesUp + point.bytesUp,
+      bytesDown: sum.bytesDown + point.bytesDown,
       requests: sum.requests + point.requests,
       tunnels: sum.tunnels + point.tunnels,
     }),
-    { bytesIn: 0, bytesOut: 0, requests: 0, tunnels: 0 },
+    { bytesUp: 0, bytesDown: 0, requests: 0, tunnels: 0 },
   );
 }
 
@@ -87,7 +87,7 @@ t.test('usage totals equal what the far side served, through a control plane out
   await httpTraffic(steady.port, 7, 500);
   await steady.close(5_000);
 
-  const expected = { bytesIn: served.bytesIn, bytesOut: served.bytesOut, requests: 32, tunnels: 2 };
+  const expected = { bytesUp: served.bytesUp, bytesDown: served.bytesDown, requests: 32, tunnels: 2 };
   const totals = await waitFor(
     async () => {
       await flaky.flushUsage();
@@ -100,6 +100,7 @@ t.test('usage totals equal what the far side served, through a control plane out
   t.equal(await metricValue(flaky.metrics.registry, 'portcullis_proxy_usage_pending_bytes'), 0, 'nothing left pending');
   const keyView = await world.cp.request('GET', `/v1/teams/${world.team.id}/keys/${id}`);
   t.type(keyView.body.lastUsedAt, 'string', 'last used is set');
+  t.equal(keyView.body.monthlyUsedBytes, expected.bytesUp + expected.bytesDown, "the key shows this month's bytes, up and down");
 });
 
 t.test('a usage batch sent twice is counted once', async (t) => {
@@ -110,7 +111,7 @@ t.test('a usage batch sent twice is counted once', async (t) => {
   t.equal(first.body.duplicate, false);
   t.equal(again.body.duplicate, true);
   const usage = await world.cp.request('GET', `/v1/teams/${world.team.id}/keys/${otherId}/usage`);
-  t.same(usage.body.data.map((point: any) => point.bytesOut), [20]);
+  t.same(usage.body.data.map((point: any) => [point.bytesUp, point.bytesDown]), [[10, 20]], "the node's bytes in are up, its bytes out are down");
 });
 
 t.test('the usage API validates its range', async (t) => {

@@ -1,7 +1,8 @@
 import t from 'tap';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { encodeFeedMessage } from '../../contract/feed.js';
+import { decodeFeedMessage, encodeFeedMessage } from '../../contract/feed.js';
+import { currentEpoch } from '../../control-plane/revocation/feed-epoch.js';
 import type { FeedSubscriber, FeedSubscriberHandlers } from '../../lib/feed/bus.js';
 import { createLogger } from '../../lib/logger.js';
 import { waitFor } from '../helpers/deadline.js';
@@ -96,13 +97,16 @@ t.test('a feed message that breaks the contract is not applied and not taken as 
   t.teardown(() => node.close());
   const { key } = await world.createKey();
   const applied = node.appliedSeq();
-  feed.send(encodeFeedMessage({ type: 'heartbeat', seq: applied, at: Date.now() }));
+  const epoch = await currentEpoch(world.cp.adminDb);
+  feed.send(encodeFeedMessage({ type: 'heartbeat', seq: applied, at: Date.now(), epoch }));
   t.equal((await proxyRequest(node.port, `${world.origin.url}/`, bearer(key))).status, 200, 'the key is cached');
+  const cachedBy = Date.now();
 
-  const malformed = JSON.stringify({ type: 'event', seq: applied + 1, kind: 'key.revoked', teamId: world.team.id, keyId: 'key_x', keyHash: 42, at: Date.now() });
+  const malformed = JSON.stringify({ type: 'event', epoch, seq: applied + 1, kind: 'key.revoked', teamId: world.team.id, keyId: 'key_x', keyHash: 42, at: Date.now() });
   const timer = setInterval(() => feed.send(malformed), 20);
   t.teardown(() => clearInterval(timer));
-  await waitFor(() => node.feedSilenceMs() > 500, { what: 'the feed to count as silent although malformed messages keep arriving' });
+  // The cached decision is a little younger than the silence: wait until it too is past the bound.
+  await waitFor(() => node.feedSilenceMs() > 500 && Date.now() - cachedBy > 500, { what: 'the feed to count as silent although malformed messages keep arriving' });
   t.equal(node.appliedSeq(), applied, 'the malformed event was not applied');
   t.equal(lines.filter((entry) => entry.msg === 'feed message breaks the contract: ignored, and not counted as the feed speaking').length, 1, 'logged once while it lasts');
   t.equal(lines.find((entry) => entry.problem !== undefined)?.problem, 'keyHash must be string', 'naming the field');
@@ -115,6 +119,44 @@ t.test('a feed message that breaks the contract is not applied and not taken as 
     'past the staleness bound the cached key was verified again, not trusted',
   );
   clearInterval(timer);
-  feed.send(encodeFeedMessage({ type: 'heartbeat', seq: applied, at: Date.now() }));
+  feed.send(encodeFeedMessage({ type: 'heartbeat', seq: applied, at: Date.now(), epoch }));
   await waitFor(() => lines.some((entry) => entry.msg === 'feed messages match the contract again'), { what: 'the recovery to be logged' });
+});
+
+t.test('feed events about pools carry no team and no key, and the check names a field that says otherwise', async (t) => {
+  const pools = { type: 'event', epoch: 'e1', seq: 7, kind: 'pools.changed', teamId: null, keyId: null, keyHash: null, at: 1 };
+  t.ok(decodeFeedMessage(JSON.stringify(pools)).ok, 'a pool event');
+  t.same(decodeFeedMessage(JSON.stringify({ ...pools, teamId: 'team_1' })), { ok: false, problem: 'teamId must be null' });
+  t.same(decodeFeedMessage(JSON.stringify({ ...pools, keyHash: 'a'.repeat(64) })), { ok: false, problem: 'keyHash must be null' });
+  const revoked = { ...pools, kind: 'key.revoked', teamId: null, keyId: 'key_1', keyHash: 'a'.repeat(64) };
+  t.same(decodeFeedMessage(JSON.stringify(revoked)), { ok: false, problem: 'teamId must be string' }, 'an event about a key always names its team');
+  t.ok(decodeFeedMessage(JSON.stringify({ type: 'event', epoch: 'e1', seq: 8, kind: 'exits.moved', at: 1, region: 'eu' })).ok, 'a kind from a newer version, in any shape');
+  t.same(decodeFeedMessage(JSON.stringify({ type: 'event', epoch: 'e1', kind: 'exits.moved', at: 1 })), { ok: false, problem: 'seq is missing' }, 'but always with its seq');
+  t.same(decodeFeedMessage(JSON.stringify({ ...pools, epoch: undefined })), { ok: false, problem: 'epoch is missing' }, 'and always with its epoch');
+});
+
+t.test('an event of a kind the node does not know moves it past that seq and makes it verify every key again', async (t) => {
+  const { logger, lines } = capturedLogger();
+  const feed = quietSubscriber();
+  const node = await startTestProxyNode({ controlPlaneUrl: world.cp.url, nodeToken: world.cp.nodeToken, subscriber: feed.subscriber, logger, stalenessBoundMs: 60_000 });
+  t.teardown(() => node.close());
+  const { key } = await world.createKey();
+  const applied = node.appliedSeq();
+  t.equal((await proxyRequest(node.port, `${world.origin.url}/`, bearer(key))).status, 200, 'the key is cached');
+  const missesBefore = await metricValue(node.metrics.registry, 'portcullis_proxy_auth_cache_total', { result: 'miss' });
+  t.equal((await proxyRequest(node.port, `${world.origin.url}/`, bearer(key))).status, 200);
+  t.equal(await metricValue(node.metrics.registry, 'portcullis_proxy_auth_cache_total', { result: 'miss' }), missesBefore, 'served from the cache');
+
+  // What a newer control plane would write: rows of a kind this version does not know.
+  const { rows } = await world.cp.adminDb.query<{ seq: number }>(
+    `INSERT INTO outbox (seq, kind, team_id) SELECT nextval('outbox_seq'), 'exits.moved', $1 FROM generate_series(1, 2) RETURNING seq`,
+    [world.team.id],
+  );
+  const epoch = await currentEpoch(world.cp.adminDb);
+  for (const { seq } of rows) feed.send(JSON.stringify({ type: 'event', epoch, seq: Number(seq), kind: 'exits.moved', at: Date.now() }));
+  await waitFor(() => node.appliedSeq() === Number(rows[1]!.seq), { what: 'the node to step past both events' });
+  t.ok(node.appliedSeq() > applied, 'not stalled on');
+  t.equal((await proxyRequest(node.port, `${world.origin.url}/`, bearer(key))).status, 200);
+  t.equal(await metricValue(node.metrics.registry, 'portcullis_proxy_auth_cache_total', { result: 'miss' }), missesBefore + 1, 'the key was verified again');
+  t.equal(lines.filter((entry) => entry.kind === 'exits.moved').length, 1, 'logged once per kind');
 });

@@ -32,7 +32,7 @@ const cases: [string, Record<string, string>, number, string][] = [
   ['non-ASCII credentials', asBasic(Buffer.from(`usér:${key}é`, 'latin1').toString('base64')), 407, 'key_invalid'],
   ['unknown scheme', { 'proxy-authorization': `Digest ${key}` }, 407, 'key_invalid'],
   ['unknown country', basic('c-country-xx', key), 400, 'country_unknown'],
-  ['UK is not a country code', { ...bearer(key), 'proxy-country': 'UK' }, 400, 'country_unknown'],
+  ['a three-letter country code', { ...bearer(key), 'proxy-country': 'DEU' }, 400, 'country_unknown'],
   ['malformed session id', { ...bearer(key), 'proxy-session': 'bad id!' }, 400, 'bad_request'],
   ['session time out of range', basic('c-session-abc-sesstime-0', key), 400, 'bad_request'],
   ['no exit in the country', { ...bearer(key), 'proxy-country': 'FR' }, 503, 'no_exit'],
@@ -58,7 +58,7 @@ t.test('a request that is not absolute-form → 400 bad_request', async (t) => {
 });
 
 t.test('grants: country and pool not granted → 403', async (t) => {
-  await world.cp.request('POST', '/v1/pools', { body: { name: 'datacenter', exits: [{ country: 'DE', url: world.exits[0]!.url }] } });
+  await world.cp.request('POST', '/v1/pools', { body: { name: 'datacenter', exits: [{ country: 'DE', url: world.exits[0]!.poolUrl }] } });
   const limited = await world.createKey({ countries: ['US'], pools: ['residential'] });
   assertRefusal(t, await proxyRequest(world.node.port, url, { ...bearer(limited.key), 'proxy-country': 'DE' }), 403, 'country_forbidden');
   assertRefusal(t, await proxyRequest(world.node.port, url, basic('c-pool-datacenter', limited.key)), 403, 'pool_forbidden');

@@ -6,11 +6,7 @@ const world = await startWorld({ exitCountries: ['DE', 'DE', 'DE', 'US'] });
 t.teardown(() => world.close());
 const { key } = await world.createKey();
 
-async function exitFor(headers: Record<string, string>): Promise<string> {
-  const response = await proxyRequest(world.node.port, `${world.origin.url}/route`, headers);
-  if (response.status !== 200) throw new Error(`status ${response.status}: ${response.body}`);
-  return JSON.parse(response.body).exit;
-}
+const exitFor = world.exitFor;
 
 t.test('country routing only ever uses exits of that country', async (t) => {
   const seen = new Set<string>();

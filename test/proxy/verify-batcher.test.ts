@@ -31,7 +31,7 @@ function heldCalls() {
           hashes,
           answer(known) {
             inFlight--;
-            resolve({ keys: new Map(hashes.filter(known).map((hash) => [hash, keyFor(hash)])), seq: 7 });
+            resolve({ keys: new Map(hashes.filter(known).map((hash) => [hash, keyFor(hash)])), seq: 7, epoch: 'e1' });
           },
           fail(error) {
             inFlight--;

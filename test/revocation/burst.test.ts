@@ -42,6 +42,7 @@ t.test('1,000 keys revoked in a burst, with the relay restarted midway: none wor
         publishers: new Map([...world.redis].map(([region, redis]) => [region, createRedisPublisher({ url: redis.url })])),
         heartbeatMs: 100,
         pollMs: 250,
+        leaseMs: 5_000,
         logger: createLogger({ level: 'silent', name: 'relay' }),
         metrics: { published: () => {}, publishFailed: () => {}, lag: () => {} },
       });

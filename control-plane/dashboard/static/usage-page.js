@@ -6,22 +6,22 @@ import { el, errorBox, formatBytes, formatTime, main, svg } from './dom.js';
 
 /**
  * A bar per bucket, traffic in and out stacked; the numbers are in the table below it.
- * @param {{ start: string, bytesIn: number, bytesOut: number }[]} points
+ * @param {{ start: string, bytesUp: number, bytesDown: number }[]} points
  */
 function usageChart(points) {
   const width = 960;
   const height = 220;
-  const max = Math.max(1, ...points.map((point) => point.bytesIn + point.bytesOut));
+  const max = Math.max(1, ...points.map((point) => point.bytesUp + point.bytesDown));
   const step = width / Math.max(points.length, 1);
   const bars = points.map((point, i) => {
-    const outHeight = (point.bytesOut / max) * (height - 20);
-    const inHeight = (point.bytesIn / max) * (height - 20);
+    const outHeight = (point.bytesDown / max) * (height - 20);
+    const inHeight = (point.bytesUp / max) * (height - 20);
     const x = i * step + 1;
     const barWidth = Math.max(1, step - 2);
     return svg(
       'g',
       {},
-      svg('title', {}, `${new Date(point.start).toLocaleString()}: ${formatBytes(point.bytesOut)} down, ${formatBytes(point.bytesIn)} up`),
+      svg('title', {}, `${new Date(point.start).toLocaleString()}: ${formatBytes(point.bytesDown)} down, ${formatBytes(point.bytesUp)} up`),
       svg('rect', { x, y: height - outHeight, width: barWidth, height: outHeight, class: 'bar-out' }),
       svg('rect', { x, y: height - outHeight - inHeight, width: barWidth, height: inHeight, class: 'bar-in' }),
     );
@@ -31,7 +31,7 @@ function usageChart(points) {
 
 /**
  * Every bucket of the range, with zero where there was no traffic, so bars line up with time.
- * @param {{ start: string, bytesIn: number, bytesOut: number }[]} points
+ * @param {{ start: string, bytesUp: number, bytesDown: number }[]} points
  * @param {string} from
  * @param {string} to
  * @param {number} bucketMs
@@ -40,7 +40,7 @@ function fillGaps(points, from, to, bucketMs) {
   const byStart = new Map(points.map((point) => [new Date(point.start).getTime(), point]));
   const filled = [];
   for (let start = Math.floor(Date.parse(from) / bucketMs) * bucketMs; start < Date.parse(to); start += bucketMs) {
-    filled.push(byStart.get(start) ?? { start: new Date(start).toISOString(), bytesIn: 0, bytesOut: 0 });
+    filled.push(byStart.get(start) ?? { start: new Date(start).toISOString(), bytesUp: 0, bytesDown: 0 });
   }
   return filled;
 }
@@ -79,10 +79,10 @@ export function renderUsage(team, keyId) {
     summary.textContent = 'Loading…';
     try {
       const usage = await api('GET', `${base}/usage?granularity=${granularity}&from=${encodeURIComponent(from)}`);
-      /** @type {{ start: string, bytesIn: number, bytesOut: number, requests: number, tunnels: number }[]} */
+      /** @type {{ start: string, bytesUp: number, bytesDown: number, requests: number, tunnels: number }[]} */
       const points = usage.data;
       const chartPoints = fillGaps(points, usage.from, usage.to, granularity === 'hour' ? 3_600_000 : 86_400_000);
-      const total = points.reduce((sum, point) => ({ down: sum.down + point.bytesOut, up: sum.up + point.bytesIn, requests: sum.requests + point.requests, tunnels: sum.tunnels + point.tunnels }), {
+      const total = points.reduce((sum, point) => ({ down: sum.down + point.bytesDown, up: sum.up + point.bytesUp, requests: sum.requests + point.requests, tunnels: sum.tunnels + point.tunnels }), {
         down: 0,
         up: 0,
         requests: 0,
@@ -93,7 +93,7 @@ export function renderUsage(team, keyId) {
       chart.replaceChildren(points.length === 0 ? el('p', { class: 'muted' }, 'No traffic in this period.') : usageChart(chartPoints));
       body.replaceChildren(
         ...points.map((point) =>
-          el('tr', {}, el('td', {}, formatTime(point.start)), el('td', {}, formatBytes(point.bytesOut)), el('td', {}, formatBytes(point.bytesIn)), el('td', {}, point.requests.toLocaleString()), el('td', {}, point.tunnels.toLocaleString())),
+          el('tr', {}, el('td', {}, formatTime(point.start)), el('td', {}, formatBytes(point.bytesDown)), el('td', {}, formatBytes(point.bytesUp)), el('td', {}, point.requests.toLocaleString()), el('td', {}, point.tunnels.toLocaleString())),
         ),
       );
     } catch (error) {
