@@ -136,8 +136,9 @@ export function forwardHttp(
           // or 403, not the target's answer.
           const exitError = exitErrorOf(received);
           if (exitError !== undefined) {
-            abortUpstream?.();
+            // Settled first: the abort reports back through onError, which then stays silent.
             refuse(exitError);
+            abortUpstream?.();
             return false;
           }
           const responseHeaders = forwardedResponseHeaders(received);
@@ -147,8 +148,8 @@ export function forwardHttp(
             response.writeHead(statusCode, responseHeaders);
           } catch {
             // A status Node reads but will not write (under 100): the target failed to answer HTTP.
-            abortUpstream?.();
             refuse('exit_failed');
+            abortUpstream?.();
             return false;
           }
           response.on('drain', resume);
