@@ -12,6 +12,9 @@
  * BENCH_CONNECTIONS (50,500), BENCH_TUNNEL_BYTES (1 GiB).
  */
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { createRedisPublisher } from '../lib/feed/redis-bus.js';
 import { generateToken } from '../lib/secret-format.js';
@@ -19,6 +22,7 @@ import { startTestControlPlane } from '../test/helpers/control-plane.js';
 import { freePort } from '../test/helpers/ports.js';
 import { pinSelf, startProcess, type ChildServer } from '../test/helpers/processes.js';
 import { startRedis } from '../test/helpers/redis.js';
+import { seedUsableKeys } from '../test/helpers/seed-keys.js';
 import { measureAuthDecision } from './lib/auth-micro.js';
 import { measureConnectRate } from './lib/connect-rate.js';
 import { cpuSecondsOfTree } from './lib/cpu.js';
@@ -216,7 +220,22 @@ try {
     'Heap per cached key (key cache alone, answers parsed from JSON as a node receives them; 100 teams, 4 grant shapes)',
     memory.map((entry) => ({ 'cached keys': entry.entries, 'heap MB': entry.heapMb, 'bytes per key': Math.round(entry.bytesPerEntry), '≤ 500 B': entry.bytesPerEntry <= 500 ? 'yes' : 'NO' })),
   );
-  process.stdout.write(`results: ${saveResults('proxy', { httpRaw, connects: Object.fromEntries([...connects].map(([c, r]) => [c.title, r])), tunnels: Object.fromEntries([...tunnels].map(([c, r]) => [c.title, r])), micro, limiter, memory })}\n`);
+  // The whole node: every key verified, cached, admitted and metered through a real request.
+  const nodeKeys = 100_000;
+  const secrets = await seedUsableKeys(cp.adminDb, team.id, nodeKeys);
+  const keysFile = join(mkdtempSync(join(tmpdir(), 'bench-keys-')), 'keys.txt');
+  writeFileSync(keysFile, `${secrets.join('\n')}\n`);
+  const { stdout: nodeMemoryOut } = await promisify(execFile)(
+    process.execPath,
+    ['--expose-gc', '--import', 'tsx', 'bench/lib/node-memory.ts', cp.url, cp.nodeToken, redis.url, originUrl, keysFile],
+    { maxBuffer: 1 << 20 },
+  );
+  rmSync(dirname(keysFile), { recursive: true, force: true });
+  const nodeMemory = JSON.parse(nodeMemoryOut) as { keys: number; failed: number; bytesPerKey: number; heapMb: number };
+  printTable('Heap per cached key in a whole node (one proxied request per key: verified, cached, admitted, metered)', [
+    { 'cached keys': nodeMemory.keys, 'failed requests': nodeMemory.failed, 'heap MB': nodeMemory.heapMb, 'bytes per key': Math.round(nodeMemory.bytesPerKey), '≤ 500 B': nodeMemory.bytesPerKey <= 500 ? 'yes' : 'NO' },
+  ]);
+  process.stdout.write(`results: ${saveResults('proxy', { nodeMemory, httpRaw, connects: Object.fromEntries([...connects].map(([c, r]) => [c.title, r])), tunnels: Object.fromEntries([...tunnels].map(([c, r]) => [c.title, r])), micro, limiter, memory })}\n`);
 } finally {
   await Promise.all(children.map((child) => child.stop()));
   for (const close of closers) await close();
