@@ -1,5 +1,6 @@
 import { createEnvReader, type LogLevel } from '../lib/env.js';
 import type { RetentionSettings } from './db/retention.js';
+import type { HeavyCallSettings } from './http/heavy-calls.js';
 
 export type DatabaseLocation = { url: string } | { dataDir: string };
 
@@ -16,6 +17,8 @@ export interface ControlPlaneConfig {
   /** The bulkheads: admin/dashboard traffic and proxy-node traffic never share connections. */
   adminPool: PoolSettings;
   nodePool: PoolSettings;
+  /** Admin lists, searches and exports at once per process, so the node API keeps the event loop. */
+  heavyCalls: HeavyCallSettings;
   /** When set, this exact token is a platform admin token (in addition to stored ones). */
   adminToken: string | undefined;
   nodeToken: string | undefined;
@@ -62,6 +65,11 @@ export function readControlPlaneConfig(env: NodeJS.ProcessEnv, context: ControlP
       maxConnections: read.integer('NODE_POOL_SIZE', { default: 10, min: 1, max: 500 }),
       statementTimeoutMs: read.integer('NODE_STATEMENT_TIMEOUT_MS', { default: 1_000, min: 10, max: 600_000 }),
       connectionTimeoutMs: read.integer('NODE_POOL_WAIT_MS', { default: 1_000, min: 10, max: 600_000 }),
+    },
+    heavyCalls: {
+      concurrency: read.integer('ADMIN_HEAVY_CONCURRENCY', { default: 4, min: 1, max: 1_000 }),
+      queue: read.integer('ADMIN_HEAVY_QUEUE', { default: 32, min: 0, max: 100_000 }),
+      queueWaitMs: read.integer('ADMIN_HEAVY_QUEUE_MS', { default: 2_000, min: 1, max: 600_000 }),
     },
     adminToken,
     nodeToken,

@@ -15,6 +15,7 @@ import { assertTeamAccess } from './http/team-access.js';
 import { loadCursorSecret } from './bootstrap.js';
 import type { ControlPlaneConfig } from './config.js';
 import { createCursorCodec } from './http/cursor.js';
+import { createHeavyCallLimit, installHeavyCallLimit, type HeavyCallLimit } from './http/heavy-calls.js';
 import { DatabaseUnavailableError, type Database } from './db/database.js';
 import { createRetention, type Retention } from './db/retention.js';
 import { migrate } from './db/migrate.js';
@@ -50,6 +51,7 @@ export interface ControlPlane {
   nodeDb: Database;
   relay: Relay;
   retention: Retention;
+  heavyCalls: HeavyCallLimit;
   close(): Promise<void>;
 }
 
@@ -99,7 +101,9 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     await confirmEpoch(adminDb, options.logger.child({ module: 'relay' }));
     const cursors = createCursorCodec(await loadCursorSecret(adminDb));
     const registry = new Registry();
-    const metrics = createControlPlaneMetrics(registry, { admin: adminDb, node: nodeDb });
+    // The gauge reads the limit only when scraped, once both exist.
+    const metrics = createControlPlaneMetrics(registry, { admin: adminDb, node: nodeDb }, () => heavyCalls.stats());
+    const heavyCalls = createHeavyCallLimit({ ...options.heavyCalls, onRefused: metrics.heavyCallRefused });
     const auth = createAdminAuth({ db: adminDb, configuredAdminToken: options.adminToken });
     let ready = false;
 
@@ -133,6 +137,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
         request.principal = await auth.authenticate(request);
         authorize(request);
       });
+      installHeavyCallLimit(v1, heavyCalls);
       // Every call about a team checks, once validated, that the caller may see that team.
       v1.addHook('preHandler', async (request) => {
         const { team } = request.params as { team?: string };
@@ -186,6 +191,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       nodeDb,
       relay: running,
       retention: deleting,
+      heavyCalls,
       close() {
         // Not ready from the first moment of shutdown, while requests in flight finish.
         ready = false;
