@@ -2,6 +2,10 @@ import { createEnvReader, type LogLevel } from '../lib/env.js';
 import type { RetentionSettings } from './db/retention.js';
 import type { HeavyCallSettings } from './http/heavy-calls.js';
 
+/** What a control plane process serves: the admin API and dashboard, the node API, the relay. */
+export const ROLES = ['admin', 'node-api', 'relay'] as const;
+export type Role = (typeof ROLES)[number];
+
 export type DatabaseLocation = { url: string } | { dataDir: string };
 
 export interface PoolSettings {
@@ -11,6 +15,8 @@ export interface PoolSettings {
 }
 
 export interface ControlPlaneConfig {
+  /** A deployment may run node-API instances apart from the admin API; every role by default. */
+  roles: ReadonlySet<Role>;
   host: string;
   port: number;
   database: DatabaseLocation;
@@ -53,6 +59,7 @@ export function readControlPlaneConfig(env: NodeJS.ProcessEnv, context: ControlP
     if (value !== undefined && value.length < MIN_SECRET_LENGTH) read.problem(`${name} must be at least ${MIN_SECRET_LENGTH} characters`);
   }
   const config: ControlPlaneConfig = {
+    roles: parseRoles(read.optionalString('ROLES'), read.problem),
     host: read.string('HOST', '127.0.0.1'),
     port: read.integer('PORT', { default: 8080, min: 0, max: 65535 }),
     database: databaseUrl !== undefined ? { url: databaseUrl } : { dataDir: read.string('DATA_DIR', context.dataDir) },
@@ -99,6 +106,18 @@ export function readControlPlaneConfig(env: NodeJS.ProcessEnv, context: ControlP
   if (config.relay.leaseMs < 2 * busiest) read.problem(`RELAY_LEASE_MS must be at least twice HEARTBEAT_MS and RELAY_POLL_MS (${2 * busiest}), got ${config.relay.leaseMs}`);
   read.finish();
   return config;
+}
+
+/** `admin,node-api` → the set; unknown and repeated names are reported, and the set may not be empty. */
+function parseRoles(value: string | undefined, problem: (message: string) => void): ReadonlySet<Role> {
+  if (value === undefined) return new Set(ROLES);
+  const roles = new Set<Role>();
+  for (const entry of value.split(',').map((part) => part.trim())) {
+    if (!(ROLES as readonly string[]).includes(entry)) problem(`ROLES must list some of ${ROLES.join(', ')} separated by commas; unknown role "${entry}"`);
+    else if (roles.has(entry as Role)) problem(`ROLES lists "${entry}" twice`);
+    else roles.add(entry as Role);
+  }
+  return roles.size > 0 ? roles : new Set(ROLES);
 }
 
 const REGION_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;

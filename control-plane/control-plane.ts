@@ -57,6 +57,12 @@ export interface ControlPlane {
 
 const REQUEST_ID = /^[\w.:-]{1,64}$/;
 
+/**
+ * An instance without the relay role never takes the relay's lock, so never leads: nor
+ * does it delete old rows, which only the leader does.
+ */
+const NOT_RELAYING: Relay = { isLeader: () => false, flush: async () => {}, close: async () => {} };
+
 async function openDatabases(options: ControlPlaneOptions): Promise<{ adminDb: Database; nodeDb: Database; close(): Promise<void> }> {
   if ('dataDir' in options.database) {
     const shared = await createPgliteDatabase({ dataDir: options.database.dataDir });
@@ -127,12 +133,15 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       request.log.debug({ method: request.method, route, status, ms: reply.elapsedTime }, 'request');
     });
 
+    const { roles } = options;
     // First, so that it sees every route registered after it.
-    await registerApiDocument(app);
-    registerOpsRoutes(app, { databases: [adminDb, nodeDb], registry, isReady: () => ready });
-    await registerDashboard(app);
-    registerNodeApi(app, { db: nodeDb, nodeToken: options.nodeToken, nodeLivenessMs: options.nodeLivenessMs, logger: options.logger.child({ module: 'node-api' }) });
-    await app.register(async (v1) => {
+    if (roles.has('admin')) await registerApiDocument(app);
+    // Ready means the pools of the roles it serves answer (the relay's connection is its own).
+    const databases = [...(roles.has('admin') || roles.has('relay') ? [adminDb] : []), ...(roles.has('node-api') ? [nodeDb] : [])];
+    registerOpsRoutes(app, { databases, registry, isReady: () => ready });
+    if (roles.has('admin')) await registerDashboard(app);
+    if (roles.has('node-api')) registerNodeApi(app, { db: nodeDb, nodeToken: options.nodeToken, nodeLivenessMs: options.nodeLivenessMs, logger: options.logger.child({ module: 'node-api' }) });
+    if (roles.has('admin')) await app.register(async (v1) => {
       v1.addHook('onRequest', async (request) => {
         request.principal = await auth.authenticate(request);
         authorize(request);
@@ -157,15 +166,17 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       registerUsageRoutes(v1, { db: adminDb, onExportPage: (rows) => metrics.exportPage('usage', rows) });
       registerRevocationStatus(v1, { db: adminDb, regions: [...options.publishers.keys()], nodeLivenessMs: options.nodeLivenessMs });
     });
-    relay = await createRelay({
-      db: adminDb,
-      publishers: options.publishers,
-      heartbeatMs: options.relay.heartbeatMs,
-      pollMs: options.relay.pollMs,
-      leaseMs: options.relay.leaseMs,
-      logger: options.logger.child({ module: 'relay' }),
-      metrics: metrics.relay,
-    });
+    relay = roles.has('relay')
+      ? await createRelay({
+          db: adminDb,
+          publishers: options.publishers,
+          heartbeatMs: options.relay.heartbeatMs,
+          pollMs: options.relay.pollMs,
+          leaseMs: options.relay.leaseMs,
+          logger: options.logger.child({ module: 'relay' }),
+          metrics: metrics.relay,
+        })
+      : NOT_RELAYING;
     const leader = relay;
     retention = createRetention({
       db: adminDb,

@@ -24,6 +24,7 @@ t.test('two control planes starting at once on an empty database migrate it once
     adminPool: { maxConnections: 2, statementTimeoutMs: 10_000, connectionTimeoutMs: 10_000 },
     nodePool: { maxConnections: 2, statementTimeoutMs: 10_000, connectionTimeoutMs: 10_000 },
     heavyCalls: DEFAULT_SETTINGS.heavyCalls,
+    roles: DEFAULT_SETTINGS.roles,
     adminToken: undefined,
     nodeToken: generateToken(),
     bodyLimitBytes: 65_536,
