@@ -1,4 +1,4 @@
-import { createEnvReader, type LogLevel } from '../lib/env.js';
+import { createEnvReader, settingNames, type LogLevel } from '../lib/env.js';
 import type { RetentionSettings } from './db/retention.js';
 import type { HeavyCallSettings } from './http/heavy-calls.js';
 
@@ -119,6 +119,9 @@ function parseRoles(value: string | undefined, problem: (message: string) => voi
   }
   return roles.size > 0 ? roles : new Set(ROLES);
 }
+
+/** Every variable `portcullis control-plane` reads. */
+export const controlPlaneSettingNames = (): string[] => settingNames((env) => readControlPlaneConfig(env, { dataDir: 'unused', requireNodeToken: true }));
 
 const REGION_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
 

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { createEnvReader, type EnvReader, type LogLevel } from '../lib/env.js';
+import { createEnvReader, settingNames, type EnvReader, type LogLevel } from '../lib/env.js';
 import { samePortProblems } from '../lib/startup-error.js';
 import type { ProxyNodeTuning } from './node.js';
 
@@ -87,3 +87,6 @@ export function readProxyConfig(env: NodeJS.ProcessEnv): ProxyConfig {
   read.finish();
   return { ...settings, controlPlaneUrl: controlPlaneUrl!, redisUrl: redisUrl!, nodeToken: nodeToken! };
 }
+
+/** Every variable `portcullis proxy` reads. */
+export const proxySettingNames = (): string[] => settingNames(readProxyConfig);
