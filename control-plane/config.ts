@@ -87,7 +87,8 @@ export function readControlPlaneConfig(env: NodeJS.ProcessEnv, context: ControlP
     regions: parseRegions(read.optionalString('REGIONS'), read.problem),
     relay: {
       heartbeatMs: read.integer('HEARTBEAT_MS', { default: 500, min: 10, max: 60_000 }),
-      pollMs: read.integer('RELAY_POLL_MS', { default: 1_000, min: 10, max: 60_000 }),
+      // Followers try the relay's lock at this pace: a dead leader is replaced within about one poll.
+      pollMs: read.integer('RELAY_POLL_MS', { default: 500, min: 10, max: 60_000 }),
       leaseMs: read.integer('RELAY_LEASE_MS', { default: 5_000, min: 100, max: 600_000 }),
     },
     nodeLivenessMs: read.integer('NODE_LIVENESS_MS', { default: 10_000, min: 100, max: 3_600_000 }),
