@@ -10,6 +10,7 @@ import { createKeyCache } from './auth/key-cache.js';
 import { createVerifyBatcher } from './auth/verify-batcher.js';
 import { createExitTransports } from './egress/exit-transport.js';
 import { createAdmitter } from './ingress/admission.js';
+import { createClientAddresses } from './ingress/client-address.js';
 import { createConnectRequests } from './ingress/connect-requests.js';
 import { createConnectionRegistry } from './ingress/connection-registry.js';
 import { createHttpRequests } from './ingress/http-requests.js';
@@ -99,6 +100,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
   const selector = createExitSelector({ now });
   const transports = createExitTransports({ policy, keepAliveMs: options.upstreamKeepAliveMs, connectTimeoutMs: options.timeouts.connectMs });
   const connections = createConnectionRegistry();
+  const clientAddresses = createClientAddresses();
   let regionNodes = 1;
   // Created once the node listens; revocations applied before that are reported in its first report.
   let reporter: NodeReporter | undefined;
@@ -203,7 +205,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
   });
 
   const admit = createAdmitter({
-    authorizer: createAuthorizer({ cache, now, hasPool: (name) => selector.hasPool(name) }),
+    authorizer: createAuthorizer({ cache, now, hasPool: (name) => selector.hasPool(name), clientAddressOf: clientAddresses.of }),
     policy,
     limits,
     attempts: {

@@ -22,13 +22,17 @@ export interface AuthorizerOptions {
   cache: KeyCache;
   now(): number;
   hasPool(name: string): boolean;
+  /** The client's address: the socket's peer, or what a PROXY protocol header said. */
+  clientAddressOf(socket: Socket): string;
 }
 
 /**
  * Credentials → key hash → cached grant → decision. A keep-alive connection usually sends
  * the same credentials on every request, so the hash is remembered per connection.
  */
-export function createAuthorizer({ cache, now, hasPool }: AuthorizerOptions): Authorizer {
+const CLIENT_FORBIDDEN = new Refusal('client_forbidden');
+
+export function createAuthorizer({ cache, now, hasPool, clientAddressOf }: AuthorizerOptions): Authorizer {
   const lastHashOf = new WeakMap<Socket, { key: string; hash: string }>();
 
   function hashOf(key: string, socket: Socket): string {
@@ -41,10 +45,11 @@ export function createAuthorizer({ cache, now, hasPool }: AuthorizerOptions): Au
     return hash;
   }
 
-  function decide(grant: KeyGrant | null, keyHash: string, target: ClientRequestTarget): Authorization {
+  function decide(grant: KeyGrant | null, keyHash: string, target: ClientRequestTarget, socket: Socket): Authorization {
     if (grant === null) throw new Refusal('key_invalid');
     if (grant.revoked) throw new Refusal('key_revoked');
     if (grant.expiresAt <= now()) throw new Refusal('key_expired');
+    if (grant.allowedClients !== null && !grant.allowedClients.allows(clientAddressOf(socket))) throw CLIENT_FORBIDDEN;
     if (target.pool !== undefined && ((grant.pools !== null && !grant.pools.has(target.pool)) || !hasPool(target.pool))) {
       throw new Refusal('pool_forbidden');
     }
@@ -56,9 +61,9 @@ export function createAuthorizer({ cache, now, hasPool }: AuthorizerOptions): Au
     authorize(headers, socket, isConnect) {
       const target = readCredentials(headers, isConnect);
       const keyHash = hashOf(target.key, socket);
-      const grant = cache.lookup(keyHash, socket);
-      if (grant instanceof Promise) return grant.then((resolved) => decide(resolved, keyHash, target));
-      return decide(grant, keyHash, target);
+      const grant = cache.lookup(keyHash, clientAddressOf(socket));
+      if (grant instanceof Promise) return grant.then((resolved) => decide(resolved, keyHash, target, socket));
+      return decide(grant, keyHash, target, socket);
     },
   };
 }
