@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { createEnvReader, type EnvReader, type LogLevel } from '../lib/env.js';
 import { samePortProblems } from '../lib/startup-error.js';
+import { PROXY_PROTOCOL_MODES } from './ingress/proxy-protocol.js';
 import type { ProxyNodeTuning } from './node.js';
 
 /** Every proxy node setting except where its control plane and feed are (see `readProxyConfig`). */
@@ -40,6 +41,7 @@ export function readProxyNodeSettings(read: EnvReader, defaults: ProxyNodeDefaul
     port: read.integer(defaults.portVariable, { default: defaults.port, min: 0, max: 65535 }),
     metricsPort: read.integer('METRICS_PORT', { default: defaults.metricsPort, min: 0, max: 65535 }),
     allowPrivateDestinations: read.boolean('ALLOW_PRIVATE_DESTINATIONS', false),
+    proxyProtocol: read.oneOf('PROXY_PROTOCOL', PROXY_PROTOCOL_MODES, 'off'),
     cache: {
       maxEntries: read.integer('KEY_CACHE_MAX_ENTRIES', { default: 100_000, min: 1, max: 10_000_000 }),
       ttlMs: millis('KEY_CACHE_TTL_MS', 300_000),

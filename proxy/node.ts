@@ -14,6 +14,7 @@ import { createClientAddresses } from './ingress/client-address.js';
 import { createConnectRequests } from './ingress/connect-requests.js';
 import { createConnectionRegistry } from './ingress/connection-registry.js';
 import { createHttpRequests } from './ingress/http-requests.js';
+import type { ProxyProtocolMode } from './ingress/proxy-protocol.js';
 import { createProxyServer } from './ingress/server.js';
 import { createTrafficLimits } from './limits/traffic-limits.js';
 import { createTunnelMeter } from './limits/tunnel-meter.js';
@@ -32,6 +33,8 @@ export interface ProxyNodeTuning {
   host: string;
   port: number;
   allowPrivateDestinations: boolean;
+  /** Whether a load balancer in front sends a PROXY protocol header on each connection, and which versions. */
+  proxyProtocol: ProxyProtocolMode;
   cache: {
     maxEntries: number;
     ttlMs: number;
@@ -244,6 +247,8 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     countRequest,
     countTunnel,
     timeouts: options.timeouts,
+    proxyProtocol: options.proxyProtocol,
+    clientAddresses,
     logger,
   });
 

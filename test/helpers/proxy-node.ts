@@ -24,6 +24,7 @@ export function startTestProxyNode({ controlPlaneUrl, nodeToken, subscriber, wra
     subscriber,
     logger,
     allowPrivateDestinations: true,
+    proxyProtocol: 'off',
     cache: { maxEntries: 100_000, ttlMs: 60_000, negativeTtlMs: 10_000, maxNegativeEntries: 10_000, unknownPerSecond: 1_000, unknownPerSecondPerClient: 1_000, maxVerifyInFlight: 1_000 },
     maxVerifyCalls: 8,
     stalenessBoundMs: 2_000,
