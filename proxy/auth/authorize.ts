@@ -16,6 +16,8 @@ export interface Authorization {
 export interface Authorizer {
   /** The decision for a request: synchronous on a cache hit, a promise on a miss. */
   authorize(headers: IncomingHttpHeaders, socket: Socket, isConnect: boolean): Authorization | Promise<Authorization>;
+  /** The same for credentials already read (a SOCKS5 login). */
+  authorizeTarget(target: ClientRequestTarget, socket: Socket): Authorization | Promise<Authorization>;
 }
 
 export interface AuthorizerOptions {
@@ -57,13 +59,15 @@ export function createAuthorizer({ cache, now, hasPool, clientAddressOf }: Autho
     return { grant, keyHash, target };
   }
 
+  function authorizeTarget(target: ClientRequestTarget, socket: Socket): Authorization | Promise<Authorization> {
+    const keyHash = hashOf(target.key, socket);
+    const grant = cache.lookup(keyHash, clientAddressOf(socket));
+    if (grant instanceof Promise) return grant.then((resolved) => decide(resolved, keyHash, target, socket));
+    return decide(grant, keyHash, target, socket);
+  }
+
   return {
-    authorize(headers, socket, isConnect) {
-      const target = readCredentials(headers, isConnect);
-      const keyHash = hashOf(target.key, socket);
-      const grant = cache.lookup(keyHash, clientAddressOf(socket));
-      if (grant instanceof Promise) return grant.then((resolved) => decide(resolved, keyHash, target, socket));
-      return decide(grant, keyHash, target, socket);
-    },
+    authorize: (headers, socket, isConnect) => authorizeTarget(readCredentials(headers, isConnect), socket),
+    authorizeTarget,
   };
 }
