@@ -1,6 +1,6 @@
 // @ts-check
 import { PAGE_SIZE, api } from './api.js';
-import { el, errorBox, formatTime, main } from './dom.js';
+import { el, emptyState, errorBox, formatTime, main } from './dom.js';
 
 /** @import { Team } from './api.js' */
 
@@ -45,7 +45,9 @@ export function renderActivity(team) {
         );
       }
       more.replaceChildren(page.nextCursor ? el('button', { type: 'button', class: 'secondary', onclick: () => load(page.nextCursor) }, 'Load more') : '');
-      if (cursor === null && page.data.length === 0) more.replaceChildren(el('p', { class: 'muted' }, 'No activity yet.'));
+      if (cursor === null && page.data.length === 0) more.replaceChildren(
+          emptyState('No activity yet', 'Every change to this team (keys created, changed, rotated or revoked, tokens issued) is recorded here.', el('a', { href: '#/keys' }, 'Go to keys to create your first key')),
+        );
     } catch (error) {
       more.replaceChildren(errorBox(error));
     }

@@ -62,6 +62,16 @@ export function notify(message) {
   }, 4000);
 }
 
+/**
+ * What an empty list says: what is missing and what to do next, with the action itself if there is one.
+ * @param {string} title
+ * @param {string} text
+ * @param {HTMLElement | null} [action]
+ */
+export function emptyState(title, text, action = null) {
+  return el('div', { class: 'empty' }, el('h2', {}, title), el('p', {}, text), action);
+}
+
 /** @param {unknown} error */
 export function errorBox(error) {
   return el('p', { class: 'error', role: 'alert' }, describe(error));

@@ -1,7 +1,7 @@
 // @ts-check
 /** The keys of one team: search, status filter, endless scrolling, and each key's actions. */
 import { PAGE_SIZE, api, describe } from './api.js';
-import { el, errorBox, formatTime, main, notify } from './dom.js';
+import { el, emptyState, errorBox, formatTime, main, notify } from './dom.js';
 import { confirmRevoke, openCreateKey } from './key-dialogs.js';
 import { openPropagation } from './propagation-dialog.js';
 
@@ -79,13 +79,23 @@ export function renderKeys(team, revocationKeyId) {
       }
       cursor = page.nextCursor;
       exhausted = cursor === null;
-      if (exhausted) more.replaceChildren(body.children.length === 0 ? el('p', { class: 'muted' }, 'No keys match.') : '');
+      if (exhausted) more.replaceChildren(body.children.length === 0 ? noKeys() : '');
       else more.replaceChildren(el('button', { type: 'button', class: 'secondary', id: 'load-more', onclick: () => loadPage() }, 'Load more'));
     } catch (error) {
       if (mine === generation) more.replaceChildren(errorBox(error), el('button', { type: 'button', class: 'secondary', onclick: () => loadPage() }, 'Try again'));
     } finally {
       if (mine === generation) loading = false;
     }
+  }
+
+  /** A team without keys is told how to start; a search without matches, how to widen it. */
+  function noKeys() {
+    if (search.value.trim() !== '' || status.value !== '') return emptyState('No keys match', 'Clear the search or choose another status to see more keys.');
+    return emptyState(
+      'No keys yet',
+      'A key is what your scraper sends to the proxy as its password. Create your first key to start sending traffic.',
+      el('button', { type: 'button', id: 'create-first-key', onclick: () => openCreateKey(team, () => reload()) }, 'Create your first key'),
+    );
   }
 
   function reload() {

@@ -1,6 +1,6 @@
 // @ts-check
 import { api } from './api.js';
-import { el, errorBox, main } from './dom.js';
+import { el, emptyState, errorBox, main } from './dom.js';
 
 export async function renderPools() {
   const body = el('tbody', {});
@@ -24,7 +24,9 @@ export async function renderPools() {
         );
       }
     }
-    more.replaceChildren(page.data.length === 0 ? el('p', { class: 'muted' }, 'No pools defined.') : '');
+    more.replaceChildren(page.data.length === 0
+        ? emptyState('No pools yet', 'A pool is a set of exits the proxy sends traffic through. The platform admin creates one with POST /v1/pools; the API reference shows how.', el('a', { href: '/reference' }, 'Open the API reference'))
+        : '');
   } catch (error) {
     more.replaceChildren(errorBox(error));
   }

@@ -1,6 +1,6 @@
 // @ts-check
 import { api } from './api.js';
-import { el, errorBox, formatBytes, formatTime, main, svg } from './dom.js';
+import { el, emptyState, errorBox, formatBytes, formatTime, main, svg } from './dom.js';
 
 /** @import { Team } from './api.js' */
 
@@ -90,7 +90,9 @@ export function renderUsage(team, keyId) {
       });
       const plural = (/** @type {number} */ count, /** @type {string} */ word) => `${count.toLocaleString()} ${word}${count === 1 ? '' : 's'}`;
       summary.textContent = `${formatBytes(total.down)} downloaded, ${formatBytes(total.up)} uploaded, ${plural(total.requests, 'request')}, ${plural(total.tunnels, 'tunnel')}.`;
-      chart.replaceChildren(points.length === 0 ? el('p', { class: 'muted' }, 'No traffic in this period.') : usageChart(chartPoints));
+      chart.replaceChildren(points.length === 0
+          ? emptyState('No traffic in this period', 'Send a request through the proxy with one of your keys; it shows here within a few seconds.', el('a', { href: '#/keys' }, 'See your keys'))
+          : usageChart(chartPoints));
       body.replaceChildren(
         ...points.map((point) =>
           el('tr', {}, el('td', {}, formatTime(point.start)), el('td', {}, formatBytes(point.bytesDown)), el('td', {}, formatBytes(point.bytesUp)), el('td', {}, point.requests.toLocaleString()), el('td', {}, point.tunnels.toLocaleString())),
