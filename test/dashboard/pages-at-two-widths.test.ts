@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import type { Page } from 'playwright-core';
-import { SCREENSHOTS, WIDTHS, hasChromium, launchBrowser, watchProblems } from '../helpers/browser.js';
+import { SCREENSHOTS, WIDTHS, hasChromium, launchBrowser, layoutProblems, watchProblems } from '../helpers/browser.js';
 import { startWorld } from '../helpers/world.js';
 
 /**
@@ -28,7 +28,9 @@ if (!hasChromium()) {
       /** The page fits the viewport; its screenshot is kept under `name`. */
       async function fits(t: Test, target: Page, name: string): Promise<void> {
         await target.screenshot({ path: `${SCREENSHOTS}/${width}-${name}.png`, fullPage: true });
-        t.pass(`${name}: screenshot kept`);
+        const layout = await layoutProblems(target);
+        t.equal(layout.pageOverflow, 0, `${name}: the page does not scroll sideways`);
+        t.same(layout.outside, [], `${name}: the header and any dialog fit the viewport`);
       }
 
       async function signIn(target: Page, token: string): Promise<void> {
@@ -53,6 +55,8 @@ if (!hasChromium()) {
         t.ok(await page.getByRole('button', { name: 'Create your first key' }).isVisible(), 'the action is offered');
         const signOut = page.getByRole('button', { name: 'Sign out' });
         t.ok(await signOut.isVisible(), 'Sign out is shown');
+        const box = await signOut.boundingBox();
+        t.ok(box !== null && box.x >= 0 && box.x + box.width <= width, 'Sign out is inside the viewport');
         await fits(t, page, 'keys-empty');
       });
 

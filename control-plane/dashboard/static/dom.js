@@ -42,6 +42,32 @@ export function svg(tag, attributes, ...children) {
 }
 
 /**
+ * A table whose cells carry their column's title, so that on a narrow screen each row can
+ * show as a card of labelled lines; wider tables scroll inside their own box, never the page.
+ * @param {string} label
+ * @param {string[]} titles
+ */
+export function dataTable(label, titles) {
+  const body = el('tbody', {});
+  const table = el('table', { 'aria-label': label, class: 'cards' }, el('thead', {}, el('tr', {}, ...titles.map((title) => el('th', { scope: 'col' }, title)))), body);
+  return {
+    box: el('div', { class: 'table-box' }, table),
+    body,
+    /**
+     * @param {Record<string, string>} attributes
+     * @param {HTMLElement[]} cells one `td` per column
+     */
+    row(attributes, ...cells) {
+      cells.forEach((cell, i) => {
+        const title = titles[i];
+        if (title) cell.dataset.label = title;
+      });
+      return el('tr', attributes, ...cells);
+    },
+  };
+}
+
+/**
  * A modal dialog that removes itself from the document once closed.
  * @param {HTMLElement[]} content
  * @returns {HTMLDialogElement}

@@ -1,7 +1,7 @@
 // @ts-check
 /** The keys of one team: search, status filter, endless scrolling, and each key's actions. */
 import { PAGE_SIZE, api, describe } from './api.js';
-import { el, emptyState, errorBox, formatTime, main, notify } from './dom.js';
+import { dataTable, el, emptyState, errorBox, formatTime, main, notify } from './dom.js';
 import { confirmRevoke, openCreateKey } from './key-dialogs.js';
 import { openPropagation } from './propagation-dialog.js';
 
@@ -31,13 +31,8 @@ export function renderKeys(team, revocationKeyId) {
     )
   );
   const total = el('span', { class: 'muted', id: 'total', 'aria-live': 'polite' });
-  const body = el('tbody', {});
-  const table = el(
-    'table',
-    { 'aria-label': 'Keys' },
-    el('thead', {}, el('tr', {}, ...['Name', 'Prefix', 'Status', 'Grants', 'Created', 'Last used', ''].map((title) => el('th', { scope: 'col' }, title)))),
-    body,
-  );
+  const keys = dataTable('Keys', ['Name', 'Prefix', 'Status', 'Grants', 'Created', 'Last used', '']);
+  const body = keys.body;
   const more = el('div', { class: 'more' });
   main.replaceChildren(
     el('h1', {}, `Keys · ${team.name}`),
@@ -50,7 +45,7 @@ export function renderKeys(team, revocationKeyId) {
       el('span', { class: 'spacer' }),
       el('button', { type: 'button', id: 'create-key', onclick: () => openCreateKey(team, () => reload()) }, 'Create new key'),
     ),
-    table,
+    keys.box,
     more,
   );
 
@@ -111,9 +106,8 @@ export function renderKeys(team, revocationKeyId) {
   /** @param {Key} key */
   function keyRow(key) {
     const statusCell = el('td', { class: `status status-${key.status}` }, key.status);
-    const actions = el('td', {});
-    const row = el(
-      'tr',
+    const actions = el('td', { class: 'actions-cell' });
+    const row = keys.row(
       { 'data-key-id': key.id },
       el('td', { class: 'name' }, key.name),
       el('td', {}, el('code', {}, key.prefix)),
