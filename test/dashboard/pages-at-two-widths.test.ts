@@ -2,7 +2,14 @@ import t from 'tap';
 import type { Test } from 'tap';
 import type { Page } from 'playwright-core';
 import { SCREENSHOTS, WIDTHS, hasChromium, launchBrowser, layoutProblems, watchProblems } from '../helpers/browser.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { deadline, waitFor } from '../helpers/deadline.js';
+import { freePort } from '../helpers/ports.js';
+import { bearer, proxyRequest } from '../helpers/proxy-client.js';
 import { startWorld } from '../helpers/world.js';
+
+const run = promisify(execFile);
 
 /**
  * Every dashboard page and flow at a phone's width and a laptop's, each in a team of its
@@ -12,7 +19,9 @@ import { startWorld } from '../helpers/world.js';
 if (!hasChromium()) {
   t.test('dashboard pages at two widths', { skip: 'Chromium is not installed (.ci/run installs Debian chromium)' }, () => {});
 } else {
-  const world = await startWorld({ exitCountries: ['DE'] });
+  const proxyPort = await freePort();
+  const proxyUrl = `http://127.0.0.1:${proxyPort}`;
+  const world = await startWorld({ exitCountries: ['DE'], node: { port: proxyPort }, controlPlane: { publicProxyUrl: proxyUrl } });
   t.teardown(() => world.close());
   const browser = await launchBrowser();
   t.teardown(() => browser.close());
@@ -22,6 +31,7 @@ if (!hasChromium()) {
       const context = await browser.newContext({ viewport: { width, height: width < 600 ? 844 : 800 } });
       t.teardown(() => context.close());
       const page = await context.newPage();
+      page.setDefaultTimeout(deadline(10_000));
       const problems = watchProblems(page);
       const team = await world.cp.createTeam(`team at ${width} px`);
 
@@ -65,6 +75,82 @@ if (!hasChromium()) {
         await page.locator('.empty', { hasText: 'No traffic in this period' }).waitFor();
         t.pass('the empty usage state');
         await fits(t, page, 'usage-empty');
+      });
+
+      let secret = '';
+      await t.test('create a key with limits: its secret is shown once, with snippets for this proxy that work as pasted', async (t) => {
+        await page.getByRole('link', { name: 'Keys', exact: true }).click();
+        await page.getByRole('button', { name: 'Create your first key' }).click();
+        await page.getByLabel('Name', { exact: true }).fill('limited');
+        await page.getByLabel('Countries, as ISO codes').fill('de');
+        await page.getByLabel('Requests per second').fill('20');
+        await page.getByLabel('Connections per node').fill('3');
+        await page.getByLabel('Monthly quota (GB)').fill('5');
+        await page.getByRole('checkbox', { name: 'residential' }).check();
+        await fits(t, page, 'key-create-dialog');
+        await page.getByRole('button', { name: 'Create key' }).click();
+        await page.locator('#new-secret').waitFor();
+        secret = (await page.locator('#new-secret').textContent()) ?? '';
+        t.match(secret, /^sk_live_/);
+        t.match(await page.locator('.warning').textContent(), /will not be shown again/);
+        const snippets = await page.locator('pre.snippet').allTextContents();
+        t.equal(snippets.length, 3, 'curl, Python requests and Playwright');
+        for (const snippet of snippets) t.match(snippet, `127.0.0.1:${proxyPort}`, 'each points at this deployment\'s proxy');
+        t.match(snippets[0], `curl -x http://user:${secret}@127.0.0.1:${proxyPort} `);
+        t.match(snippets[1], `proxy = "http://user:${secret}@127.0.0.1:${proxyPort}"`);
+        t.match(snippets[2], `proxy: { server: '${proxyUrl}', username: 'user', password: '${secret}' }`);
+        await fits(t, page, 'key-created');
+        const [, ...curlArgs] = snippets[0]!.replace('https://example.com/', `${world.origin.url}/from-snippet`).split(' ');
+        const { stdout } = await run('curl', [...curlArgs, '-s', '-o', '/dev/null', '-w', '%{http_code}']);
+        t.equal(stdout, '200', 'the curl line, pasted, goes through the proxy');
+        await page.getByRole('button', { name: 'Done' }).click();
+        const stored = await world.cp.request('GET', `/v1/teams/${team.id}/keys?q=limited`, { token: team.token });
+        const key = stored.body.data[0];
+        t.same(
+          { pools: key.pools, countries: key.countries, rateLimit: key.rateLimit, concurrency: key.concurrency, monthlyQuotaBytes: key.monthlyQuotaBytes },
+          { pools: ['residential'], countries: ['DE'], rateLimit: { requestsPerSecond: 20, burst: 20 }, concurrency: { perNode: 3, perRegion: null }, monthlyQuotaBytes: 5_000_000_000 },
+          'the grants and limits as typed',
+        );
+      });
+
+      await t.test('the key list shows grants and limits; on a phone its rows are cards', async (t) => {
+        const row = page.locator('tbody tr', { hasText: 'limited' });
+        await row.waitFor();
+        t.match(await row.textContent(), /20 req\/s · 3 per node · .* of 5\.0 GB this month/);
+        const display = await page.evaluate<string>("getComputedStyle(document.querySelector('tbody tr')).display");
+        t.equal(display, width < 600 ? 'block' : 'table-row', width < 600 ? 'a card' : 'a table row');
+        await fits(t, page, 'keys-list');
+      });
+
+      await t.test("edit a key's grants and limits", async (t) => {
+        await page.getByRole('button', { name: 'Edit limited' }).click();
+        t.equal(await page.getByLabel('Requests per second').inputValue(), '20', 'the form shows the current limits');
+        await page.getByLabel('Requests per second').fill('50');
+        await page.getByLabel('Connections per node').fill('');
+        await page.getByLabel('Countries, as ISO codes').fill('DE, FR');
+        await fits(t, page, 'key-edit-dialog');
+        await page.getByRole('button', { name: 'Save changes' }).click();
+        const row = page.locator('tbody tr', { hasText: '50 req/s' });
+        await row.waitFor();
+        t.match(await row.textContent(), /DE, FR/);
+        t.notMatch(await row.textContent(), /per node/, 'the cleared cap is gone');
+        const stored = (await world.cp.request('GET', `/v1/teams/${team.id}/keys?q=limited`, { token: team.token })).body.data[0];
+        t.same({ rateLimit: stored.rateLimit, concurrency: stored.concurrency, countries: stored.countries }, { rateLimit: { requestsPerSecond: 50, burst: 50 }, concurrency: null, countries: ['DE', 'FR'] });
+      });
+
+      await t.test('rotate a key: the new secret is shown once and the old one stops working', async (t) => {
+        await page.getByRole('button', { name: 'Rotate limited' }).click();
+        await fits(t, page, 'key-rotate-confirm');
+        await page.getByRole('button', { name: 'Rotate key' }).click();
+        await page.locator('#new-secret').waitFor();
+        const rotated = (await page.locator('#new-secret').textContent()) ?? '';
+        t.match(rotated, /^sk_live_/);
+        t.not(rotated, secret, 'a new secret');
+        t.match((await page.locator('pre.snippet').allTextContents())[0], rotated, 'the snippets carry the new secret');
+        await fits(t, page, 'key-rotated');
+        await page.getByRole('button', { name: 'Done' }).click();
+        await waitFor(async () => (await proxyRequest(proxyPort, `${world.origin.url}/`, bearer(secret))).status === 407, { what: 'the old secret to be refused' });
+        t.equal((await proxyRequest(proxyPort, `${world.origin.url}/`, bearer(rotated))).status, 200, 'the new one works');
       });
 
       await t.test('signing out hides the nav again', async (t) => {

@@ -5,10 +5,12 @@
  */
 
 /** @typedef {{ id: string, name: string, createdAt: string }} Team */
-/** @typedef {{ kind: 'admin' | 'team', team: Team | null }} Me */
+/** @typedef {{ kind: 'admin' | 'team', team: Team | null, scopes: string[], proxyUrl?: string | null }} Me */
 /**
  * @typedef {{ id: string, teamId: string, name: string, prefix: string, status: string, pools: string[],
- *   countries: string[], expiresAt: string | null, createdAt: string, lastUsedAt: string | null, revokedAt: string | null }} Key
+ *   countries: string[], expiresAt: string | null, createdAt: string, lastUsedAt: string | null, revokedAt: string | null,
+ *   rateLimit: { requestsPerSecond: number, burst?: number } | null, concurrency: { perNode?: number | null, perRegion?: number | null } | null,
+ *   monthlyQuotaBytes: number | null, monthlyUsedBytes: number }} Key
  */
 
 /** sessionStorage, not localStorage: the token should not outlive the tab. */

@@ -85,8 +85,9 @@ function route() {
   if (session.team === null) return renderTeamChooser(view);
   if (view === 'activity') return renderActivity(session.team);
   if (view === 'usage') return renderUsage(session.team, argument);
-  if (view === 'revocation' && argument !== undefined) return renderKeys(session.team, argument);
-  return renderKeys(session.team);
+  const proxyUrl = session.me.proxyUrl ?? null;
+  if (view === 'revocation' && argument !== undefined) return renderKeys(session.team, proxyUrl, argument);
+  return renderKeys(session.team, proxyUrl);
 }
 
 /** @param {string} next */

@@ -1,8 +1,8 @@
 // @ts-check
 /** The keys of one team: search, status filter, endless scrolling, and each key's actions. */
 import { PAGE_SIZE, api, describe } from './api.js';
-import { dataTable, el, emptyState, errorBox, formatTime, main, notify } from './dom.js';
-import { confirmRevoke, openCreateKey } from './key-dialogs.js';
+import { dataTable, el, emptyState, errorBox, formatBytes, formatTime, main, notify } from './dom.js';
+import { confirmRevoke, confirmRotate, openCreateKey, openEditKey } from './key-dialogs.js';
 import { openPropagation } from './propagation-dialog.js';
 
 /** @import { Key, Team } from './api.js' */
@@ -14,11 +14,22 @@ function grantsText(key) {
   return `${pools} · ${countries}`;
 }
 
+/** @param {Key} key @returns {string} the key's limits, empty when it has none */
+function limitsText(key) {
+  const limits = [];
+  if (key.rateLimit) limits.push(`${key.rateLimit.requestsPerSecond.toLocaleString()} req/s${key.rateLimit.burst && key.rateLimit.burst !== key.rateLimit.requestsPerSecond ? ` (burst ${key.rateLimit.burst.toLocaleString()})` : ''}`);
+  if (key.concurrency?.perNode) limits.push(`${key.concurrency.perNode.toLocaleString()} per node`);
+  if (key.concurrency?.perRegion) limits.push(`${key.concurrency.perRegion.toLocaleString()} per region`);
+  if (key.monthlyQuotaBytes !== null) limits.push(`${formatBytes(key.monthlyUsedBytes ?? 0)} of ${formatBytes(key.monthlyQuotaBytes)} this month`);
+  return limits.join(' · ');
+}
+
 /**
  * @param {Team} team
+ * @param {string | null} proxyUrl where clients reach the proxy, for the snippets shown with a new secret
  * @param {string} [revocationKeyId] a key whose propagation panel opens at once
  */
-export function renderKeys(team, revocationKeyId) {
+export function renderKeys(team, proxyUrl, revocationKeyId) {
   const search = /** @type {HTMLInputElement} */ (el('input', { id: 'search', type: 'search', placeholder: 'name or sk_live_…', autocomplete: 'off' }));
   const status = /** @type {HTMLSelectElement} */ (
     el(
@@ -43,7 +54,7 @@ export function renderKeys(team, revocationKeyId) {
       el('label', { for: 'status' }, 'Status', status),
       total,
       el('span', { class: 'spacer' }),
-      el('button', { type: 'button', id: 'create-key', onclick: () => openCreateKey(team, () => reload()) }, 'Create new key'),
+      el('button', { type: 'button', id: 'create-key', onclick: () => openCreateKey(team, proxyUrl, () => reload()) }, 'Create new key'),
     ),
     keys.box,
     more,
@@ -89,7 +100,7 @@ export function renderKeys(team, revocationKeyId) {
     return emptyState(
       'No keys yet',
       'A key is what your scraper sends to the proxy as its password. Create your first key to start sending traffic.',
-      el('button', { type: 'button', id: 'create-first-key', onclick: () => openCreateKey(team, () => reload()) }, 'Create your first key'),
+      el('button', { type: 'button', id: 'create-first-key', onclick: () => openCreateKey(team, proxyUrl, () => reload()) }, 'Create your first key'),
     );
   }
 
@@ -112,13 +123,19 @@ export function renderKeys(team, revocationKeyId) {
       el('td', { class: 'name' }, key.name),
       el('td', {}, el('code', {}, key.prefix)),
       statusCell,
-      el('td', {}, grantsText(key)),
+      el('td', {}, el('div', {}, grantsText(key), limitsText(key) === '' ? null : el('div', { class: 'muted' }, limitsText(key)))),
       el('td', {}, formatTime(key.createdAt)),
       el('td', {}, formatTime(key.lastUsedAt)),
       actions,
     );
+    if (key.status !== 'revoked') {
+      actions.append(
+        el('button', { type: 'button', class: 'secondary', 'aria-label': `Edit ${key.name}`, onclick: () => openEditKey(team, key, (saved) => row.replaceWith(keyRow(saved))) }, 'Edit'),
+      );
+    }
     if (key.status === 'active') {
       actions.append(
+        el('button', { type: 'button', class: 'secondary', 'aria-label': `Rotate ${key.name}`, onclick: () => confirmRotate(team, key, proxyUrl) }, 'Rotate'),
         el(
           'button',
           {
