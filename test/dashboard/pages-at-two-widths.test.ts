@@ -153,6 +153,62 @@ if (!hasChromium()) {
         t.equal((await proxyRequest(proxyPort, `${world.origin.url}/`, bearer(rotated))).status, 200, 'the new one works');
       });
 
+      await t.test('team tokens: list, create with chosen scopes (secret shown once), revoke', async (t) => {
+        t.notOk(await page.getByRole('link', { name: 'Teams', exact: true }).isVisible(), 'a team token has no Teams page');
+        await page.getByRole('link', { name: 'Tokens', exact: true }).click();
+        await page.locator('tbody tr', { hasText: '(you)' }).waitFor();
+        t.pass('the signed-in token is listed and marked');
+        await page.getByRole('button', { name: 'Create token' }).click();
+        await page.getByLabel('Name', { exact: true }).fill('ci');
+        await page.getByRole('checkbox', { name: /keys:write/ }).uncheck();
+        await page.getByRole('checkbox', { name: /tokens:write/ }).uncheck();
+        await fits(t, page, 'token-create-dialog');
+        await page.getByRole('button', { name: 'Create token' }).last().click();
+        await page.locator('#new-secret').waitFor();
+        const token = (await page.locator('#new-secret').textContent()) ?? '';
+        t.match(await page.locator('.warning').textContent(), /Copy this token now\. It will not be shown again\./);
+        await fits(t, page, 'token-created');
+        const me = await world.cp.request('GET', '/v1/me', { token });
+        t.same(me.body.scopes, ['keys:read', 'usage:read', 'activity:read'], 'the new token has exactly the scopes left checked');
+        await page.getByRole('button', { name: 'Done' }).click();
+        const row = page.locator('tbody tr', { hasText: 'ci' }).filter({ hasText: 'usage:read' });
+        await row.waitFor();
+        t.notMatch(await row.textContent(), /keys:write/);
+        await fits(t, page, 'tokens');
+        await row.getByRole('button', { name: 'Revoke token ci' }).click();
+        await fits(t, page, 'token-revoke-confirm');
+        await page.getByRole('button', { name: 'Revoke token', exact: true }).click();
+        await page.locator('tbody tr', { hasText: 'ci' }).locator('.status', { hasText: 'revoked' }).waitFor();
+        t.equal((await world.cp.request('GET', '/v1/me', { token })).body.error.code, 'token_revoked', 'refused on its next call');
+      });
+
+      await t.test('the platform admin lists teams, creates one, and switches between teams without signing out', async (t) => {
+        const admin = await context.newPage();
+        admin.setDefaultTimeout(deadline(10_000));
+        const adminProblems = watchProblems(admin);
+        await signIn(admin, world.cp.adminToken);
+        await admin.getByRole('heading', { name: 'Choose a team' }).waitFor();
+        t.ok(await admin.getByRole('link', { name: 'Teams', exact: true }).isVisible(), 'the admin has a Teams page');
+        await admin.getByLabel('New team name').fill(`new team at ${width} px`);
+        await admin.getByRole('button', { name: 'Create team' }).click();
+        await admin.locator('tbody tr', { hasText: `new team at ${width} px` }).waitFor();
+        await fits(t, admin, 'teams');
+        await admin.getByRole('button', { name: `Switch to team at ${width} px` }).click();
+        await admin.getByRole('heading', { name: `Keys · team at ${width} px` }).waitFor();
+        t.match(await admin.locator('#who').textContent(), `Platform admin · team at ${width} px`);
+        await admin.getByRole('link', { name: 'Teams', exact: true }).click();
+        await admin.locator('tbody tr', { hasText: 'Current team' }).filter({ hasText: `team at ${width} px` }).first().waitFor();
+        await admin.getByRole('button', { name: `Switch to new team at ${width} px` }).click();
+        await admin.getByRole('heading', { name: `Keys · new team at ${width} px` }).waitFor();
+        await admin.locator('.empty', { hasText: 'No keys yet' }).waitFor();
+        t.notOk(await admin.getByLabel('Admin or team token').isVisible(), 'still signed in');
+        await admin.getByRole('link', { name: 'Pools', exact: true }).click();
+        await admin.locator('tbody tr', { hasText: 'residential' }).waitFor();
+        await fits(t, admin, 'pools');
+        t.same(adminProblems, []);
+        await admin.close();
+      });
+
       await t.test('signing out hides the nav again', async (t) => {
         await page.getByRole('button', { name: 'Sign out' }).click();
         await page.getByLabel('Admin or team token').waitFor();

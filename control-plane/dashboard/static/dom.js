@@ -60,7 +60,10 @@ export function dataTable(label, titles) {
     row(attributes, ...cells) {
       cells.forEach((cell, i) => {
         const title = titles[i];
-        if (title) cell.dataset.label = title;
+        if (!title) return;
+        cell.dataset.label = title;
+        // A card lays a labelled cell out as a grid of label and value: the value must be one item.
+        if (cell.childNodes.length > 1) cell.replaceChildren(el('div', {}, ...cell.childNodes));
       });
       return el('tr', attributes, ...cells);
     },

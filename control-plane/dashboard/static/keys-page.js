@@ -123,7 +123,7 @@ export function renderKeys(team, proxyUrl, revocationKeyId) {
       el('td', { class: 'name' }, key.name),
       el('td', {}, el('code', {}, key.prefix)),
       statusCell,
-      el('td', {}, el('div', {}, grantsText(key), limitsText(key) === '' ? null : el('div', { class: 'muted' }, limitsText(key)))),
+      el('td', {}, grantsText(key), limitsText(key) === '' ? null : el('div', { class: 'muted' }, limitsText(key))),
       el('td', {}, formatTime(key.createdAt)),
       el('td', {}, formatTime(key.lastUsedAt)),
       actions,
