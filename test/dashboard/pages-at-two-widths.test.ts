@@ -153,6 +153,23 @@ if (!hasChromium()) {
         t.equal((await proxyRequest(proxyPort, `${world.origin.url}/`, bearer(rotated))).status, 200, 'the new one works');
       });
 
+      await t.test('usage is charted with axes, time labels and a legend, inside the page', async (t) => {
+        await world.node.flushUsage();
+        await waitFor(async () => (await world.cp.request('GET', `/v1/teams/${team.id}/usage`, { token: team.token })).body.data.length > 0, {
+          what: 'the pasted curl request to be metered',
+        });
+        await page.getByRole('link', { name: 'Usage', exact: true }).click();
+        await page.locator('.chart .uplot canvas').waitFor();
+        const legend = await page.locator('.chart .u-legend .u-series .u-label').allTextContents();
+        t.same(legend, ['Hour', 'Downloaded', 'Uploaded', 'Requests'], 'a legend naming the time and each series');
+        const axes = await page.locator('.chart .u-axis').count();
+        t.equal(axes, 3, 'time along the bottom, bytes on the left, requests on the right');
+        const box = await page.locator('.chart .uplot').boundingBox();
+        t.ok(box !== null && box.x >= 0 && box.x + box.width <= width, `the chart (${box?.width} px wide) fits the viewport`);
+        t.match(await page.locator('#usage-summary').textContent(), /[1-9][\d,]* requests?/);
+        await fits(t, page, 'usage');
+      });
+
       await t.test('team tokens: list, create with chosen scopes (secret shown once), revoke', async (t) => {
         t.notOk(await page.getByRole('link', { name: 'Teams', exact: true }).isVisible(), 'a team token has no Teams page');
         await page.getByRole('link', { name: 'Tokens', exact: true }).click();
