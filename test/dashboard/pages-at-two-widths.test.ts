@@ -170,6 +170,38 @@ if (!hasChromium()) {
         await fits(t, page, 'usage');
       });
 
+      await t.test("a key's own usage page", async (t) => {
+        await page.getByRole('link', { name: 'Keys', exact: true }).click();
+        await page.getByRole('link', { name: 'Usage of limited' }).click();
+        await page.getByRole('heading', { name: 'Usage · limited' }).waitFor();
+        await page.locator('.chart .uplot canvas, .empty').first().waitFor();
+        t.pass('a chart, or what to do to get one');
+        await fits(t, page, 'key-usage');
+      });
+
+      await t.test('revoke a key: the propagation panel fits and reaches every node', async (t) => {
+        await world.cp.request('POST', `/v1/teams/${team.id}/keys`, { token: team.token, body: { name: 'to-revoke' } });
+        await page.getByRole('link', { name: 'Keys', exact: true }).click();
+        await page.getByRole('button', { name: 'Revoke to-revoke' }).click();
+        await fits(t, page, 'key-revoke-confirm');
+        await page.getByRole('button', { name: 'Revoke key' }).click();
+        await page.locator('#propagation-summary.done').waitFor();
+        t.match(await page.locator('#propagation-summary').textContent(), /^Revoked everywhere: 1 node/);
+        await fits(t, page, 'key-revocation-propagation');
+        await page.getByRole('button', { name: 'Close' }).click();
+        await page.locator('tbody tr', { hasText: 'to-revoke' }).locator('.status', { hasText: 'revoked' }).waitFor();
+      });
+
+      await t.test('the activity page lists what was done, each revocation linked to its propagation', async (t) => {
+        await page.getByRole('link', { name: 'Activity', exact: true }).click();
+        for (const action of ['key.created', 'key.updated', 'key.rotated', 'key.revoked']) {
+          await page.locator(`tr[data-action="${action}"]`).first().waitFor();
+        }
+        t.pass('creation, change, rotation and revocation are listed');
+        t.equal(await page.locator('tr[data-action="key.revoked"]').getByRole('link', { name: 'Propagation status' }).count(), 1);
+        await fits(t, page, 'activity');
+      });
+
       await t.test('team tokens: list, create with chosen scopes (secret shown once), revoke', async (t) => {
         t.notOk(await page.getByRole('link', { name: 'Teams', exact: true }).isVisible(), 'a team token has no Teams page');
         await page.getByRole('link', { name: 'Tokens', exact: true }).click();
@@ -218,6 +250,9 @@ if (!hasChromium()) {
         await admin.getByRole('button', { name: `Switch to new team at ${width} px` }).click();
         await admin.getByRole('heading', { name: `Keys · new team at ${width} px` }).waitFor();
         await admin.locator('.empty', { hasText: 'No keys yet' }).waitFor();
+        const [brand, signOut, nav] = await Promise.all(['.brand', '#sign-out', '#nav'].map((selector) => admin.locator(selector).boundingBox()));
+        t.ok(brand && signOut && nav && signOut.y < brand.y + brand.height && signOut.x + signOut.width <= width, 'a long team name does not push Sign out off the first row');
+        t.ok(nav && signOut && (width < 600 ? nav.y >= signOut.y + signOut.height : true), 'on a phone the nav has a row of its own');
         t.notOk(await admin.getByLabel('Admin or team token').isVisible(), 'still signed in');
         await admin.getByRole('link', { name: 'Pools', exact: true }).click();
         await admin.locator('tbody tr', { hasText: 'residential' }).waitFor();
