@@ -21,7 +21,7 @@ if (!hasChromium()) {
 } else {
   const proxyPort = await freePort();
   const proxyUrl = `http://127.0.0.1:${proxyPort}`;
-  const world = await startWorld({ exitCountries: ['DE'], node: { port: proxyPort }, controlPlane: { publicProxyUrl: proxyUrl } });
+  const world = await startWorld({ exitCountries: ['DE'], node: { port: proxyPort }, controlPlane: { publicProxyUrl: () => proxyUrl } });
   t.teardown(() => world.close());
   const browser = await launchBrowser();
   t.teardown(() => browser.close());
