@@ -5,7 +5,6 @@ import { SCREENSHOTS, WIDTHS, hasChromium, launchBrowser, layoutProblems, watchP
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { deadline, waitFor } from '../helpers/deadline.js';
-import { freePort } from '../helpers/ports.js';
 import { bearer, proxyRequest } from '../helpers/proxy-client.js';
 import { startWorld } from '../helpers/world.js';
 
@@ -19,9 +18,11 @@ const run = promisify(execFile);
 if (!hasChromium()) {
   t.test('dashboard pages at two widths', { skip: 'Chromium is not installed (.ci/run installs Debian chromium)' }, () => {});
 } else {
-  const proxyPort = await freePort();
-  const proxyUrl = `http://127.0.0.1:${proxyPort}`;
-  const world = await startWorld({ exitCountries: ['DE'], node: { port: proxyPort }, controlPlane: { publicProxyUrl: () => proxyUrl } });
+  // The node listens on port 0: the control plane asks for the proxy URL only when a page signs in.
+  let proxyUrl = '';
+  const world = await startWorld({ exitCountries: ['DE'], controlPlane: { publicProxyUrl: () => proxyUrl } });
+  const proxyPort = world.node.port;
+  proxyUrl = `http://127.0.0.1:${proxyPort}`;
   t.teardown(() => world.close());
   const browser = await launchBrowser();
   t.teardown(() => browser.close());
