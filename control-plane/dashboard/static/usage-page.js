@@ -1,7 +1,6 @@
 // @ts-check
 import { api } from './api.js';
 import { dataTable, el, emptyState, errorBox, formatBytes, formatTime, main } from './dom.js';
-import { usageChart } from './usage-chart.js';
 
 /** @import { Team } from './api.js' */
 
@@ -65,9 +64,13 @@ export function renderUsage(team, keyId) {
       });
       const plural = (/** @type {number} */ count, /** @type {string} */ word) => `${count.toLocaleString()} ${word}${count === 1 ? '' : 's'}`;
       summary.textContent = `${formatBytes(total.down)} downloaded, ${formatBytes(total.up)} uploaded, ${plural(total.requests, 'request')}, ${plural(total.tunnels, 'tunnel')}.`;
-      chart.replaceChildren(points.length === 0
-          ? emptyState('No traffic in this period', 'Send a request through the proxy with one of your keys; it shows here within a few seconds.', el('a', { href: '#/keys' }, 'See your keys'))
-          : usageChart(chartPoints, granularity === 'hour' ? 'hour' : 'day'));
+      if (points.length === 0) {
+        chart.replaceChildren(emptyState('No traffic in this period', 'Send a request through the proxy with one of your keys; it shows here within a few seconds.', el('a', { href: '#/keys' }, 'See your keys')));
+      } else {
+        // uPlot is most of the dashboard's bytes: loaded when a chart is first drawn, not at sign-in.
+        const { usageChart } = await import('./usage-chart.js');
+        chart.replaceChildren(usageChart(chartPoints, granularity === 'hour' ? 'hour' : 'day'));
+      }
       periods.body.replaceChildren(
         ...points.map((point) =>
           periods.row({}, el('td', {}, formatTime(point.start)), el('td', {}, formatBytes(point.bytesDown)), el('td', {}, formatBytes(point.bytesUp)), el('td', {}, point.requests.toLocaleString()), el('td', {}, point.tunnels.toLocaleString())),
