@@ -13,6 +13,15 @@ import { readProxyNodeSettings } from '../proxy/config.js';
 import { startProxy } from '../proxy/main.js';
 
 /**
+ * The embedded node's address as a client on this machine writes it: a wildcard listening
+ * address is reached through loopback. PUBLIC_PROXY_URL overrides it for everyone else.
+ */
+function embeddedProxyUrl(host: string, port: number): string {
+  const reachable = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
+}
+
+/**
  * `portcullis start`: the control plane, the dashboard and one proxy node in region
  * `local` with direct egress, in one process; embedded PostgreSQL under ./data unless
  * DATABASE_URL is set, and an in-process bus.
@@ -21,7 +30,7 @@ export async function runStart(env: NodeJS.ProcessEnv): Promise<void> {
   const controlPlaneConfig = readControlPlaneConfig(env, { dataDir: './data', requireNodeToken: false });
   const read = createEnvReader(env);
   const proxySettings = readProxyNodeSettings(read, { portVariable: 'PROXY_PORT', port: 8000, metricsPort: 9091, region: 'local' });
-  const ports = { PORT: controlPlaneConfig.port, PROXY_PORT: proxySettings.port, METRICS_PORT: proxySettings.metricsPort };
+  const ports = { PORT: controlPlaneConfig.port, PROXY_PORT: proxySettings.port, METRICS_PORT: proxySettings.metricsPort, SOCKS_PORT: proxySettings.socksPort ?? 0 };
   for (const problem of samePortProblems(ports)) read.problem(problem);
   // One process is the whole product here: it has every role.
   if (read.optionalString('ROLES') !== undefined) read.problem('ROLES is for portcullis control-plane; portcullis start runs every role');
@@ -34,9 +43,12 @@ export async function runStart(env: NodeJS.ProcessEnv): Promise<void> {
   const bus = createInProcessBus();
   // The node talks to the control plane in this same process; the token never leaves it.
   const nodeToken = controlPlaneConfig.nodeToken ?? generateToken();
+  /** The embedded node's address, known once it listens (PROXY_PORT may be 0). */
+  let embeddedProxy: string | undefined;
   const controlPlane = await createControlPlane({
     ...controlPlaneConfig,
     nodeToken,
+    publicProxyUrl: () => controlPlaneConfig.publicProxyUrl ?? embeddedProxy,
     logger: logger.child({ component: 'control-plane' }),
     publishers: new Map([[proxySettings.region, bus.publisher()]]),
   }).catch((error: unknown) => {
@@ -51,6 +63,7 @@ export async function runStart(env: NodeJS.ProcessEnv): Promise<void> {
     await controlPlane.close();
     throw explainListenError(error, ports);
   });
+  embeddedProxy = embeddedProxyUrl(proxySettings.host, proxy.node.port);
   // The secrets shown once are created only now, with every port bound: a start that fails
   // (a port in use) leaves none behind that nobody saw, and the next start shows them.
   const firstAdminToken = controlPlaneConfig.adminToken === undefined ? await createFirstAdminToken(controlPlane.adminDb) : undefined;
