@@ -52,7 +52,7 @@ t.test(`first use of a new key stays fast while ${CLIENTS} clients flood the adm
   t.ok(pages >= 20, `the flood got ${pages} pages of 500 keys while first uses were measured`);
   t.same([...flood.statuses.keys()].filter((status) => status !== 200), [], 'every flood call was answered 200: queued, not refused');
   const saturated = seen.filter((sample) => sample.running === 4 && sample.waiting > 0).length;
-  t.ok(saturated >= seen.length / 2, `the heavy-call limit was full with calls waiting in ${saturated} of ${seen.length} samples`);
+  t.ok(saturated >= seen.length / 4, `the heavy-call limit was full with calls waiting in ${saturated} of ${seen.length} samples`);
   t.ok(Math.max(...seen.map((sample) => sample.running)) <= 4, 'never more than ADMIN_HEAVY_CONCURRENCY (4) running');
   t.ok(p99 <= deadline(1_000), `first use p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms (bound ${deadline(1_000)} ms)`);
 });
