@@ -25,6 +25,7 @@ interface ReaderState extends UpstreamReader {
 }
 
 const READ_SIZE = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 export function createUpstreamReader(): UpstreamReader {
   const buffer = Buffer.allocUnsafe(READ_SIZE);
@@ -44,15 +45,17 @@ export function createUpstreamReader(): UpstreamReader {
       waiting = [];
       for (const chunk of early) if (chunk.length > 0) client.write(chunk);
       // A write the socket could not flush at once still points into the buffer, so reading
-      // pauses until everything is flushed: the buffer is never overwritten under a write.
+      // pauses until that write is done: the buffer is never overwritten under a write. Its
+      // callback says so, where 'drain' would not: a TLS socket holds small writes without
+      // asking for a drain. Callbacks come in write order, so none resumes reading under a
+      // later write.
+      const flushed = () => upstream.resume();
       receive = (chunk) => {
-        client.write(chunk);
-        if (client.writableLength === 0) return true;
-        client.once('drain', () => upstream.resume());
-        return false;
+        client.write(chunk, flushed);
+        return client.writableLength === 0;
       };
       if (client.writableLength === 0) upstream.resume();
-      else client.once('drain', () => upstream.resume());
+      else client.write(EMPTY, flushed);
     },
   };
   return state;
