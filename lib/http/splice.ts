@@ -25,7 +25,6 @@ interface ReaderState extends UpstreamReader {
 }
 
 const READ_SIZE = 64 * 1024;
-const EMPTY = Buffer.alloc(0);
 
 export function createUpstreamReader(): UpstreamReader {
   const buffer = Buffer.allocUnsafe(READ_SIZE);
@@ -45,17 +44,23 @@ export function createUpstreamReader(): UpstreamReader {
       waiting = [];
       for (const chunk of early) if (chunk.length > 0) client.write(chunk);
       // A write the socket could not flush at once still points into the buffer, so reading
-      // pauses until that write is done: the buffer is never overwritten under a write. Its
-      // callback says so, where 'drain' would not: a TLS socket holds small writes without
-      // asking for a drain. Callbacks come in write order, so none resumes reading under a
-      // later write.
-      const flushed = () => upstream.resume();
+      // pauses until that write is flushed: the buffer is never overwritten under a write.
+      // The write's callback, not 'drain', says so: a chunk under the high-water mark that
+      // waits never makes the socket emit 'drain', and the tunnel would stall for good.
+      let paused = false;
+      const flushed = () => {
+        if (!paused || client.writableLength > 0) return;
+        paused = false;
+        upstream.resume();
+      };
       receive = (chunk) => {
         client.write(chunk, flushed);
-        return client.writableLength === 0;
+        if (client.writableLength === 0) return true;
+        paused = true;
+        return false;
       };
-      if (client.writableLength === 0) upstream.resume();
-      else client.write(EMPTY, flushed);
+      // What waited was copied, so nothing points into the buffer yet.
+      upstream.resume();
     },
   };
   return state;
