@@ -174,7 +174,10 @@ try {
   // The same node, key, target and clients over SOCKS5: greeting, login and request are three round trips to CONNECT's one.
   const socksRuns = [];
   for (let round = 0; round < ROUNDS; round++) {
-    socksRuns.push(await measureSocksRate(socksPort, { host: '127.0.0.1', port: tcpPort! }, { username: 'bench', password: directKey }, 50, Math.min(DURATION, 5)));
+    const seconds = Math.min(DURATION, 5);
+    const cpuBefore = cpuSecondsOfTree(node.pid) ?? NaN;
+    const result = await measureSocksRate(socksPort, { host: '127.0.0.1', port: tcpPort! }, { username: 'bench', password: directKey }, 50, seconds);
+    socksRuns.push({ ...result, cpuSeconds: (cpuSecondsOfTree(node.pid) ?? NaN) - cpuBefore, seconds });
   }
   const socksRate = median(socksRuns.map((run) => run.tunnelsPerSecond));
   printTable('CONNECT and SOCKS5 tunnel setup (50 concurrent clients: connect, CONNECT or SOCKS5 handshake, one reply, close)', [
@@ -195,6 +198,7 @@ try {
       scenario: 'portcullis node, SOCKS5 (username/password), cached key, direct egress',
       'tunnels/s': medianWithRange(socksRuns.map((run) => run.tunnelsPerSecond)),
       'p99 ms': medianWithRange(socksRuns.map((run) => run.p99Ms), 1),
+      'tunnels per CPU-s': medianWithRange(socksRuns.map((run) => (run.tunnelsPerSecond * run.seconds) / run.cpuSeconds)),
       failures: socksRuns.reduce((sum, run) => sum + run.failures, 0),
       'vs our CONNECT': ratio(socksRate, connectRate(ours)),
     },
