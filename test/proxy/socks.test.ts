@@ -3,13 +3,14 @@ import { execFile } from 'node:child_process';
 import net from 'node:net';
 import { promisify } from 'node:util';
 import { readGreeting, readLogin, readRequest } from '../../proxy/ingress/socks-messages.js';
-import { waitFor, within } from '../helpers/deadline.js';
+import { deadline, waitFor, within } from '../helpers/deadline.js';
 import { startWorld } from '../helpers/world.js';
 
 const run = promisify(execFile);
 const world = await startWorld({ exitCountries: ['DE', 'US'] });
 t.teardown(() => world.close());
-const HANDSHAKE_MS = 500;
+// Long enough for a login whose key the node must first verify with the control plane.
+const HANDSHAKE_MS = deadline(2_000);
 const timeouts = { connectMs: 2_000, responseMs: 30_000, tunnelIdleMs: 60_000, requestHeadersMs: HANDSHAKE_MS, keepAliveMs: 5_000 };
 const node = await world.startNode({ socksPort: 0, timeouts });
 const guarded = await world.startNode({ socksPort: 0, allowPrivateDestinations: false });
