@@ -235,3 +235,18 @@ t.test('a handshake that stalls or overflows is closed', async () => {
   await closed(connect(Buffer.concat([Buffer.from([0x05, 0xff]), Buffer.alloc(2_000)])));
   await closed(connect('GET / HTTP/1.1\r\n\r\n'));
 });
+
+t.test('shutting a node down ends SOCKS handshakes at once and its tunnels at the deadline', async (t) => {
+  const closing = await world.startNode({ socksPort: 0, timeouts });
+  const tunnel = await socksHandshake(closing.socksPort!);
+  t.equal(tunnel.reply, 0x00);
+  const handshaking = net.connect(closing.socksPort!, '127.0.0.1');
+  handshaking.on('error', () => {});
+  handshaking.resume();
+  await waitFor(() => closing.openConnections() === 2, { what: 'both connections to be open' });
+  const shutDown = within(closing.close(200), { what: 'the node to close' });
+  await within(new Promise<void>((resolve) => handshaking.once('close', () => resolve())), { what: 'the handshake to be ended' });
+  await within(new Promise<void>((resolve) => (tunnel.socket.destroyed ? resolve() : tunnel.socket.once('close', () => resolve()))), { what: 'the tunnel to be ended' });
+  await shutDown;
+  t.equal(closing.openConnections(), 0);
+});
