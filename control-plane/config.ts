@@ -1,4 +1,5 @@
 import { createEnvReader, type LogLevel } from '../lib/env.js';
+import { readTracingSettings, type TracingSettings } from '../lib/tracing/settings.js';
 import type { RetentionSettings } from './db/retention.js';
 
 export type DatabaseLocation = { url: string } | { dataDir: string };
@@ -28,6 +29,7 @@ export interface ControlPlaneConfig {
   relay: { heartbeatMs: number; pollMs: number; leaseMs: number };
   nodeLivenessMs: number;
   retention: RetentionSettings;
+  tracingSettings: TracingSettings;
 }
 
 const MIN_SECRET_LENGTH = 24;
@@ -84,6 +86,7 @@ export function readControlPlaneConfig(env: NodeJS.ProcessEnv, context: ControlP
       intervalMs: read.integer('RETENTION_INTERVAL_MS', { default: 60_000, min: 100, max: 86_400_000 }),
       batchRows: read.integer('RETENTION_BATCH_ROWS', { default: 1_000, min: 1, max: 100_000 }),
     },
+    tracingSettings: readTracingSettings(read),
   };
   // The relay says something on its connection at least every heartbeat and poll: a lease
   // shorter than twice that would end a healthy session.

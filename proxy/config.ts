@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { createEnvReader, type EnvReader, type LogLevel } from '../lib/env.js';
 import { samePortProblems } from '../lib/startup-error.js';
+import { readTracingSettings, type TracingSettings } from '../lib/tracing/settings.js';
 import type { ProxyNodeTuning } from './node.js';
 
 /** Every proxy node setting except where its control plane and feed are (see `readProxyConfig`). */
@@ -10,6 +11,7 @@ export interface ProxyNodeSettings extends ProxyNodeTuning {
   verifyTimeoutMs: number;
   shutdownDeadlineMs: number;
   logLevel: LogLevel;
+  tracingSettings: TracingSettings;
 }
 
 export interface ProxyConfig extends ProxyNodeSettings {
@@ -70,6 +72,7 @@ export function readProxyNodeSettings(read: EnvReader, defaults: ProxyNodeDefaul
     defaultSessionMinutes: read.integer('SESSION_MINUTES', { default: 10, min: 1, max: 1_440 }),
     shutdownDeadlineMs: read.integer('SHUTDOWN_DEADLINE_MS', { default: 10_000, min: 0, max: 600_000 }),
     logLevel: read.logLevel(),
+    tracingSettings: readTracingSettings(read),
   };
 }
 

@@ -7,6 +7,7 @@ import type { Authorization, Authorizer } from '../auth/authorize.js';
 import { planExitAttempts, type ExitAttempts, type ExitAttemptsOptions } from '../egress/exit-attempts.js';
 import type { Admission, TrafficLimits } from '../limits/traffic-limits.js';
 import { Refusal } from '../refusal.js';
+import type { RequestTrace } from './request-trace.js';
 
 /** What a request that may go ahead carries: who it is, where it may go, and its limits. */
 export interface Admitted {
@@ -20,7 +21,7 @@ export interface Admitted {
  * every step is (a cached key without shared limits: the common case), a promise
  * otherwise; either way it fails only with a Refusal.
  */
-export type Admit = (request: http.IncomingMessage, socket: Socket, target: RequestTarget, isConnect: boolean) => Admitted | Promise<Admitted>;
+export type Admit = (request: http.IncomingMessage, socket: Socket, target: RequestTarget, isConnect: boolean, trace?: RequestTrace) => Admitted | Promise<Admitted>;
 
 export interface AdmitterOptions {
   authorizer: Authorizer;
@@ -44,18 +45,27 @@ export function createAdmitter({ authorizer, policy, limits, attempts: attemptOp
     throw toRefusal(error);
   };
 
-  function afterAuthorization(authorization: Authorization, target: RequestTarget): Admitted | Promise<Admitted> {
+  function afterAuthorization(authorization: Authorization, target: RequestTarget, trace: RequestTrace | undefined): Admitted | Promise<Admitted> {
     if (policy.forbids(target.hostname, target.port)) throw FORBIDDEN;
+    if (trace !== undefined) return afterAuthorizationTraced(authorization, trace);
     const attempts = planExitAttempts(authorization, attemptOptions);
     const admitting = limits.admit(authorization.grant);
     if (admitting instanceof Promise) return admitting.then((admission) => ({ authorization, attempts, admission }));
     return { authorization, attempts, admission: admitting };
   }
 
-  return (request, socket, target, isConnect) => {
+  function afterAuthorizationTraced(authorization: Authorization, trace: RequestTrace): Admitted | Promise<Admitted> {
+    const attempts = trace.timed('exit.select', () => planExitAttempts(authorization, attemptOptions)) as ExitAttempts;
+    const admitting = trace.timed('limits.admit', () => limits.admit(authorization.grant), () => ({ 'portcullis.limiter.mode': limits.mode() }));
+    if (admitting instanceof Promise) return admitting.then((admission) => ({ authorization, attempts, admission }));
+    return { authorization, attempts, admission: admitting };
+  }
+
+  return (request, socket, target, isConnect, trace) => {
     try {
-      const decided = authorizer.authorize(request.headers, socket, isConnect);
-      const admitted = decided instanceof Promise ? decided.then((authorization) => afterAuthorization(authorization, target)) : afterAuthorization(decided, target);
+      const decided = authorizer.authorize(request.headers, socket, isConnect, trace);
+      const admitted =
+        decided instanceof Promise ? decided.then((authorization) => afterAuthorization(authorization, target, trace)) : afterAuthorization(decided, target, trace);
       return admitted instanceof Promise ? admitted.catch(rethrowAsRefusal) : admitted;
     } catch (error) {
       throw toRefusal(error);

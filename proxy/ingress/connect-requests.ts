@@ -9,6 +9,8 @@ import type { UsageMeter } from '../limits/usage-meter.js';
 import { Refusal, renderRefusal } from '../refusal.js';
 import type { Admit, Admitted } from './admission.js';
 import type { ConnectionRegistry } from './connection-registry.js';
+import { RequestTrace } from './request-trace.js';
+import type { Span, Tracing } from '../../lib/tracing/tracing.js';
 
 export interface ConnectRequestsOptions {
   admit: Admit;
@@ -19,6 +21,7 @@ export interface ConnectRequestsOptions {
   countOutcome(outcome: string): void;
   openTunnels: Gauge;
   tunnelOptions: TunnelOptions;
+  tracing: Tracing;
 }
 
 /** CONNECT requests: admitted, then a tunnel through an exit that lives until either side closes. */
@@ -31,20 +34,24 @@ export interface ConnectRequests {
 
 const BAD_REQUEST = new Refusal('bad_request');
 
-export function createConnectRequests({ admit, connections, usage, tunnelMeter, countOutcome, openTunnels, tunnelOptions }: ConnectRequestsOptions): ConnectRequests {
+export function createConnectRequests({ admit, connections, usage, tunnelMeter, countOutcome, openTunnels, tunnelOptions, tracing }: ConnectRequestsOptions): ConnectRequests {
   let open = 0;
 
-  function refuse(socket: Socket, refusal: Refusal): void {
+  function refuse(socket: Socket, refusal: Refusal, trace: RequestTrace | undefined): void {
     countOutcome(refusal.code);
-    endSocket(socket, renderRefusal(refusal, false));
+    trace?.end(refusal.code);
+    endSocket(socket, renderRefusal(refusal, false, trace?.traceId));
   }
 
-  async function tunnel(socket: Socket, head: Buffer, target: RequestTarget, { authorization, attempts, admission }: Admitted): Promise<void> {
+  async function tunnel(socket: Socket, head: Buffer, target: RequestTarget, { authorization, attempts, admission }: Admitted, trace: RequestTrace | undefined): Promise<void> {
     // The client may have left while it was being admitted: its slot comes back at once.
     if (socket.destroyed) {
       admission.release();
+      trace?.end('client_aborted');
       return countOutcome('client_aborted');
     }
+    // Connecting through the exits, then the tunnel's life: one span each.
+    let stepSpan: Span | undefined = trace?.step('exit.connect');
     const { keyId, teamId } = authorization.grant;
     connections.track(authorization.keyHash, teamId, socket, true);
     open++;
@@ -58,11 +65,22 @@ export function createConnectRequests({ admit, connections, usage, tunnelMeter, 
       open--;
       openTunnels.dec();
       admission.release();
+      if (trace !== undefined && stepSpan !== undefined) {
+        stepSpan.end();
+        stepSpan = undefined;
+        trace.end('ok', { 'portcullis.bytes_up': socket.bytesRead, 'portcullis.bytes_down': socket.bytesWritten });
+      }
     };
     let outcome;
     try {
       outcome = await openTunnel(socket, head, target, attempts, tunnelOptions, admission.headers, {
-        established: () => (stopMetering = tunnelMeter.open(keyId, teamId, socket, head.length)),
+        established: () => {
+          stopMetering = tunnelMeter.open(keyId, teamId, socket, head.length);
+          if (trace !== undefined) {
+            stepSpan?.end();
+            stepSpan = trace.step('upstream.exchange');
+          }
+        },
         closed,
       });
     } catch (error) {
@@ -73,25 +91,33 @@ export function createConnectRequests({ admit, connections, usage, tunnelMeter, 
     if (outcome === 'ok') usage.count(keyId, teamId, 'tunnel');
     if (outcome === 'ok' || outcome === 'client_aborted') countOutcome(outcome);
     if (outcome !== 'ok') {
+      if (trace !== undefined && stepSpan !== undefined) {
+        trace.tracing.fail(stepSpan, outcome);
+        stepSpan.end();
+        stepSpan = undefined;
+        trace.end(outcome);
+      }
       closed();
-      if (outcome !== 'client_aborted') refuse(socket, new Refusal(outcome));
+      if (outcome !== 'client_aborted') refuse(socket, new Refusal(outcome), trace);
     }
   }
 
   return {
     handle(request, socket, head) {
+      const trace = tracing.enabled ? new RequestTrace(tracing, 'proxy.tunnel', { 'http.request.method': 'CONNECT' }) : undefined;
       const target = parseConnectTarget(request.url);
-      if (target === undefined) return refuse(socket, BAD_REQUEST);
+      if (target === undefined) return refuse(socket, BAD_REQUEST, trace);
+      trace?.span.setAttributes({ 'server.address': target.hostname, 'server.port': target.port });
       let admitted: Admitted | Promise<Admitted>;
       try {
-        admitted = admit(request, socket, target, true);
+        admitted = admit(request, socket, target, true, trace);
       } catch (refusal) {
-        return refuse(socket, refusal as Refusal);
+        return refuse(socket, refusal as Refusal, trace);
       }
-      if (!(admitted instanceof Promise)) return tunnel(socket, head, target, admitted);
+      if (!(admitted instanceof Promise)) return tunnel(socket, head, target, admitted, trace);
       return admitted.then(
-        (resolved) => tunnel(socket, head, target, resolved),
-        (refusal: unknown) => refuse(socket, refusal as Refusal),
+        (resolved) => tunnel(socket, head, target, resolved, trace),
+        (refusal: unknown) => refuse(socket, refusal as Refusal, trace),
       );
     },
     open: () => open,

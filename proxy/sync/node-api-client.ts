@@ -11,6 +11,7 @@ import {
 } from '../../contract/node-api.js';
 import { createFailureLog, type FailureLog } from '../../lib/failure-log.js';
 import type { Logger } from '../../lib/logger.js';
+import { SpanKind, TRACING_OFF, type Span, type Tracing } from '../../lib/tracing/tracing.js';
 
 /**
  * The proxy node's side of the node API (`/internal/v1`, contract/node-api.ts). This is
@@ -70,9 +71,11 @@ export interface NodeApiClientOptions {
    * field an answer breaks the contract on) and once when they work again.
    */
   logger: Logger;
+  /** A call made inside a trace (a verify for a request) gets a span and sends `traceparent`. */
+  tracing?: Tracing;
 }
 
-export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger }: NodeApiClientOptions): NodeApiClient {
+export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger, tracing = TRACING_OFF }: NodeApiClientOptions): NodeApiClient {
   const authorization = `Bearer ${nodeToken}`;
   // Per route: one call failing while the others work must not be logged at every retry.
   const failureLogs = new Map<string, { unavailable: FailureLog; contractBreaks: FailureLog }>();
@@ -96,17 +99,38 @@ export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger }: N
   }
 
   async function call(path: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Response> {
+    const method = init.method ?? 'GET';
+    // Background calls (polls, reports) make no trace of their own.
+    const parent = tracing.enabled ? tracing.activeSpan() : undefined;
+    let span: Span | undefined;
+    if (parent !== undefined) {
+      const route = path.split('?')[0]!;
+      span = tracing.startSpan(`node-api ${method} ${route}`, { kind: SpanKind.CLIENT, parent, attributes: { 'http.request.method': method, 'url.path': route } });
+    }
     let response: Response;
     try {
       response = await fetch(new URL(path, baseUrl), {
-        method: init.method ?? 'GET',
-        headers: { authorization, ...(init.body !== undefined && { 'content-type': 'application/json' }), ...init.headers },
+        method,
+        headers: {
+          authorization,
+          ...(init.body !== undefined && { 'content-type': 'application/json' }),
+          ...(span !== undefined && { traceparent: tracing.traceparentOf(span) }),
+          ...init.headers,
+        },
         ...(init.body !== undefined && { body: JSON.stringify(init.body) }),
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
+      if (span !== undefined) {
+        tracing.fail(span, 'unreachable');
+        span.end();
+      }
       failuresOf(path).unavailable.failed({ path, err: error });
       throw new NodeApiError(`node API unreachable: ${(error as Error).message}`, { cause: error });
+    }
+    if (span !== undefined) {
+      span.setAttribute('http.response.status_code', response.status);
+      span.end();
     }
     return response;
   }

@@ -20,7 +20,7 @@ export function startTestProxyNode({ controlPlaneUrl, nodeToken, subscriber, wra
     region: 'local',
     host: '127.0.0.1',
     port: 0,
-    api: wrapApi(createNodeApiClient({ baseUrl: controlPlaneUrl, nodeToken, timeoutMs: 2_000, logger })),
+    api: wrapApi(createNodeApiClient({ baseUrl: controlPlaneUrl, nodeToken, timeoutMs: 2_000, logger, tracing: overrides.tracing })),
     subscriber,
     logger,
     allowPrivateDestinations: true,

@@ -1,0 +1,4 @@
+-- The W3C traceparent of the call that wrote an outbox row (a revocation or rotation), when
+-- tracing is on: the relay's publishes and each node's application of the event join that
+-- call's trace. Null for rows written without tracing, and for every older row.
+ALTER TABLE outbox ADD COLUMN trace_parent text;
