@@ -63,7 +63,9 @@ export function createAuthorizer({ cache, now, hasPool }: AuthorizerOptions): Au
       'auth.key',
       () => {
         const found = cache.lookup(keyHash, socket);
-        trace.tracing.activeSpan()?.setAttribute('portcullis.auth.cache', found instanceof Promise ? 'verify' : 'hit');
+        const path = found instanceof Promise ? 'verify' : 'hit';
+        trace.facts['portcullis.auth.cache'] = path;
+        trace.tracing.activeSpan()?.setAttribute('portcullis.auth.cache', path);
         return found;
       },
       (found): Record<string, string> => (found === null ? {} : { 'portcullis.key_id': found.keyId, 'portcullis.team_id': found.teamId }),

@@ -15,6 +15,8 @@ export interface KeyGrant {
   concurrency: ConcurrencyLimit | null;
   /** The key's or its team's monthly byte quota was used up when this was verified. */
   overQuota: boolean;
+  /** Its team lets it ask for its decision's timings and path (`Proxy-Debug: 1`). */
+  debug: boolean;
   /** When the control plane last confirmed this (epoch ms). */
   verifiedAt: number;
 }
@@ -64,6 +66,7 @@ export function createGrantShapes(): GrantShapes {
         rateLimit: rateOf(key.rateLimit),
         concurrency: concurrencyOf(key.concurrency),
         overQuota: key.overQuota,
+        debug: key.debug === true,
         verifiedAt,
       };
     },

@@ -6,7 +6,7 @@ import type { RequestTarget } from '../../lib/http/request-target.js';
 import type { ByteMeter } from '../limits/usage-meter.js';
 import type { ExitAttempts } from './exit-attempts.js';
 import type { ExitTransport } from './exit-transport.js';
-import type { RequestTrace } from '../ingress/request-trace.js';
+import { DEBUG_INFO_HEADER, type RequestTrace } from '../ingress/request-trace.js';
 import type { Span } from '../../lib/tracing/tracing.js';
 
 /** Outcomes the client hears of as a refusal of ours. */
@@ -101,7 +101,7 @@ export function forwardHttp(
       if (settled) return;
       settled = true;
       endStep(outcome);
-      trace?.span.setAttributes({ 'portcullis.bytes_up': bytesUp, 'portcullis.bytes_down': bytesDown });
+      trace?.span?.setAttributes({ 'portcullis.bytes_up': bytesUp, 'portcullis.bytes_down': bytesDown });
       if (bytesUp > 0 || bytesDown > 0) meter(bytesUp, bytesDown);
       resolve(outcome);
     };
@@ -115,9 +115,11 @@ export function forwardHttp(
       settle('client_aborted');
     });
 
+    let tries = 0;
     const attempt = (): void => {
       const transport = attempts.next();
       if (transport === undefined) return refuse('exit_failed');
+      tries++;
       if (trace !== undefined) stepSpan = trace.step('exit.connect', { 'portcullis.exit.id': transport.exit.id, 'portcullis.exit.country': transport.exit.country, 'portcullis.exit.direct': transport.isDirect });
       transport.dispatcher.dispatch(requestFor(transport), handlerFor(transport));
     };
@@ -158,6 +160,7 @@ export function forwardHttp(
           }
           const responseHeaders = forwardedResponseHeaders(received);
           if (extraResponseHeaders.length > 0) responseHeaders.push(...extraResponseHeaders);
+          if (trace?.debug === true) responseHeaders.push(DEBUG_INFO_HEADER, trace.debugInfo(transport.exit.id, tries));
           // The reason phrase means nothing (RFC 9112 §4) and may hold what Node refuses to write.
           try {
             response.writeHead(statusCode, responseHeaders);
@@ -168,9 +171,9 @@ export function forwardHttp(
             return false;
           }
           response.on('drain', resume);
-          if (trace !== undefined) {
+          if (stepSpan !== undefined) {
             endStep('ok');
-            stepSpan = trace.step('upstream.exchange', { 'http.response.status_code': statusCode });
+            stepSpan = trace!.step('upstream.exchange', { 'http.response.status_code': statusCode });
           }
           return true;
         },

@@ -56,7 +56,12 @@ export function createAdmitter({ authorizer, policy, limits, attempts: attemptOp
 
   function afterAuthorizationTraced(authorization: Authorization, trace: RequestTrace): Admitted | Promise<Admitted> {
     const attempts = trace.timed('exit.select', () => planExitAttempts(authorization, attemptOptions)) as ExitAttempts;
-    const admitting = trace.timed('limits.admit', () => limits.admit(authorization.grant), () => ({ 'portcullis.limiter.mode': limits.mode() }));
+    const admitting = trace.timed('limits.admit', () => limits.admit(authorization.grant), (admission): Record<string, string | number> => {
+      const remaining = admission.headers.indexOf('X-RateLimit-Remaining');
+      return remaining < 0
+        ? { 'portcullis.limiter.mode': limits.mode() }
+        : { 'portcullis.limiter.mode': limits.mode(), 'portcullis.limiter.remaining': Number(admission.headers[remaining + 1]) };
+    });
     if (admitting instanceof Promise) return admitting.then((admission) => ({ authorization, attempts, admission }));
     return { authorization, attempts, admission: admitting };
   }

@@ -104,10 +104,11 @@ export function createConnectRequests({ admit, connections, usage, tunnelMeter, 
 
   return {
     handle(request, socket, head) {
-      const trace = tracing.enabled ? new RequestTrace(tracing, 'proxy.tunnel', { 'http.request.method': 'CONNECT' }) : undefined;
+      // Proxy-Debug-Info answers plain-HTTP requests only: a tunnel's reply goes out before its exit is known to work.
+      const trace = tracing.enabled ? new RequestTrace(tracing, 'proxy.tunnel', { 'http.request.method': 'CONNECT' }, false) : undefined;
       const target = parseConnectTarget(request.url);
       if (target === undefined) return refuse(socket, BAD_REQUEST, trace);
-      trace?.span.setAttributes({ 'server.address': target.hostname, 'server.port': target.port });
+      trace?.span?.setAttributes({ 'server.address': target.hostname, 'server.port': target.port });
       let admitted: Admitted | Promise<Admitted>;
       try {
         admitted = admit(request, socket, target, true, trace);

@@ -42,7 +42,7 @@ export function createHttpRequests({ admit, connections, usage, meterFor, countO
     }
     const { status, headers, body } = refusalParts(refusal);
     // A user's bug report can name the trace of the refusal.
-    if (trace !== undefined) headers[TRACE_ID_HEADER] = trace.traceId;
+    if (trace?.traceId !== undefined) headers[TRACE_ID_HEADER] = trace.traceId;
     // An unread request body would desynchronise the connection: close it instead.
     if (!request.complete && hasBody(request)) headers.connection = 'close';
     response.writeHead(status, headers);
@@ -64,6 +64,7 @@ export function createHttpRequests({ admit, connections, usage, meterFor, countO
       return countOutcome('client_aborted');
     }
     response.once('close', admission.release);
+    if (trace?.wantsDebug === true && authorization.grant.debug) trace.debug = true;
     if (expectsContinue) response.writeContinue();
     connections.track(authorization.keyHash, authorization.grant.teamId, request.socket, false);
     usage.count(authorization.grant.keyId, authorization.grant.teamId, 'request');
@@ -89,10 +90,11 @@ export function createHttpRequests({ admit, connections, usage, meterFor, countO
 
   return {
     handle(request, response, expectsContinue) {
-      const trace = tracing.enabled ? new RequestTrace(tracing, 'proxy.request', { 'http.request.method': request.method ?? '' }) : undefined;
+      const wantsDebug = request.headers['proxy-debug'] === '1';
+      const trace = tracing.enabled || wantsDebug ? new RequestTrace(tracing, 'proxy.request', { 'http.request.method': request.method ?? '' }, wantsDebug) : undefined;
       const target = parseAbsoluteHttpTarget(request.url);
       if (target === undefined) return refuse(response, request, BAD_REQUEST, trace);
-      trace?.span.setAttributes({ 'server.address': target.hostname, 'server.port': target.port });
+      trace?.span?.setAttributes({ 'server.address': target.hostname, 'server.port': target.port });
       let admitted: Admitted | Promise<Admitted>;
       try {
         admitted = admit(request, request.socket, target, false, trace);

@@ -196,3 +196,24 @@ t.test('log lines written inside a span carry its trace and span ids; others do 
   t.equal(lines[0]!.spanId, span.spanContext().spanId);
   t.equal(lines[1]!.traceId, undefined);
 });
+
+t.test('with tracing on, the debug answer names the request’s trace', async (t) => {
+  t.equal((await world.cp.request('PATCH', `/v1/teams/${world.team.id}`, { body: { debugEnabled: true } })).status, 200);
+  const { key } = await world.createKey();
+  const response = await waitFor(
+    async () => {
+      const answer = await proxyRequest(world.node.port, `${world.origin.url}/debug-traced`, { ...bearer(key), 'proxy-debug': '1' });
+      return answer.headers['proxy-debug-info'] === undefined ? undefined : answer;
+    },
+    { what: 'a debug answer' },
+  );
+  const traceId = /trace=([0-9a-f]{32})/.exec(String(response.headers['proxy-debug-info']))?.[1];
+  t.ok(traceId, 'the trace id is in Proxy-Debug-Info');
+  await waitFor(
+    async () => {
+      await flushAll();
+      return only(inTrace(traceId!), 'proxy.request');
+    },
+    { what: 'that trace at the receiver' },
+  );
+});
