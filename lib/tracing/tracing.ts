@@ -51,7 +51,6 @@ export interface Tracing {
   close(): Promise<void>;
 }
 
-const NO_FIELDS = {};
 
 /** Tracing switched off: nothing is created, every call is a constant answer. */
 export const TRACING_OFF: Tracing = {
@@ -62,7 +61,7 @@ export const TRACING_OFF: Tracing = {
   traceparentOf: () => '',
   parentFrom: () => undefined,
   fail: () => {},
-  logFields: () => NO_FIELDS,
+  logFields: () => ({}),
   flush: async () => {},
   close: async () => {},
 };
@@ -128,7 +127,8 @@ export function createTracing({ settings, serviceName }: TracingOptions): Tracin
     },
     logFields() {
       const span = active.getStore();
-      if (span === undefined) return NO_FIELDS;
+      // A new object each time: pino merges the line's own fields into what the mixin returns.
+      if (span === undefined) return {};
       const { traceId, spanId } = span.spanContext();
       return { traceId, spanId };
     },
