@@ -139,7 +139,8 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
   });
 
   const batcher = createVerifyBatcher({
-    verifyMany: (hashes) => options.api.verifyKeys(hashes),
+    verifyMany: (hashes, parent) => options.api.verifyKeys(hashes, parent),
+    ...(tracing.enabled && { activeSpan: () => tracing.activeSpan() }),
     maxBatchSize: MAX_VERIFY_BATCH,
     maxConcurrentCalls: options.maxVerifyCalls,
     onCall: (keys) => metrics.verifyBatchKeys.observe(keys),

@@ -32,23 +32,28 @@ export class RequestTrace {
   ) {
     this.span = tracing.enabled ? tracing.startSpan(name, { kind: SpanKind.SERVER, attributes }) : undefined;
     this.wantsDebug = wantsDebug;
+    // A request sampled out keeps its trace id (refusals name it) but builds no child span.
+    this.#recording = this.span?.isRecording() ?? false;
   }
+
+  readonly #recording: boolean;
 
   get traceId(): string | undefined {
     return this.span?.spanContext().traceId;
   }
 
-  /** A child span started now, when tracing is on; the caller ends it. */
+  /** A child span started now, when this request is traced and sampled; the caller ends it. */
   step(name: string, attributes?: Attributes): Span | undefined {
-    return this.span === undefined ? undefined : this.tracing.startSpan(name, { parent: this.span, attributes });
+    return this.#recording ? this.tracing.startSpan(name, { parent: this.span, attributes }) : undefined;
   }
 
   /**
    * Runs one step of admission, synchronous or not: timed, and in its own child span when
-   * tracing is on (active, so a verify call it starts joins it). A refusal ends the step as
-   * failed with its code.
+   * tracing is on (active while the step runs synchronously, so a verify call it starts
+   * joins it). A refusal ends the step as failed with its code.
    */
   timed<T>(name: string, work: () => T | Promise<T>, describe?: (value: T) => Attributes): T | Promise<T> {
+    if (!this.#recording && !this.wantsDebug) return work();
     const span = this.step(name);
     const started = performance.now();
     const done = (value: T): T => {
@@ -70,7 +75,9 @@ export class RequestTrace {
     };
     let result: T | Promise<T>;
     try {
-      result = span === undefined ? work() : this.tracing.withSpan(span, work);
+      // Synchronous scope only: a verify call the step starts takes its parent then (see the
+      // verify batcher), and the proxy never turns on async context tracking.
+      result = span === undefined ? work() : this.tracing.withSpanSync(span, work);
     } catch (error) {
       return failed(error);
     }

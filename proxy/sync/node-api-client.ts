@@ -38,8 +38,8 @@ export interface BatchVerifyResult {
 }
 
 export interface NodeApiClient {
-  /** Looks up to MAX_VERIFY_BATCH key hashes (hex) in one call. */
-  verifyKeys(hashesHex: readonly string[]): Promise<BatchVerifyResult>;
+  /** Looks up to MAX_VERIFY_BATCH key hashes (hex) in one call; `parent`: the traced request waiting for it. */
+  verifyKeys(hashesHex: readonly string[], parent?: Span): Promise<BatchVerifyResult>;
   revocationsAfter(seq: number, limit?: number): Promise<RevocationsAnswer>;
   /** Pools, or `undefined` when unchanged since `etag`. */
   pools(etag: string | undefined): Promise<{ pools: Pool[]; etag: string | undefined } | undefined>;
@@ -98,10 +98,10 @@ export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger, tra
     return logs;
   }
 
-  async function call(path: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Response> {
+  async function call(path: string, init: { method?: string; body?: unknown; headers?: Record<string, string>; parent?: Span } = {}): Promise<Response> {
     const method = init.method ?? 'GET';
     // Background calls (polls, reports) make no trace of their own.
-    const parent = tracing.enabled ? tracing.activeSpan() : undefined;
+    const parent = tracing.enabled ? (init.parent ?? tracing.activeSpan()) : undefined;
     let span: Span | undefined;
     if (parent !== undefined) {
       const route = path.split('?')[0]!;
@@ -162,9 +162,9 @@ export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger, tra
   }
 
   return {
-    async verifyKeys(hashesHex) {
+    async verifyKeys(hashesHex, parent) {
       const path = '/internal/v1/keys/verify';
-      const body = await answer(path, await call(path, { method: 'POST', body: { hashes: hashesHex } }), checkAnswer.verify);
+      const body = await answer(path, await call(path, { method: 'POST', body: { hashes: hashesHex }, parent }), checkAnswer.verify);
       return { keys: new Map(Object.entries(body.keys)), seq: body.seq, epoch: body.epoch };
     },
     async revocationsAfter(seq, limit = 1000) {

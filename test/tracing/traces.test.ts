@@ -191,10 +191,12 @@ t.test('log lines written inside a span carry its trace and span ids; others do 
     logger.info('inside');
   });
   span.end();
-  logger.info('outside');
+  logger.info({ region: 'eu' }, 'outside');
+  logger.info('outside again');
   t.equal(lines[0]!.traceId, span.spanContext().traceId);
   t.equal(lines[0]!.spanId, span.spanContext().spanId);
   t.equal(lines[1]!.traceId, undefined);
+  t.equal(lines[2]!.region, undefined, "one line's fields never leak into the next");
 });
 
 t.test('with tracing on, the debug answer names the request’s trace', async (t) => {
