@@ -68,6 +68,11 @@ export const VerifiedKey = Type.Object({
   overQuota: Type.Boolean(),
   /** The key's team lets it ask for `Proxy-Debug: 1`. Optional: older control planes never send it. */
   debug: Type.Optional(Type.Boolean()),
+  /**
+   * Client addresses the key may be used from, as canonical CIDRs; absent or empty: any.
+   * Absent from control planes older than the field.
+   */
+  allowedClientCidrs: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 1_000 })),
 });
 export type VerifiedKey = Static<typeof VerifiedKey>;
 
