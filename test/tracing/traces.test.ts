@@ -152,7 +152,9 @@ t.test('a revocation is one trace: the revoke call, the relay publishing it, and
   t.same(applications.map((span) => span.attributes['portcullis.node_id']).sort(), [world.node.nodeId, otherNode.nodeId].sort(), 'one for each node');
   for (const application of applications) {
     t.equal(application.traceId, route.traceId, 'in the same trace');
-    t.equal(application.parentSpanId, publish.spanId, 'below the publish to its region');
+    // A node that heard a heartbeat ahead of the event fetches it from the node API, which
+    // carries the revoke call's own context: then it hangs below the call itself.
+    t.ok([publish.spanId, route.spanId].includes(application.parentSpanId!), 'below the publish to its region, or the revoke call if the node caught up');
   }
   t.ok(
     spans.some((span) => span.name === 'pg.transaction' && span.parentSpanId === route.spanId),
