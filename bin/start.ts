@@ -6,6 +6,7 @@ import { createQuickstart, createQuickstartPool } from '../control-plane/quickst
 import { normalizeCountryCode } from '../geo/countries.js';
 import { createEnvReader } from '../lib/env.js';
 import { createLogger } from '../lib/logger.js';
+import { createTracing } from '../lib/tracing/tracing.js';
 import { generateToken } from '../lib/secret-format.js';
 import { exitOnSignal } from '../lib/shutdown.js';
 import { explainListenError, samePortProblems } from '../lib/startup-error.js';
@@ -39,7 +40,8 @@ export async function runStart(env: NodeJS.ProcessEnv): Promise<void> {
   if (directCountry === undefined) read.problem(`DIRECT_EXIT_COUNTRY must be an ISO 3166-1 alpha-2 code, got "${rawCountry}"`);
   read.finish();
 
-  const logger = createLogger({ level: controlPlaneConfig.logLevel, name: 'portcullis' });
+  const tracing = createTracing({ settings: controlPlaneConfig.tracingSettings, serviceName: 'portcullis' });
+  const logger = createLogger({ level: controlPlaneConfig.logLevel, name: 'portcullis', ...(tracing.enabled && { mixin: tracing.logFields }) });
   const bus = createInProcessBus();
   // The node talks to the control plane in this same process; the token never leaves it.
   const nodeToken = controlPlaneConfig.nodeToken ?? generateToken();
@@ -51,6 +53,7 @@ export async function runStart(env: NodeJS.ProcessEnv): Promise<void> {
     publicProxyUrl: () => controlPlaneConfig.publicProxyUrl ?? embeddedProxy,
     logger: logger.child({ component: 'control-plane' }),
     publishers: new Map([[proxySettings.region, bus.publisher()]]),
+    tracing,
   }).catch((error: unknown) => {
     throw explainListenError(error, ports);
   });
@@ -59,6 +62,7 @@ export async function runStart(env: NodeJS.ProcessEnv): Promise<void> {
     proxySettings,
     { controlPlaneUrl: controlPlane.url, nodeToken, subscriber: bus.subscriber(), redisUrl: undefined },
     logger.child({ component: 'proxy' }),
+    tracing,
   ).catch(async (error: unknown) => {
     await controlPlane.close();
     throw explainListenError(error, ports);
@@ -90,6 +94,7 @@ export async function runStart(env: NodeJS.ProcessEnv): Promise<void> {
     async () => {
       await proxy.close();
       await controlPlane.close();
+      await tracing.close();
     },
     proxySettings.shutdownDeadlineMs,
   );

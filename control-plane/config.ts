@@ -1,4 +1,5 @@
 import { createEnvReader, settingNames, type EnvReader, type LogLevel } from '../lib/env.js';
+import { readTracingSettings, type TracingSettings } from '../lib/tracing/settings.js';
 import type { RetentionSettings } from './db/retention.js';
 import type { HeavyCallSettings } from './http/heavy-calls.js';
 
@@ -37,6 +38,7 @@ export interface ControlPlaneConfig {
   relay: { heartbeatMs: number; pollMs: number; leaseMs: number };
   nodeLivenessMs: number;
   retention: RetentionSettings;
+  tracingSettings: TracingSettings;
   /**
    * Where clients reach the proxy (`http://host:port`), for the dashboard's ready-to-paste
    * snippets; unset on a standalone control plane, which cannot know it.
@@ -106,6 +108,7 @@ export function readControlPlaneConfig(env: NodeJS.ProcessEnv, context: ControlP
       intervalMs: read.integer('RETENTION_INTERVAL_MS', { default: 60_000, min: 100, max: 86_400_000 }),
       batchRows: read.integer('RETENTION_BATCH_ROWS', { default: 1_000, min: 1, max: 100_000 }),
     },
+    tracingSettings: readTracingSettings(read),
   };
   // The relay says something on its connection at least every heartbeat and poll: a lease
   // shorter than twice that would end a healthy session.

@@ -6,6 +6,7 @@ import { retryWithBackoff } from '../lib/backoff.js';
 import { createFailureLog } from '../lib/failure-log.js';
 import type { FeedPublisher } from '../lib/feed/bus.js';
 import type { Logger } from '../lib/logger.js';
+import { TRACING_OFF, type Tracing } from '../lib/tracing/tracing.js';
 import { registerActivityRoutes } from './activity/routes.js';
 import { installErrorHandling } from './http/error-handler.js';
 import { createControlPlaneMetrics } from './metrics.js';
@@ -21,6 +22,8 @@ import { createRetention, type Retention } from './db/retention.js';
 import { migrate } from './db/migrate.js';
 import { createPgDatabase } from './db/pg-database.js';
 import { createPgliteDatabase } from './db/pglite-database.js';
+import { traceDatabase } from './db/traced-database.js';
+import { createRequestSpans, type RequestSpans } from './http/request-spans.js';
 import { registerDashboard } from './dashboard/serve-dashboard.js';
 import { registerKeyRoutes } from './keys/routes.js';
 import { registerNodeApi } from './node-api/routes.js';
@@ -35,7 +38,7 @@ import { registerUsageRoutes } from './usage/routes.js';
 import { createTotalCache } from './keys/total-cache.js';
 import { installValidation } from './http/validation.js';
 
-export type ControlPlaneOptions = Omit<ControlPlaneConfig, 'logLevel' | 'nodeToken' | 'shutdownDeadlineMs' | 'regions' | 'publicProxyUrl'> & {
+export type ControlPlaneOptions = Omit<ControlPlaneConfig, 'logLevel' | 'nodeToken' | 'shutdownDeadlineMs' | 'regions' | 'publicProxyUrl' | 'tracingSettings'> & {
   nodeToken: string;
   /**
    * Where clients reach the proxy, asked on every /v1/me: the all-in-one start learns its
@@ -45,6 +48,8 @@ export type ControlPlaneOptions = Omit<ControlPlaneConfig, 'logLevel' | 'nodeTok
   logger: Logger;
   /** Each region's bus, by region name: the relay publishes revocations to all of them. */
   publishers: ReadonlyMap<string, FeedPublisher>;
+  /** Traces of API calls, their SQL and the relay's publishes; off when absent. */
+  tracing?: Tracing;
 };
 
 export interface ControlPlane {
@@ -79,8 +84,9 @@ async function openDatabases(options: ControlPlaneOptions): Promise<{ adminDb: D
   return { adminDb, nodeDb, close: async () => void (await Promise.all([adminDb.close(), nodeDb.close()])) };
 }
 
-function buildApp(options: ControlPlaneOptions): FastifyInstance {
+function buildApp(options: ControlPlaneOptions, requestSpans: RequestSpans | undefined): FastifyInstance {
   return Fastify({
+    ...(requestSpans !== undefined && { serverFactory: requestSpans.serverFactory }),
     loggerInstance: options.logger as FastifyBaseLogger,
     // Requests are logged by our onResponse hook, at debug level, with the path only.
     logController: new LogController({ disableRequestLogging: true }),
@@ -96,7 +102,11 @@ function buildApp(options: ControlPlaneOptions): FastifyInstance {
 }
 
 export async function createControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
-  const { adminDb, nodeDb, close: closeDatabases } = await openDatabases(options);
+  const tracing = options.tracing ?? TRACING_OFF;
+  const databases = await openDatabases(options);
+  const closeDatabases = databases.close;
+  const adminDb = tracing.enabled ? traceDatabase(databases.adminDb, tracing, 'admin') : databases.adminDb;
+  const nodeDb = tracing.enabled ? traceDatabase(databases.nodeDb, tracing, 'node') : databases.nodeDb;
   let app: FastifyInstance | undefined;
   let relay: Relay | undefined;
   let retention: Retention | undefined;
@@ -118,7 +128,9 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     const auth = createAdminAuth({ db: adminDb, configuredAdminToken: options.adminToken });
     let ready = false;
 
-    app = buildApp(options);
+    const requestSpans = tracing.enabled ? createRequestSpans(tracing) : undefined;
+    app = buildApp(options, requestSpans);
+    requestSpans?.install(app);
     const routes: { method: string; url: string }[] = [];
     app.addHook('onRoute', (route) => {
       // HEAD routes are fastify's automatic twins of GET routes.
@@ -180,6 +192,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
           leaseMs: options.relay.leaseMs,
           logger: options.logger.child({ module: 'relay' }),
           metrics: metrics.relay,
+          tracing,
         })
       : NOT_RELAYING;
     const leader = relay;

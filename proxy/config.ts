@@ -4,6 +4,7 @@ import { createSecureContext } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { createEnvReader, settingNames, type EnvReader, type LogLevel } from '../lib/env.js';
 import { samePortProblems } from '../lib/startup-error.js';
+import { readTracingSettings, type TracingSettings } from '../lib/tracing/settings.js';
 import { PROXY_PROTOCOL_MODES } from './ingress/proxy-protocol.js';
 import type { ProxyNodeTuning } from './node.js';
 
@@ -13,6 +14,7 @@ export interface ProxyNodeSettings extends ProxyNodeTuning {
   verifyTimeoutMs: number;
   shutdownDeadlineMs: number;
   logLevel: LogLevel;
+  tracingSettings: TracingSettings;
 }
 
 export interface ProxyConfig extends ProxyNodeSettings {
@@ -110,6 +112,7 @@ export function readProxyNodeSettings(read: EnvReader, defaults: ProxyNodeDefaul
     defaultSessionMinutes: read.integer('SESSION_MINUTES', { default: 10, min: 1, max: 1_440 }),
     shutdownDeadlineMs: read.integer('SHUTDOWN_DEADLINE_MS', { default: 10_000, min: 0, max: 600_000 }),
     logLevel: read.logLevel(),
+    tracingSettings: readTracingSettings(read),
   };
 }
 

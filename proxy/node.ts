@@ -4,6 +4,7 @@ import { createExitSelector } from '../geo/exit-selection.js';
 import type { FeedSubscriber } from '../lib/feed/bus.js';
 import { createDestinationPolicy } from '../lib/http/destination-policy.js';
 import type { Logger } from '../lib/logger.js';
+import { TRACING_OFF, type Tracing } from '../lib/tracing/tracing.js';
 import { createAuthorizer } from './auth/authorize.js';
 import type { KeyGrant } from './auth/grant.js';
 import { createKeyCache } from './auth/key-cache.js';
@@ -78,6 +79,8 @@ export interface ProxyNodeOptions extends ProxyNodeTuning {
    */
   limitsRedis: Redis | undefined;
   now?: () => number;
+  /** Traces of requests, tunnels and revocations applied; off when absent. */
+  tracing?: Tracing;
 }
 
 export interface ProxyNode {
@@ -106,6 +109,7 @@ export interface ProxyNode {
 export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyNode> {
   const now = options.now ?? Date.now;
   const { logger } = options;
+  const tracing = options.tracing ?? TRACING_OFF;
   // The feed and the meter are created below; metrics read them only when scraped.
   const metrics = createProxyMetrics({ silenceMs: () => feed.silenceMs(), appliedSeq: () => feed.appliedSeq(), pendingUsage: () => usage.pending() });
   const policy = createDestinationPolicy({ allowPrivate: options.allowPrivateDestinations });
@@ -149,7 +153,8 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
   });
 
   const batcher = createVerifyBatcher({
-    verifyMany: (hashes) => options.api.verifyKeys(hashes),
+    verifyMany: (hashes, parent) => options.api.verifyKeys(hashes, parent),
+    ...(tracing.enabled && { activeSpan: () => tracing.activeSpan() }),
     maxBatchSize: MAX_VERIFY_BATCH,
     maxConcurrentCalls: options.maxVerifyCalls,
     onCall: (keys) => metrics.verifyBatchKeys.observe(keys),
@@ -189,6 +194,8 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     epoch: () => feed.epoch(),
     now,
     logger,
+    tracing,
+    node: { nodeId: options.nodeId, region: options.region },
   });
   const feed = createRevocationFeed({
     subscriber: options.subscriber,
@@ -240,6 +247,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     countOutcome: countTunnel,
     openTunnels: metrics.openTunnels,
     tunnelOptions: { connectTimeoutMs: options.timeouts.connectMs, idleTimeoutMs: options.timeouts.tunnelIdleMs, lookup: policy.lookup },
+    tracing,
   });
   const server = createProxyServer({
     host: options.host,
@@ -251,6 +259,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
       meterFor,
       countOutcome: countRequest,
       timeouts: { responseTimeoutMs: options.timeouts.responseMs },
+      tracing,
     }),
     connectRequests,
     countRequest,

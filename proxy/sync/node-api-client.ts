@@ -11,6 +11,7 @@ import {
 } from '../../contract/node-api.js';
 import { createFailureLog, type FailureLog } from '../../lib/failure-log.js';
 import type { Logger } from '../../lib/logger.js';
+import { SpanKind, TRACING_OFF, type Span, type Tracing } from '../../lib/tracing/tracing.js';
 
 /**
  * The proxy node's side of the node API (`/internal/v1`, contract/node-api.ts). This is
@@ -37,8 +38,8 @@ export interface BatchVerifyResult {
 }
 
 export interface NodeApiClient {
-  /** Looks up to MAX_VERIFY_BATCH key hashes (hex) in one call. */
-  verifyKeys(hashesHex: readonly string[]): Promise<BatchVerifyResult>;
+  /** Looks up to MAX_VERIFY_BATCH key hashes (hex) in one call; `parent`: the traced request waiting for it. */
+  verifyKeys(hashesHex: readonly string[], parent?: Span): Promise<BatchVerifyResult>;
   revocationsAfter(seq: number, limit?: number): Promise<RevocationsAnswer>;
   /** Pools, or `undefined` when unchanged since `etag`. */
   pools(etag: string | undefined): Promise<{ pools: Pool[]; etag: string | undefined } | undefined>;
@@ -70,9 +71,11 @@ export interface NodeApiClientOptions {
    * field an answer breaks the contract on) and once when they work again.
    */
   logger: Logger;
+  /** A call made inside a trace (a verify for a request) gets a span and sends `traceparent`. */
+  tracing?: Tracing;
 }
 
-export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger }: NodeApiClientOptions): NodeApiClient {
+export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger, tracing = TRACING_OFF }: NodeApiClientOptions): NodeApiClient {
   const authorization = `Bearer ${nodeToken}`;
   // Per route: one call failing while the others work must not be logged at every retry.
   const failureLogs = new Map<string, { unavailable: FailureLog; contractBreaks: FailureLog }>();
@@ -95,18 +98,39 @@ export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger }: N
     return logs;
   }
 
-  async function call(path: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Response> {
+  async function call(path: string, init: { method?: string; body?: unknown; headers?: Record<string, string>; parent?: Span } = {}): Promise<Response> {
+    const method = init.method ?? 'GET';
+    // Background calls (polls, reports) make no trace of their own.
+    const parent = tracing.enabled ? (init.parent ?? tracing.activeSpan()) : undefined;
+    let span: Span | undefined;
+    if (parent !== undefined) {
+      const route = path.split('?')[0]!;
+      span = tracing.startSpan(`node-api ${method} ${route}`, { kind: SpanKind.CLIENT, parent, attributes: { 'http.request.method': method, 'url.path': route } });
+    }
     let response: Response;
     try {
       response = await fetch(new URL(path, baseUrl), {
-        method: init.method ?? 'GET',
-        headers: { authorization, ...(init.body !== undefined && { 'content-type': 'application/json' }), ...init.headers },
+        method,
+        headers: {
+          authorization,
+          ...(init.body !== undefined && { 'content-type': 'application/json' }),
+          ...(span !== undefined && { traceparent: tracing.traceparentOf(span) }),
+          ...init.headers,
+        },
         ...(init.body !== undefined && { body: JSON.stringify(init.body) }),
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
+      if (span !== undefined) {
+        tracing.fail(span, 'unreachable');
+        span.end();
+      }
       failuresOf(path).unavailable.failed({ path, err: error });
       throw new NodeApiError(`node API unreachable: ${(error as Error).message}`, { cause: error });
+    }
+    if (span !== undefined) {
+      span.setAttribute('http.response.status_code', response.status);
+      span.end();
     }
     return response;
   }
@@ -138,9 +162,9 @@ export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger }: N
   }
 
   return {
-    async verifyKeys(hashesHex) {
+    async verifyKeys(hashesHex, parent) {
       const path = '/internal/v1/keys/verify';
-      const body = await answer(path, await call(path, { method: 'POST', body: { hashes: hashesHex } }), checkAnswer.verify);
+      const body = await answer(path, await call(path, { method: 'POST', body: { hashes: hashesHex }, parent }), checkAnswer.verify);
       return { keys: new Map(Object.entries(body.keys)), seq: body.seq, epoch: body.epoch };
     },
     async revocationsAfter(seq, limit = 1000) {

@@ -22,7 +22,7 @@ export function startTestProxyNode({ controlPlaneUrl, nodeToken, subscriber, wra
     port: 0,
     socksPort: undefined,
     tlsProxy: undefined,
-    api: wrapApi(createNodeApiClient({ baseUrl: controlPlaneUrl, nodeToken, timeoutMs: 2_000, logger })),
+    api: wrapApi(createNodeApiClient({ baseUrl: controlPlaneUrl, nodeToken, timeoutMs: 2_000, logger, tracing: overrides.tracing })),
     subscriber,
     logger,
     allowPrivateDestinations: true,
