@@ -9,6 +9,7 @@ commands:
   control-plane  the control plane (admin API, node API, relay)
   proxy          one proxy node
   exit           a stand-in residential exit for development, tests and benchmarks
+  audit verify   check the activity log's hash chains (portcullis audit verify [TEAM_ID…])
 
 Every setting is an environment variable; see the README.`;
 
@@ -17,6 +18,10 @@ const commands: Record<string, () => Promise<void>> = {
   'control-plane': async () => (await import('../control-plane/main.js')).runControlPlane(process.env),
   proxy: async () => (await import('../proxy/main.js')).runProxy(process.env),
   exit: async () => (await import('../exit/main.js')).runExit(process.env),
+  audit: async () => {
+    const { runAudit } = await import('../control-plane/activity/audit-command.js');
+    process.exitCode = await runAudit(process.argv.slice(3), process.env, (line) => process.stdout.write(`${line}\n`));
+  },
 };
 
 const name = process.argv[2];

@@ -105,6 +105,8 @@ t.test('real answers, successes and errors, match the operations that documented
     ['GET', `${base}/keys.csv`, { token: team.token }],
     ['GET', `${base}/activity`, { token: team.token }],
     ['GET', '/v1/activity'],
+    ['GET', `${base}/activity/verify`, { token: team.token }],
+    ['GET', `${base}/activity/export`, { token: team.token }],
     ['GET', `${base}/usage`, { token: team.token }],
     ['GET', `${base}/keys/${key.id}/usage?granularity=day`, { token: team.token }],
     ['GET', `${base}/usage.csv`, { token: team.token }],
