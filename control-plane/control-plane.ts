@@ -28,6 +28,7 @@ import { registerPoolRoutes } from './pools/routes.js';
 import { confirmEpoch } from './revocation/feed-epoch.js';
 import { createRelay, type Relay } from './revocation/relay.js';
 import { registerRevocationStatus } from './revocation/status.js';
+import { registerLockdownRoutes } from './teams/lockdown.js';
 import { registerTeamRoutes } from './teams/routes.js';
 import { registerTokenRoutes } from './tokens/routes.js';
 import { registerUsageRoutes } from './usage/routes.js';
@@ -139,6 +140,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
         if (team !== undefined) await assertTeamAccess(adminDb, request, team);
       });
       registerTeamRoutes(v1, { db: adminDb, cursors });
+      registerLockdownRoutes(v1, { db: adminDb, regions: [...options.publishers.keys()], nodeLivenessMs: options.nodeLivenessMs });
       registerTokenRoutes(v1, { db: adminDb, cursors });
       registerKeyRoutes(v1, {
         db: adminDb,

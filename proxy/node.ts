@@ -7,6 +7,7 @@ import type { Logger } from '../lib/logger.js';
 import { createAuthorizer } from './auth/authorize.js';
 import type { KeyGrant } from './auth/grant.js';
 import { createKeyCache } from './auth/key-cache.js';
+import { createTeamLockdowns } from './auth/team-lockdowns.js';
 import { createVerifyBatcher } from './auth/verify-batcher.js';
 import { createExitTransports } from './egress/exit-transport.js';
 import { createAdmitter } from './ingress/admission.js';
@@ -164,8 +165,10 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     },
   });
 
+  const lockdowns = createTeamLockdowns();
   const effects = createFeedEffects({
     cache,
+    lockdowns,
     limits,
     connections,
     selector,
@@ -203,7 +206,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
   });
 
   const admit = createAdmitter({
-    authorizer: createAuthorizer({ cache, now, hasPool: (name) => selector.hasPool(name) }),
+    authorizer: createAuthorizer({ cache, lockdowns, now, hasPool: (name) => selector.hasPool(name) }),
     policy,
     limits,
     attempts: {

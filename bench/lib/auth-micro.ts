@@ -3,6 +3,7 @@ import { sha256Hex } from '../../lib/hash.js';
 import { generateApiKey } from '../../lib/secret-format.js';
 import { createAuthorizer } from '../../proxy/auth/authorize.js';
 import { createKeyCache } from '../../proxy/auth/key-cache.js';
+import { createTeamLockdowns } from '../../proxy/auth/team-lockdowns.js';
 
 export interface AuthMicroResult {
   name: string;
@@ -11,14 +12,15 @@ export interface AuthMicroResult {
 
 /**
  * The cost of one authorisation decision on a cache hit, in-process: credentials parsed,
- * key hashed (or remembered for the connection), grant looked up, decision made.
+ * key hashed (or remembered for the connection), grant looked up, team lockdowns checked,
+ * decision made.
  */
 export async function measureAuthDecision(iterations = 500_000): Promise<AuthMicroResult[]> {
   const key = generateApiKey();
   const noop = () => {};
   const cache = createKeyCache({
     verify: async () => ({
-      key: { id: 'key_1', teamId: 'team_1', status: 'active', pools: [], countries: ['DE', 'US'], expiresAt: null, rateLimit: null, concurrency: null, overQuota: false },
+      key: { id: 'key_1', teamId: 'team_1', status: 'active', lockedDown: false, createdAt: new Date().toISOString(), pools: [], countries: ['DE', 'US'], expiresAt: null, rateLimit: null, concurrency: null, overQuota: false },
       seq: 0,
       epoch: 'e1',
     }),
@@ -36,7 +38,10 @@ export async function measureAuthDecision(iterations = 500_000): Promise<AuthMic
     events: { hit: noop, miss: noop, coalesced: noop, negativeHit: noop, verified: noop, failedOpen: noop },
   });
   await cache.lookup(sha256Hex(key), { remoteAddress: '127.0.0.1' });
-  const authorizer = createAuthorizer({ cache, now: Date.now, hasPool: () => true });
+  // Another team is locked down, so every decision looks its key's team up in the lockdowns.
+  const lockdowns = createTeamLockdowns();
+  lockdowns.lock('team_2', Date.now());
+  const authorizer = createAuthorizer({ cache, lockdowns, now: Date.now, hasPool: () => true });
   const headers = { 'proxy-authorization': `Basic ${Buffer.from(`customer-country-de:${key}`).toString('base64')}` };
   const results: AuthMicroResult[] = [];
   for (const [name, socketFor] of [

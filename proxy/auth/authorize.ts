@@ -5,6 +5,7 @@ import { isWellFormedApiKey } from '../../lib/secret-format.js';
 import { readCredentials, type ClientRequestTarget } from './credentials.js';
 import type { KeyGrant } from './grant.js';
 import type { KeyCache } from './key-cache.js';
+import type { TeamLockdowns } from './team-lockdowns.js';
 import { Refusal } from '../refusal.js';
 
 export interface Authorization {
@@ -20,6 +21,7 @@ export interface Authorizer {
 
 export interface AuthorizerOptions {
   cache: KeyCache;
+  lockdowns: TeamLockdowns;
   now(): number;
   hasPool(name: string): boolean;
 }
@@ -28,7 +30,7 @@ export interface AuthorizerOptions {
  * Credentials → key hash → cached grant → decision. A keep-alive connection usually sends
  * the same credentials on every request, so the hash is remembered per connection.
  */
-export function createAuthorizer({ cache, now, hasPool }: AuthorizerOptions): Authorizer {
+export function createAuthorizer({ cache, lockdowns, now, hasPool }: AuthorizerOptions): Authorizer {
   const lastHashOf = new WeakMap<Socket, { key: string; hash: string }>();
 
   function hashOf(key: string, socket: Socket): string {
@@ -43,6 +45,9 @@ export function createAuthorizer({ cache, now, hasPool }: AuthorizerOptions): Au
 
   function decide(grant: KeyGrant | null, keyHash: string, target: ClientRequestTarget): Authorization {
     if (grant === null) throw new Refusal('key_invalid');
+    // Before `revoked`: the control plane also answers a locked key as revoked, for nodes
+    // that predate lockdowns.
+    if (grant.lockedDown || lockdowns.covers(grant)) throw new Refusal('team_locked');
     if (grant.revoked) throw new Refusal('key_revoked');
     if (grant.expiresAt <= now()) throw new Refusal('key_expired');
     if (target.pool !== undefined && ((grant.pools !== null && !grant.pools.has(target.pool)) || !hasPool(target.pool))) {

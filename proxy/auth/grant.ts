@@ -5,6 +5,10 @@ export interface KeyGrant {
   keyId: string;
   teamId: string;
   revoked: boolean;
+  /** The team's lockdown covered the key when this was verified. */
+  lockedDown: boolean;
+  /** When the key was created (epoch ms; 0 from a control plane that does not say). */
+  createdAt: number;
   /** Granted pools; null means every pool. */
   pools: ReadonlySet<string> | null;
   /** Granted countries; null means every country. */
@@ -58,6 +62,8 @@ export function createGrantShapes(): GrantShapes {
         keyId: key.id,
         teamId: shared(teams, key.teamId, () => key.teamId),
         revoked: key.status === 'revoked',
+        lockedDown: key.lockedDown === true,
+        createdAt: key.createdAt === undefined ? 0 : Date.parse(key.createdAt),
         pools: setOf(key.pools),
         countries: setOf(key.countries),
         expiresAt: key.expiresAt === null ? Infinity : Date.parse(key.expiresAt),

@@ -19,3 +19,10 @@ CREATE TABLE activity_chains (
   seq bigint NOT NULL,
   hash text
 );
+
+-- A team's kill switch: while `lockdown_not_before` is set, every key of the team created
+-- before it is refused, without touching the key rows. `locked_at` is when it was set.
+ALTER TABLE teams ADD COLUMN lockdown_not_before timestamptz;
+ALTER TABLE teams ADD COLUMN locked_at timestamptz;
+-- The instant a `team.locked` event carries to nodes.
+ALTER TABLE outbox ADD COLUMN not_before timestamptz;
