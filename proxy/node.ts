@@ -5,7 +5,7 @@ import type { FeedSubscriber } from '../lib/feed/bus.js';
 import { createDestinationPolicy } from '../lib/http/destination-policy.js';
 import type { Logger } from '../lib/logger.js';
 import { createAuthorizer } from './auth/authorize.js';
-import type { KeyGrant } from './auth/grant.js';
+import type { KeyGrant } from '../access/grant.js';
 import { createKeyCache } from './auth/key-cache.js';
 import { createTeamLockdowns } from './auth/team-lockdowns.js';
 import { createVerifyBatcher } from './auth/verify-batcher.js';

@@ -2,11 +2,12 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { sha256Hex } from '../../lib/hash.js';
 import { isWellFormedApiKey } from '../../lib/secret-format.js';
-import { readCredentials, type ClientRequestTarget } from './credentials.js';
-import type { KeyGrant } from './grant.js';
+import { readCredentials, type ClientRequestTarget } from '../../access/credentials.js';
+import type { KeyGrant } from '../../access/grant.js';
 import type { KeyCache } from './key-cache.js';
 import type { TeamLockdowns } from './team-lockdowns.js';
-import { Refusal } from '../refusal.js';
+import { Refusal } from '../../access/refusal.js';
+import { decideGrant } from '../../access/decide.js';
 
 export interface Authorization {
   grant: KeyGrant;
@@ -43,18 +44,9 @@ export function createAuthorizer({ cache, lockdowns, now, hasPool }: AuthorizerO
     return hash;
   }
 
+  const context = { now, hasPool, lockdownCovers: (grant: KeyGrant) => lockdowns.covers(grant) };
   function decide(grant: KeyGrant | null, keyHash: string, target: ClientRequestTarget): Authorization {
-    if (grant === null) throw new Refusal('key_invalid');
-    // Before `revoked`: the control plane also answers a locked key as revoked, for nodes
-    // that predate lockdowns.
-    if (grant.lockedDown || lockdowns.covers(grant)) throw new Refusal('team_locked');
-    if (grant.revoked) throw new Refusal('key_revoked');
-    if (grant.expiresAt <= now()) throw new Refusal('key_expired');
-    if (target.pool !== undefined && ((grant.pools !== null && !grant.pools.has(target.pool)) || !hasPool(target.pool))) {
-      throw new Refusal('pool_forbidden');
-    }
-    if (target.country !== undefined && grant.countries !== null && !grant.countries.has(target.country)) throw new Refusal('country_forbidden');
-    return { grant, keyHash, target };
+    return { grant: decideGrant(grant, target, context), keyHash, target };
   }
 
   return {

@@ -1,8 +1,8 @@
 import { LRUCache } from 'lru-cache';
-import { Refusal } from '../refusal.js';
+import { Refusal } from '../../access/refusal.js';
 import type { RevocationEvent } from '../../contract/feed.js';
 import type { VerifyResult } from '../sync/node-api-client.js';
-import { createGrantShapes, type KeyGrant } from './grant.js';
+import { createGrantShapes, type KeyGrant } from '../../access/grant.js';
 
 export interface KeyCacheEvents {
   hit(): void;

@@ -1,4 +1,4 @@
-import type { KeyGrant } from './grant.js';
+import type { KeyGrant } from '../../access/grant.js';
 
 /**
  * The team lockdowns this node has heard of from the feed: team → `notBefore` (epoch ms).

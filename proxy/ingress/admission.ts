@@ -6,7 +6,7 @@ import type { Logger } from '../../lib/logger.js';
 import type { Authorization, Authorizer } from '../auth/authorize.js';
 import { planExitAttempts, type ExitAttempts, type ExitAttemptsOptions } from '../egress/exit-attempts.js';
 import type { Admission, TrafficLimits } from '../limits/traffic-limits.js';
-import { Refusal } from '../refusal.js';
+import { Refusal } from '../../access/refusal.js';
 
 /** What a request that may go ahead carries: who it is, where it may go, and its limits. */
 export interface Admitted {

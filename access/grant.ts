@@ -1,4 +1,4 @@
-import type { ConcurrencyLimit, RateLimit, VerifiedKey } from '../../contract/node-api.js';
+import type { ConcurrencyLimit, RateLimit, VerifiedKey } from '../contract/node-api.js';
 
 /** What a node knows about a key: its grants, never its secret. */
 export interface KeyGrant {
