@@ -21,6 +21,7 @@ import { migrate } from './db/migrate.js';
 import { createPgDatabase } from './db/pg-database.js';
 import { createPgliteDatabase } from './db/pglite-database.js';
 import { registerDashboard } from './dashboard/serve-dashboard.js';
+import { registerExplainRoutes } from './explain/routes.js';
 import { registerKeyRoutes } from './keys/routes.js';
 import { registerNodeApi } from './node-api/routes.js';
 import { registerOpsRoutes } from './http/ops-routes.js';
@@ -150,6 +151,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
         onExportPage: (rows) => metrics.exportPage('keys', rows),
       });
       registerActivityRoutes(v1, { db: adminDb, cursors });
+      registerExplainRoutes(v1, { db: adminDb, allowPrivateDestinations: options.allowPrivateDestinations });
       registerPoolRoutes(v1, { db: adminDb, cursors, nodeLivenessMs: options.nodeLivenessMs });
       registerUsageRoutes(v1, { db: adminDb, onExportPage: (rows) => metrics.exportPage('usage', rows) });
       registerRevocationStatus(v1, { db: adminDb, regions: [...options.publishers.keys()], nodeLivenessMs: options.nodeLivenessMs });

@@ -58,6 +58,7 @@ export function testControlPlaneOptions(databaseUrl: string, overrides: Partial<
     nodePool: { maxConnections: 4, statementTimeoutMs: 5_000, connectionTimeoutMs: 5_000 },
     bodyLimitBytes: 64 * 1024,
     trustProxy: false,
+    allowPrivateDestinations: false,
     publishers: new Map(),
     relay: { heartbeatMs: 100, pollMs: 250, leaseMs: 5_000 },
     nodeLivenessMs: 10_000,
