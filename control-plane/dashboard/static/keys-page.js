@@ -3,6 +3,7 @@
 import { PAGE_SIZE, api, describe } from './api.js';
 import { el, errorBox, formatTime, main, notify } from './dom.js';
 import { confirmRevoke, openCreateKey } from './key-dialogs.js';
+import { openExplain } from './explain-dialog.js';
 import { openPropagation } from './propagation-dialog.js';
 
 /** @import { Key, Team } from './api.js' */
@@ -135,6 +136,7 @@ export function renderKeys(team, revocationKeyId) {
       actions.append(el('button', { type: 'button', class: 'link', onclick: () => openPropagation(team, key) }, 'Propagation'));
     }
     actions.append(' ', el('a', { href: `#/usage/${encodeURIComponent(key.id)}`, 'aria-label': `Usage of ${key.name}` }, 'Usage'));
+    actions.append(' ', el('button', { type: 'button', class: 'link', 'aria-label': `Test a proxy username for ${key.name}`, onclick: () => openExplain(team, key) }, 'Test'));
     return row;
   }
 
