@@ -17,17 +17,21 @@ export interface GrantContext {
   lockdownCovers(grant: KeyGrant): boolean;
 }
 
+const CLIENT_FORBIDDEN = new Refusal('client_forbidden');
+
 /**
- * The key's standing and grants against what the request asks for: throws the Refusal a
- * node answers with, in the order a node checks them.
+ * The key's standing and grants against what the request asks for, from `clientAddress`:
+ * throws the Refusal a node answers with, in the order a node checks them. A node always
+ * knows the client's address; explain may not, and then skips the allowlist.
  */
-export function decideGrant(grant: KeyGrant | null, target: ClientRequestTarget, context: GrantContext): KeyGrant {
+export function decideGrant(grant: KeyGrant | null, target: ClientRequestTarget, clientAddress: string | undefined, context: GrantContext): KeyGrant {
   if (grant === null) throw new Refusal('key_invalid');
   // Before `revoked`: the control plane also answers a locked key as revoked, for nodes
   // that predate lockdowns.
   if (grant.lockedDown || context.lockdownCovers(grant)) throw new Refusal('team_locked');
   if (grant.revoked) throw new Refusal('key_revoked');
   if (grant.expiresAt <= context.now()) throw new Refusal('key_expired');
+  if (grant.allowedClients !== null && clientAddress !== undefined && !grant.allowedClients.allows(clientAddress)) throw CLIENT_FORBIDDEN;
   if (target.pool !== undefined && ((grant.pools !== null && !grant.pools.has(target.pool)) || !context.hasPool(target.pool))) {
     throw new Refusal('pool_forbidden');
   }

@@ -24,6 +24,8 @@ export interface ExplainRequest {
   headers?: Record<string, string>;
   /** `http://host[:port]/path` for a plain request, `host:port` or `https://host[:port]` for a CONNECT. */
   destination?: string;
+  /** The client's address, for the key's allowlist; without it the allowlist is not judged. */
+  clientAddress?: string;
 }
 
 export interface ExplainOptions {
@@ -90,7 +92,7 @@ export async function explainRequest(db: Queryable, teamId: string, body: Explai
     const selector = createExitSelector({ now: () => now });
     selector.setPools((await listAllPools(db)).map((pool) => ({ name: pool.name, exits: pool.exits })));
     // Lockdowns come with the verify answer (`lockedDown`), as on a node that just started.
-    const decided = decideGrant(grant, target, { now: () => now, hasPool: (name) => selector.hasPool(name), lockdownCovers: () => false });
+    const decided = decideGrant(grant, target, body.clientAddress, { now: () => now, hasPool: (name) => selector.hasPool(name), lockdownCovers: () => false });
 
     if (destination !== undefined) {
       stage = 'destination';
@@ -160,6 +162,7 @@ function describeKey(view: KeyView, grant: KeyGrant) {
     status: view.status,
     lockedDown: grant.lockedDown,
     expiresAt: view.expiresAt,
+    allowedClientCidrs: view.allowedClientCidrs,
     pools: view.pools,
     countries: view.countries,
   };

@@ -23,6 +23,7 @@ const explainBody = {
     username: { ...text(1024), description: 'the proxy username, with its targeting (`acme-country-de-session-s1`)' },
     headers: { type: 'object', additionalProperties: text(1024), maxProperties: 50, description: 'request headers such as `Proxy-Country`, or `Proxy-Authorization` itself' },
     destination: { ...text(2048), description: '`http://host[:port]/path` (a plain request), `https://host[:port]` or `host:port` (a CONNECT)' },
+    clientAddress: { type: 'string', anyOf: [{ format: 'ipv4' }, { format: 'ipv6' }], description: "the client's IP address, for the key's allowedClientCidrs; without it they are not judged" },
   },
 } as const;
 
@@ -59,13 +60,14 @@ const explainAnswer = {
     }),
     key: nullable({
       type: 'object',
-      required: ['id', 'name', 'status', 'lockedDown', 'expiresAt', 'pools', 'countries'],
+      required: ['id', 'name', 'status', 'lockedDown', 'expiresAt', 'allowedClientCidrs', 'pools', 'countries'],
       properties: {
         id: { type: 'string' },
         name: { type: 'string' },
         status: { type: 'string', enum: ['active', 'revoked', 'expired'] },
         lockedDown: { type: 'boolean', description: "the team's lockdown covers the key" },
         expiresAt: nullableString,
+        allowedClientCidrs: { type: 'array', items: { type: 'string' } },
         pools: { type: 'array', items: { type: 'string' } },
         countries: { type: 'array', items: { type: 'string' } },
       },

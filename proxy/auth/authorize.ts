@@ -3,11 +3,11 @@ import type { Socket } from 'node:net';
 import { sha256Hex } from '../../lib/hash.js';
 import { isWellFormedApiKey } from '../../lib/secret-format.js';
 import { readCredentials, type ClientRequestTarget } from '../../access/credentials.js';
+import { decideGrant } from '../../access/decide.js';
 import type { KeyGrant } from '../../access/grant.js';
+import { Refusal } from '../../access/refusal.js';
 import type { KeyCache } from './key-cache.js';
 import type { TeamLockdowns } from './team-lockdowns.js';
-import { Refusal } from '../../access/refusal.js';
-import { decideGrant } from '../../access/decide.js';
 
 export interface Authorization {
   grant: KeyGrant;
@@ -18,6 +18,8 @@ export interface Authorization {
 export interface Authorizer {
   /** The decision for a request: synchronous on a cache hit, a promise on a miss. */
   authorize(headers: IncomingHttpHeaders, socket: Socket, isConnect: boolean): Authorization | Promise<Authorization>;
+  /** The same for credentials already read (a SOCKS5 login). */
+  authorizeTarget(target: ClientRequestTarget, socket: Socket): Authorization | Promise<Authorization>;
 }
 
 export interface AuthorizerOptions {
@@ -25,14 +27,17 @@ export interface AuthorizerOptions {
   lockdowns: TeamLockdowns;
   now(): number;
   hasPool(name: string): boolean;
+  /** The client's address: the socket's peer, or what a PROXY protocol header said. */
+  clientAddressOf(socket: Socket): string;
 }
 
 /**
  * Credentials → key hash → cached grant → decision. A keep-alive connection usually sends
  * the same credentials on every request, so the hash is remembered per connection.
  */
-export function createAuthorizer({ cache, lockdowns, now, hasPool }: AuthorizerOptions): Authorizer {
+export function createAuthorizer({ cache, lockdowns, now, hasPool, clientAddressOf }: AuthorizerOptions): Authorizer {
   const lastHashOf = new WeakMap<Socket, { key: string; hash: string }>();
+  const context = { now, hasPool, lockdownCovers: (grant: KeyGrant) => lockdowns.covers(grant) };
 
   function hashOf(key: string, socket: Socket): string {
     const remembered = lastHashOf.get(socket);
@@ -44,18 +49,19 @@ export function createAuthorizer({ cache, lockdowns, now, hasPool }: AuthorizerO
     return hash;
   }
 
-  const context = { now, hasPool, lockdownCovers: (grant: KeyGrant) => lockdowns.covers(grant) };
-  function decide(grant: KeyGrant | null, keyHash: string, target: ClientRequestTarget): Authorization {
-    return { grant: decideGrant(grant, target, context), keyHash, target };
+  function decide(grant: KeyGrant | null, keyHash: string, target: ClientRequestTarget, socket: Socket): Authorization {
+    return { grant: decideGrant(grant, target, clientAddressOf(socket), context), keyHash, target };
+  }
+
+  function authorizeTarget(target: ClientRequestTarget, socket: Socket): Authorization | Promise<Authorization> {
+    const keyHash = hashOf(target.key, socket);
+    const grant = cache.lookup(keyHash, clientAddressOf(socket));
+    if (grant instanceof Promise) return grant.then((resolved) => decide(resolved, keyHash, target, socket));
+    return decide(grant, keyHash, target, socket);
   }
 
   return {
-    authorize(headers, socket, isConnect) {
-      const target = readCredentials(headers, isConnect);
-      const keyHash = hashOf(target.key, socket);
-      const grant = cache.lookup(keyHash, socket);
-      if (grant instanceof Promise) return grant.then((resolved) => decide(resolved, keyHash, target));
-      return decide(grant, keyHash, target);
-    },
+    authorize: (headers, socket, isConnect) => authorizeTarget(readCredentials(headers, isConnect), socket),
+    authorizeTarget,
   };
 }

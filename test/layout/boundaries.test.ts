@@ -36,7 +36,7 @@ const ALLOWED: Record<string, string[]> = {
   contract: ['contract'],
   lib: ['lib', 'contract'],
   geo: ['geo', 'contract'],
-  access: ['access', 'contract', 'geo'],
+  access: ['access', 'lib', 'contract', 'geo'],
   proxy: ['proxy', 'access', 'lib', 'contract', 'geo'],
   'control-plane': ['control-plane', 'access', 'lib', 'contract', 'geo'],
   exit: ['exit', 'lib', 'contract', 'geo'],

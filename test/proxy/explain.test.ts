@@ -20,6 +20,7 @@ await world.cp.adminDb.query(
    VALUES ('key', $1, date_trunc('month', now() AT TIME ZONE 'UTC')::date, 5000, now())`,
   [overQuota.id],
 );
+const allowlisted = await world.createKey({ allowedClientCidrs: ['203.0.113.0/24'] });
 const lockedTeam = await world.cp.createTeam();
 const lockedKey = (await world.cp.request('POST', `/v1/teams/${lockedTeam.id}/keys`, { token: lockedTeam.token, body: { name: 'locked' } })).body.key as string;
 await world.cp.request('POST', `/v1/teams/${lockedTeam.id}/lockdown`, { token: lockedTeam.token, body: {} });
@@ -33,6 +34,9 @@ interface Case {
   destination?: string;
   team?: { id: string; token: string };
 }
+
+/** Every case comes from this machine's loopback, which explain is told. */
+const CLIENT = '127.0.0.1';
 
 const origin = `${world.origin.url}/explained`;
 const cases: Case[] = [
@@ -51,6 +55,7 @@ const cases: Case[] = [
   { name: 'a revoked key', key: revoked.key },
   { name: 'a key over its quota', key: overQuota.key },
   { name: 'a key of a locked-down team', key: lockedKey, team: lockedTeam },
+  { name: 'a key used from outside its client allowlist', key: allowlisted.key },
   { name: 'a mistyped key', key: `${plain.key.slice(0, -1)}${plain.key.endsWith('A') ? 'B' : 'A'}` },
   { name: 'no credentials', headers: {} },
   { name: 'credentials in Proxy-Authorization', headers: { 'Proxy-Authorization': `Bearer ${plain.key}`, 'Proxy-Country': 'DE' } },
@@ -76,7 +81,7 @@ async function throughNode(c: Case): Promise<string> {
 
 async function explain(c: Case) {
   const team = c.team ?? world.team;
-  const body = { ...(c.key !== undefined && { key: c.key }), ...(c.username !== undefined && { username: c.username }), ...(c.headers !== undefined && { headers: c.headers }), destination: c.destination ?? origin };
+  const body = { ...(c.key !== undefined && { key: c.key }), ...(c.username !== undefined && { username: c.username }), ...(c.headers !== undefined && { headers: c.headers }), destination: c.destination ?? origin, clientAddress: CLIENT };
   const answer = await world.cp.request('POST', `/v1/teams/${team.id}/explain`, { token: team.token, body });
   if (answer.status !== 200) throw new Error(`explain ${c.name}: ${answer.status} ${JSON.stringify(answer.body)}`);
   return answer.body;
