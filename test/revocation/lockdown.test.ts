@@ -112,6 +112,13 @@ t.test('a lockdown refuses thousands of keys on every node with one event, close
   t.match(verify.body.keys[sha256Hex(sample[0]!.key)], { status: 'revoked', lockedDown: true }, 'nodes that predate lockdowns are told the key is revoked');
   t.match(verify.body.keys[sha256Hex(fresh.key)], { status: 'active', lockedDown: false });
 
+  const catchUp = await world.cp.request('GET', '/internal/v1/revocations?after=0', { token: world.cp.nodeToken });
+  t.match(
+    catchUp.body.events.find((event: any) => event.kind === 'team.locked'),
+    { teamId: world.team.id, keyId: null, keyHash: null, notBefore: Date.parse(locked.body.notBefore) },
+    'a node catching up gets the lockdown with its instant',
+  );
+
   const restarted = await world.startNode();
   t.equal(await codeOf(restarted.port, sample[3]!.key), 'team_locked', 'a node started after the lockdown refuses from the verify answer');
   t.equal(await codeOf(restarted.port, fresh.key), 'ok');
