@@ -41,10 +41,12 @@ export async function runStart(env: NodeJS.ProcessEnv): Promise<void> {
   const bus = createInProcessBus();
   // The node talks to the control plane in this same process; the token never leaves it.
   const nodeToken = controlPlaneConfig.nodeToken ?? generateToken();
+  /** The embedded node's address, known once it listens (PROXY_PORT may be 0). */
+  let embeddedProxy: string | undefined;
   const controlPlane = await createControlPlane({
     ...controlPlaneConfig,
     nodeToken,
-    publicProxyUrl: controlPlaneConfig.publicProxyUrl ?? embeddedProxyUrl(proxySettings.host, proxySettings.port),
+    publicProxyUrl: () => controlPlaneConfig.publicProxyUrl ?? embeddedProxy,
     logger: logger.child({ component: 'control-plane' }),
     publishers: new Map([[proxySettings.region, bus.publisher()]]),
   }).catch((error: unknown) => {
@@ -59,6 +61,7 @@ export async function runStart(env: NodeJS.ProcessEnv): Promise<void> {
     await controlPlane.close();
     throw explainListenError(error, ports);
   });
+  embeddedProxy = embeddedProxyUrl(proxySettings.host, proxy.node.port);
   // The secrets shown once are created only now, with every port bound: a start that fails
   // (a port in use) leaves none behind that nobody saw, and the next start shows them.
   const firstAdminToken = controlPlaneConfig.adminToken === undefined ? await createFirstAdminToken(controlPlane.adminDb) : undefined;

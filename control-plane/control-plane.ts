@@ -36,8 +36,13 @@ import { registerUsageRoutes } from './usage/routes.js';
 import { createTotalCache } from './keys/total-cache.js';
 import { installValidation } from './http/validation.js';
 
-export type ControlPlaneOptions = Omit<ControlPlaneConfig, 'logLevel' | 'nodeToken' | 'shutdownDeadlineMs' | 'regions'> & {
+export type ControlPlaneOptions = Omit<ControlPlaneConfig, 'logLevel' | 'nodeToken' | 'shutdownDeadlineMs' | 'regions' | 'publicProxyUrl'> & {
   nodeToken: string;
+  /**
+   * Where clients reach the proxy, asked on every /v1/me: the all-in-one start learns its
+   * node's port only once the node listens, after the control plane.
+   */
+  publicProxyUrl?: () => string | undefined;
   logger: Logger;
   /** Each region's bus, by region name: the relay publishes revocations to all of them. */
   publishers: ReadonlyMap<string, FeedPublisher>;
@@ -140,7 +145,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
         const { team } = request.params as { team?: string };
         if (team !== undefined) await assertTeamAccess(adminDb, request, team);
       });
-      registerTeamRoutes(v1, { db: adminDb, cursors, publicProxyUrl: options.publicProxyUrl });
+      registerTeamRoutes(v1, { db: adminDb, cursors, publicProxyUrl: options.publicProxyUrl ?? (() => undefined) });
       registerLockdownRoutes(v1, { db: adminDb, regions: [...options.publishers.keys()], nodeLivenessMs: options.nodeLivenessMs });
       registerTokenRoutes(v1, { db: adminDb, cursors });
       registerKeyRoutes(v1, {

@@ -12,7 +12,7 @@ export async function runControlPlane(env: NodeJS.ProcessEnv): Promise<void> {
   const logger = createLogger({ level: config.logLevel, name: 'control-plane' });
   if (config.regions.size === 0) logger.warn('REGIONS is empty: revocations reach no proxy node through a feed');
   const publishers = new Map([...config.regions].map(([region, url]) => [region, createRedisPublisher({ url })]));
-  const controlPlane = await createControlPlane({ ...config, nodeToken: config.nodeToken!, logger, publishers }).catch((error: unknown) => {
+  const controlPlane = await createControlPlane({ ...config, nodeToken: config.nodeToken!, publicProxyUrl: () => config.publicProxyUrl, logger, publishers }).catch((error: unknown) => {
     throw explainListenError(error, { PORT: config.port });
   });
   exitOnSignal(logger, () => controlPlane.close(), config.shutdownDeadlineMs);

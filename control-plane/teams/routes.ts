@@ -17,7 +17,7 @@ export interface TeamRoutesOptions {
   db: Database;
   cursors: CursorCodec;
   /** Where clients reach the proxy, if this control plane knows (PUBLIC_PROXY_URL). */
-  publicProxyUrl: string | undefined;
+  publicProxyUrl: () => string | undefined;
 }
 
 interface TeamRow {
@@ -60,11 +60,11 @@ const meSchema = {
 } as const;
 
 export function registerTeamRoutes(app: FastifyInstance, { db, cursors, publicProxyUrl }: TeamRoutesOptions): void {
-  const proxyUrl = publicProxyUrl ?? null;
   // The dashboard's first call after sign-in.
   app.get('/v1/me', { schema: { tags: ['teams'], summary: 'Who the calling token belongs to', response: { 200: meSchema } } }, async (request) => {
     const principal = principalOf(request);
     const token = principal.tokenId === null ? null : await getOwnToken(db, principal.tokenId);
+    const proxyUrl = publicProxyUrl() ?? null;
     if (principal.kind === 'admin') return { kind: 'admin', team: null, scopes: principal.scopes, token, proxyUrl };
     const { rows } = await db.query<TeamRow>(`SELECT ${TEAM_COLUMNS} FROM teams WHERE id = $1`, [principal.teamId]);
     return { kind: 'team', team: rows[0] === undefined ? null : renderTeam(rows[0]), scopes: principal.scopes, token, proxyUrl };

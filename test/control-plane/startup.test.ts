@@ -93,6 +93,8 @@ t.test('portcullis start: a working setup on the embedded database, kept across 
   t.ok(refused, 'the proxy answers');
   const teams = await fetch(`http://127.0.0.1:${port}/v1/teams`, { headers: { authorization: `Bearer ${adminToken}` } });
   t.equal(teams.status, 200, 'the admin token works');
+  const me = await fetch(`http://127.0.0.1:${port}/v1/me`, { headers: { authorization: `Bearer ${adminToken}` } });
+  t.equal(((await me.json()) as { proxyUrl: string }).proxyUrl, `http://127.0.0.1:${proxyPort}`, "the dashboard's snippets point at the embedded node's bound port");
 
   const origin = await startOrigin();
   t.teardown(() => origin.close());
