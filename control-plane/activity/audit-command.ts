@@ -26,6 +26,11 @@ export async function runAudit(args: readonly string[], env: NodeJS.ProcessEnv, 
       ? await createPgliteDatabase({ dataDir: database.dataDir })
       : createPgDatabase({ url: database.url, applicationName: 'portcullis-audit', maxConnections: 1, statementTimeoutMs: 60_000, connectionTimeoutMs: 10_000 });
   try {
+    const { rows: tables } = await db.query<{ present: boolean }>(`SELECT to_regclass('activity_chains') IS NOT NULL AS present`);
+    if (!tables[0]!.present) {
+      out('portcullis audit verify: this database has no activity chain (a control plane of this version has never started on it)');
+      return 1;
+    }
     const named = args.slice(1);
     const chains =
       named.length > 0 ? named : (await db.query<{ chain: string }>('SELECT chain FROM activity_chains ORDER BY chain')).rows.map((row) => row.chain);

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { startTestControlPlane } from '../helpers/control-plane.js';
+import { createTestDatabase } from '../helpers/postgres.js';
 import { runToExit } from '../helpers/processes.js';
 
 const cp = await startTestControlPlane();
@@ -176,4 +177,12 @@ t.test('portcullis audit verify checks chains from the database and names a brok
   t.match(all.output, `${broken.id}: BROKEN entry_altered at entry 2 (${rows[0]!.id})`);
   t.match(all.output, `${intact.id}: intact`);
   t.match(all.output, /platform: intact/);
+});
+
+t.test('portcullis audit verify on a database without the chain says so in one line', async (t) => {
+  const empty = await createTestDatabase();
+  t.teardown(() => empty.drop());
+  const run = await runToExit({ entry: 'bin/portcullis.ts', args: ['audit', 'verify'], env: { DATABASE_URL: empty.url } });
+  t.equal(run.code, 1);
+  t.equal(run.output.trim(), 'portcullis audit verify: this database has no activity chain (a control plane of this version has never started on it)');
 });
