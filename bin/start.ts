@@ -30,7 +30,7 @@ export async function runStart(env: NodeJS.ProcessEnv): Promise<void> {
   const controlPlaneConfig = readControlPlaneConfig(env, { dataDir: './data', requireNodeToken: false });
   const read = createEnvReader(env);
   const proxySettings = readProxyNodeSettings(read, { portVariable: 'PROXY_PORT', port: 8000, metricsPort: 9091, region: 'local' });
-  const ports = { PORT: controlPlaneConfig.port, PROXY_PORT: proxySettings.port, METRICS_PORT: proxySettings.metricsPort, SOCKS_PORT: proxySettings.socksPort ?? 0 };
+  const ports = { PORT: controlPlaneConfig.port, PROXY_PORT: proxySettings.port, METRICS_PORT: proxySettings.metricsPort, SOCKS_PORT: proxySettings.socksPort ?? 0, TLS_PROXY_PORT: proxySettings.tlsProxy?.port ?? 0 };
   for (const problem of samePortProblems(ports)) read.problem(problem);
   const rawCountry = read.string('DIRECT_EXIT_COUNTRY', 'US');
   const directCountry = normalizeCountryCode(rawCountry);

@@ -36,6 +36,8 @@ export interface ProxyNodeTuning {
   port: number;
   /** The SOCKS5 listener's port; undefined: none. */
   socksPort: number | undefined;
+  /** The HTTPS proxy listener (clients reach the node over TLS); undefined: none. */
+  tlsProxy: { port: number; cert: Buffer; key: Buffer } | undefined;
   allowPrivateDestinations: boolean;
   /** Whether a load balancer in front sends a PROXY protocol header on each connection, and which versions. */
   proxyProtocol: ProxyProtocolMode;
@@ -86,6 +88,8 @@ export interface ProxyNode {
   url: string;
   /** The SOCKS5 listener's bound port, when there is one. */
   socksPort: number | undefined;
+  /** The HTTPS proxy listener's bound port, when there is one. */
+  tlsPort: number | undefined;
   metrics: ReturnType<typeof createProxyMetrics>;
   appliedSeq(): number;
   feedSilenceMs(): number;
@@ -256,6 +260,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     countTunnel,
     timeouts: options.timeouts,
     proxyProtocol: options.proxyProtocol,
+    tls: options.tlsProxy,
     clientAddresses,
     logger,
   });
@@ -275,10 +280,11 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
 
   let port: number;
   let socksPort: number | undefined;
+  let tlsPort: number | undefined;
   try {
     await pools.start();
     await feed.start();
-    port = await server.listen();
+    ({ port, tlsPort } = await server.listen());
     socksPort = await socks?.listen();
   } catch (error) {
     await Promise.all([server.close(0), socks?.close(0)]);
@@ -287,7 +293,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     await transports.close();
     throw error;
   }
-  logger.debug({ port, socksPort, region: options.region }, 'proxy node listening');
+  logger.debug({ port, socksPort, tlsPort, region: options.region }, 'proxy node listening');
   reporter = createNodeReporter({
     api: options.api,
     intervalMs: options.reportIntervalMs,
@@ -317,6 +323,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     port,
     url: `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
     socksPort,
+    tlsPort,
     metrics,
     appliedSeq: () => feed.appliedSeq(),
     feedSilenceMs: () => feed.silenceMs(),

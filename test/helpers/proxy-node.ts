@@ -21,6 +21,7 @@ export function startTestProxyNode({ controlPlaneUrl, nodeToken, subscriber, wra
     host: '127.0.0.1',
     port: 0,
     socksPort: undefined,
+    tlsProxy: undefined,
     api: wrapApi(createNodeApiClient({ baseUrl: controlPlaneUrl, nodeToken, timeoutMs: 2_000, logger })),
     subscriber,
     logger,
