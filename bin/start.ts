@@ -32,6 +32,8 @@ export async function runStart(env: NodeJS.ProcessEnv): Promise<void> {
   const proxySettings = readProxyNodeSettings(read, { portVariable: 'PROXY_PORT', port: 8000, metricsPort: 9091, region: 'local' });
   const ports = { PORT: controlPlaneConfig.port, PROXY_PORT: proxySettings.port, METRICS_PORT: proxySettings.metricsPort, SOCKS_PORT: proxySettings.socksPort ?? 0, TLS_PROXY_PORT: proxySettings.tlsProxy?.port ?? 0 };
   for (const problem of samePortProblems(ports)) read.problem(problem);
+  // One process is the whole product here: it has every role.
+  if (read.optionalString('ROLES') !== undefined) read.problem('ROLES is for portcullis control-plane; portcullis start runs every role');
   const rawCountry = read.string('DIRECT_EXIT_COUNTRY', 'US');
   const directCountry = normalizeCountryCode(rawCountry);
   if (directCountry === undefined) read.problem(`DIRECT_EXIT_COUNTRY must be an ISO 3166-1 alpha-2 code, got "${rawCountry}"`);

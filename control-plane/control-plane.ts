@@ -15,6 +15,7 @@ import { assertTeamAccess } from './http/team-access.js';
 import { loadCursorSecret } from './bootstrap.js';
 import type { ControlPlaneConfig } from './config.js';
 import { createCursorCodec } from './http/cursor.js';
+import { createHeavyCallLimit, installHeavyCallLimit, type HeavyCallLimit } from './http/heavy-calls.js';
 import { DatabaseUnavailableError, type Database } from './db/database.js';
 import { createRetention, type Retention } from './db/retention.js';
 import { migrate } from './db/migrate.js';
@@ -57,10 +58,17 @@ export interface ControlPlane {
   nodeDb: Database;
   relay: Relay;
   retention: Retention;
+  heavyCalls: HeavyCallLimit;
   close(): Promise<void>;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,64}$/;
+
+/**
+ * An instance without the relay role never takes the relay's lock, so never leads: nor
+ * does it delete old rows, which only the leader does.
+ */
+const NOT_RELAYING: Relay = { isLeader: () => false, flush: async () => {}, close: async () => {} };
 
 async function openDatabases(options: ControlPlaneOptions): Promise<{ adminDb: Database; nodeDb: Database; close(): Promise<void> }> {
   if ('dataDir' in options.database) {
@@ -106,7 +114,9 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     await confirmEpoch(adminDb, options.logger.child({ module: 'relay' }));
     const cursors = createCursorCodec(await loadCursorSecret(adminDb));
     const registry = new Registry();
-    const metrics = createControlPlaneMetrics(registry, { admin: adminDb, node: nodeDb });
+    // The gauge reads the limit only when scraped, once both exist.
+    const metrics = createControlPlaneMetrics(registry, { admin: adminDb, node: nodeDb }, () => heavyCalls.stats());
+    const heavyCalls = createHeavyCallLimit({ ...options.heavyCalls, onRefused: metrics.heavyCallRefused });
     const auth = createAdminAuth({ db: adminDb, configuredAdminToken: options.adminToken });
     let ready = false;
 
@@ -130,16 +140,20 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       request.log.debug({ method: request.method, route, status, ms: reply.elapsedTime }, 'request');
     });
 
+    const { roles } = options;
     // First, so that it sees every route registered after it.
-    await registerApiDocument(app);
-    registerOpsRoutes(app, { databases: [adminDb, nodeDb], registry, isReady: () => ready });
-    await registerDashboard(app);
-    registerNodeApi(app, { db: nodeDb, nodeToken: options.nodeToken, nodeLivenessMs: options.nodeLivenessMs, logger: options.logger.child({ module: 'node-api' }) });
-    await app.register(async (v1) => {
+    if (roles.has('admin')) await registerApiDocument(app);
+    // Ready means the pools of the roles it serves answer (the relay's connection is its own).
+    const databases = [...(roles.has('admin') || roles.has('relay') ? [adminDb] : []), ...(roles.has('node-api') ? [nodeDb] : [])];
+    registerOpsRoutes(app, { databases, registry, isReady: () => ready });
+    if (roles.has('admin')) await registerDashboard(app);
+    if (roles.has('node-api')) registerNodeApi(app, { db: nodeDb, nodeToken: options.nodeToken, nodeLivenessMs: options.nodeLivenessMs, logger: options.logger.child({ module: 'node-api' }) });
+    if (roles.has('admin')) await app.register(async (v1) => {
       v1.addHook('onRequest', async (request) => {
         request.principal = await auth.authenticate(request);
         authorize(request);
       });
+      installHeavyCallLimit(v1, heavyCalls);
       // Every call about a team checks, once validated, that the caller may see that team.
       v1.addHook('preHandler', async (request) => {
         const { team } = request.params as { team?: string };
@@ -161,15 +175,17 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       registerUsageRoutes(v1, { db: adminDb, onExportPage: (rows) => metrics.exportPage('usage', rows) });
       registerRevocationStatus(v1, { db: adminDb, regions: [...options.publishers.keys()], nodeLivenessMs: options.nodeLivenessMs });
     });
-    relay = await createRelay({
-      db: adminDb,
-      publishers: options.publishers,
-      heartbeatMs: options.relay.heartbeatMs,
-      pollMs: options.relay.pollMs,
-      leaseMs: options.relay.leaseMs,
-      logger: options.logger.child({ module: 'relay' }),
-      metrics: metrics.relay,
-    });
+    relay = roles.has('relay')
+      ? await createRelay({
+          db: adminDb,
+          publishers: options.publishers,
+          heartbeatMs: options.relay.heartbeatMs,
+          pollMs: options.relay.pollMs,
+          leaseMs: options.relay.leaseMs,
+          logger: options.logger.child({ module: 'relay' }),
+          metrics: metrics.relay,
+        })
+      : NOT_RELAYING;
     const leader = relay;
     retention = createRetention({
       db: adminDb,
@@ -195,6 +211,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       nodeDb,
       relay: running,
       retention: deleting,
+      heavyCalls,
       close() {
         // Not ready from the first moment of shutdown, while requests in flight finish.
         ready = false;

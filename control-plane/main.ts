@@ -16,9 +16,10 @@ export async function runControlPlane(env: NodeJS.ProcessEnv): Promise<void> {
     throw explainListenError(error, { PORT: config.port });
   });
   exitOnSignal(logger, () => controlPlane.close(), config.shutdownDeadlineMs);
-  logger.info({ url: controlPlane.url }, 'control plane listening');
-  // Created once the port is bound: a start that fails never leaves a token nobody saw.
-  const firstAdminToken = config.adminToken === undefined ? await createFirstAdminToken(controlPlane.adminDb) : undefined;
+  logger.info({ url: controlPlane.url, roles: [...config.roles] }, 'control plane listening');
+  // Created once the port is bound: a start that fails never leaves a token nobody saw; and
+  // by an instance serving the admin API, whose operator is the one to read it.
+  const firstAdminToken = config.adminToken === undefined && config.roles.has('admin') ? await createFirstAdminToken(controlPlane.adminDb) : undefined;
   if (firstAdminToken !== undefined) {
     process.stdout.write(`\nFirst start: platform admin token (shown once, store it now):\n  ${firstAdminToken}\n\n`);
   }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { createSecureContext } from 'node:tls';
 import { randomBytes } from 'node:crypto';
-import { createEnvReader, type EnvReader, type LogLevel } from '../lib/env.js';
+import { createEnvReader, settingNames, type EnvReader, type LogLevel } from '../lib/env.js';
 import { samePortProblems } from '../lib/startup-error.js';
 import { PROXY_PROTOCOL_MODES } from './ingress/proxy-protocol.js';
 import type { ProxyNodeTuning } from './node.js';
@@ -127,3 +127,6 @@ export function readProxyConfig(env: NodeJS.ProcessEnv): ProxyConfig {
   read.finish();
   return { ...settings, controlPlaneUrl: controlPlaneUrl!, redisUrl: redisUrl!, nodeToken: nodeToken! };
 }
+
+/** Every variable `portcullis proxy` reads. */
+export const proxySettingNames = (): string[] => settingNames(readProxyConfig);

@@ -43,7 +43,8 @@ export interface RelayOptions {
   metrics: RelayMetrics;
 }
 
-const RELAY_LOCK = 7_301_004;
+/** The session-level advisory lock the leader holds (its key is also how tests find the holder in pg_locks). */
+export const RELAY_LOCK = 7_301_004;
 const BATCH = 500;
 
 type EpochRow = OutboxRow & { epoch: string };

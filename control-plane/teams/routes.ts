@@ -95,7 +95,7 @@ export function registerTeamRoutes(app: FastifyInstance, { db, cursors, publicPr
   app.get<{ Querystring: { limit: number; cursor?: string } }>(
     '/v1/teams',
     {
-      config: { adminOnly: true },
+      config: { adminOnly: true, heavy: true },
       schema: { tags: ['teams'], summary: 'List teams', description: 'Newest first.', querystring: pageQuery, response: { 200: pageSchema(teamViewSchema, 'A page of teams.') } },
     },
     async (request) => {

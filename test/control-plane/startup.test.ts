@@ -23,6 +23,8 @@ t.test('two control planes starting at once on an empty database migrate it once
     database: { url: database.url },
     adminPool: { maxConnections: 2, statementTimeoutMs: 10_000, connectionTimeoutMs: 10_000 },
     nodePool: { maxConnections: 2, statementTimeoutMs: 10_000, connectionTimeoutMs: 10_000 },
+    heavyCalls: DEFAULT_SETTINGS.heavyCalls,
+    roles: DEFAULT_SETTINGS.roles,
     adminToken: undefined,
     nodeToken: generateToken(),
     bodyLimitBytes: 65_536,

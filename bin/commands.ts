@@ -1,0 +1,12 @@
+/** The `portcullis` subcommands, by name: what the image's CMD and the deployment recipes may run. */
+export const COMMANDS: Readonly<Record<string, () => Promise<void>>> = {
+  start: async () => (await import('./start.js')).runStart(process.env),
+  'control-plane': async () => (await import('../control-plane/main.js')).runControlPlane(process.env),
+  proxy: async () => (await import('../proxy/main.js')).runProxy(process.env),
+  exit: async () => (await import('../exit/main.js')).runExit(process.env),
+  healthcheck: async () => (await import('./healthcheck.js')).runHealthcheck(process.env),
+  audit: async () => {
+    const { runAudit } = await import('../control-plane/activity/audit-command.js');
+    process.exitCode = await runAudit(process.argv.slice(3), process.env, (line) => process.stdout.write(`${line}\n`));
+  },
+};
