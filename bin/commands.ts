@@ -5,4 +5,8 @@ export const COMMANDS: Readonly<Record<string, () => Promise<void>>> = {
   proxy: async () => (await import('../proxy/main.js')).runProxy(process.env),
   exit: async () => (await import('../exit/main.js')).runExit(process.env),
   healthcheck: async () => (await import('./healthcheck.js')).runHealthcheck(process.env),
+  audit: async () => {
+    const { runAudit } = await import('../control-plane/activity/audit-command.js');
+    process.exitCode = await runAudit(process.argv.slice(3), process.env, (line) => process.stdout.write(`${line}\n`));
+  },
 };

@@ -11,6 +11,7 @@ commands:
   proxy          one proxy node
   exit           a stand-in residential exit for development, tests and benchmarks
   healthcheck    exits 0 if this container's process answers /healthz (the image's HEALTHCHECK)
+  audit verify   check the activity log's hash chains (portcullis audit verify [TEAM_ID…])
 
 Every setting is an environment variable; see the README.`;
 

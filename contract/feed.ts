@@ -17,8 +17,15 @@ import { compileCheck, parseAndCheck, type Check, type Checked } from './check.j
  * unknown kind, so upgrade every node before the control plane that writes a new kind.
  */
 
-/** Kinds of event about one key, or a whole team when the key is null. */
-export const AccessEventKind = Type.Enum(['key.revoked', 'key.rotated', 'key.updated', 'quota.exceeded', 'team.updated']);
+/**
+ * Kinds of event about one key, or a whole team when the key is null. `team.locked` (the
+ * team's kill switch, with `notBefore`) and `team.unlocked` are newer than `pools.changed`:
+ * nodes before them take them for unknown kinds, forget every cached decision and verify
+ * each key again, and the verify answer refuses locked keys to them too (see VerifiedKey).
+ */
+export const TEAM_LOCKED = 'team.locked';
+export const TEAM_UNLOCKED = 'team.unlocked';
+export const AccessEventKind = Type.Enum(['key.revoked', 'key.rotated', 'key.updated', 'quota.exceeded', 'team.updated', TEAM_LOCKED, TEAM_UNLOCKED]);
 export type AccessEventKind = Static<typeof AccessEventKind>;
 
 /** The pools or their exits changed: nodes fetch them again (node API `/internal/v1/pools`). */
@@ -54,6 +61,8 @@ export const RevocationEvent = Type.Object({
    * applies the event in that trace. Optional: control planes before it send none.
    */
   traceparent: Type.Optional(Type.String({ pattern: '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' })),
+  /** `team.locked` only: keys of the team created before this instant are refused. */
+  notBefore: Type.Optional(Instant),
 });
 export type RevocationEvent = Static<typeof RevocationEvent>;
 

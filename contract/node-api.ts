@@ -58,7 +58,15 @@ export type VerifyRequest = Static<typeof VerifyRequest>;
 export const VerifiedKey = Type.Object({
   id: Type.String({ minLength: 1 }),
   teamId: Type.String({ minLength: 1 }),
+  /**
+   * `revoked` also while the key's team is locked down (`lockedDown`), so that nodes from
+   * before lockdowns, which ignore that field, refuse the key too.
+   */
   status: Type.Enum(['active', 'revoked']),
+  /** The team's lockdown covers this key (it was created before the lockdown's `notBefore`). */
+  lockedDown: Type.Optional(Type.Boolean()),
+  /** When the key was created: a node judges a `team.locked` event's `notBefore` against it. */
+  createdAt: Type.Optional(Type.String({ format: 'date-time' })),
   pools: Type.Array(Type.String()),
   countries: Type.Array(Type.String()),
   expiresAt: Nullable(Type.String({ format: 'date-time' })),

@@ -31,6 +31,8 @@ export interface ControlPlaneConfig {
   nodeToken: string | undefined;
   bodyLimitBytes: number;
   trustProxy: boolean;
+  /** What explain assumes nodes do with private destinations (the nodes' ALLOW_PRIVATE_DESTINATIONS). */
+  allowPrivateDestinations: boolean;
   logLevel: LogLevel;
   shutdownDeadlineMs: number;
   /** Region name → Redis URL of that region's bus. Empty: the all-in-one in-process bus. */
@@ -89,6 +91,7 @@ export function readControlPlaneConfig(env: NodeJS.ProcessEnv, context: ControlP
     nodeToken,
     bodyLimitBytes: read.integer('BODY_LIMIT_BYTES', { default: 64 * 1024, min: 1024, max: 16 * 1024 * 1024 }),
     trustProxy: read.boolean('TRUST_PROXY', false),
+    allowPrivateDestinations: read.boolean('ALLOW_PRIVATE_DESTINATIONS', false),
     logLevel: read.logLevel(),
     shutdownDeadlineMs: read.integer('SHUTDOWN_DEADLINE_MS', { default: 10_000, min: 0, max: 600_000 }),
     regions: parseRegions(read.optionalString('REGIONS'), read.problem),

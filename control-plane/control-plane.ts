@@ -25,6 +25,7 @@ import { createPgliteDatabase } from './db/pglite-database.js';
 import { traceDatabase } from './db/traced-database.js';
 import { createRequestSpans, type RequestSpans } from './http/request-spans.js';
 import { registerDashboard } from './dashboard/serve-dashboard.js';
+import { registerExplainRoutes } from './explain/routes.js';
 import { registerKeyRoutes } from './keys/routes.js';
 import { registerNodeApi } from './node-api/routes.js';
 import { registerOpsRoutes } from './http/ops-routes.js';
@@ -32,6 +33,7 @@ import { registerPoolRoutes } from './pools/routes.js';
 import { confirmEpoch } from './revocation/feed-epoch.js';
 import { createRelay, type Relay } from './revocation/relay.js';
 import { registerRevocationStatus } from './revocation/status.js';
+import { registerLockdownRoutes } from './teams/lockdown.js';
 import { registerTeamRoutes } from './teams/routes.js';
 import { registerTokenRoutes } from './tokens/routes.js';
 import { registerUsageRoutes } from './usage/routes.js';
@@ -170,6 +172,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
         if (team !== undefined) await assertTeamAccess(adminDb, request, team);
       });
       registerTeamRoutes(v1, { db: adminDb, cursors, publicProxyUrl: options.publicProxyUrl ?? (() => undefined) });
+      registerLockdownRoutes(v1, { db: adminDb, regions: [...options.publishers.keys()], nodeLivenessMs: options.nodeLivenessMs });
       registerTokenRoutes(v1, { db: adminDb, cursors });
       registerKeyRoutes(v1, {
         db: adminDb,
@@ -179,6 +182,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
         onExportPage: (rows) => metrics.exportPage('keys', rows),
       });
       registerActivityRoutes(v1, { db: adminDb, cursors });
+      registerExplainRoutes(v1, { db: adminDb, allowPrivateDestinations: options.allowPrivateDestinations });
       registerPoolRoutes(v1, { db: adminDb, cursors, nodeLivenessMs: options.nodeLivenessMs });
       registerUsageRoutes(v1, { db: adminDb, onExportPage: (rows) => metrics.exportPage('usage', rows) });
       registerRevocationStatus(v1, { db: adminDb, regions: [...options.publishers.keys()], nodeLivenessMs: options.nodeLivenessMs });

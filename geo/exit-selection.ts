@@ -51,6 +51,8 @@ export interface ExitSelector {
   hasExits(): boolean;
   /** The exit to use, or undefined when no exit matches (the caller answers `no_exit`). */
   pickExit(request: ExitRequest): Exit | undefined;
+  /** Every exit the request's pools and targeting match, healthy or not (for explain). */
+  matchingExits(request: ExitRequest): readonly Exit[];
   markExitFailed(exitId: string): void;
   markExitHealthy(exitId: string): void;
   dropSessions(owner: string): number;
@@ -196,6 +198,7 @@ export function createExitSelector(options: ExitSelectorOptions = {}): ExitSelec
     },
     hasPool: (name) => pools.has(name),
     hasExits: () => exitsById.size > 0,
+    matchingExits: (request) => candidatesFor(request).exits,
     pickExit(request) {
       const at = now();
       const list = candidatesFor(request);

@@ -6,8 +6,9 @@ import { createDestinationPolicy } from '../lib/http/destination-policy.js';
 import type { Logger } from '../lib/logger.js';
 import { TRACING_OFF, type Tracing } from '../lib/tracing/tracing.js';
 import { createAuthorizer } from './auth/authorize.js';
-import type { KeyGrant } from './auth/grant.js';
+import type { KeyGrant } from '../access/grant.js';
 import { createKeyCache } from './auth/key-cache.js';
+import { createTeamLockdowns } from './auth/team-lockdowns.js';
 import { createVerifyBatcher } from './auth/verify-batcher.js';
 import { createExitTransports } from './egress/exit-transport.js';
 import { createAdmitter } from './ingress/admission.js';
@@ -183,8 +184,10 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     },
   });
 
+  const lockdowns = createTeamLockdowns();
   const effects = createFeedEffects({
     cache,
+    lockdowns,
     limits,
     connections,
     selector,
@@ -224,7 +227,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
   });
 
   const admitter = createAdmitter({
-    authorizer: createAuthorizer({ cache, now, hasPool: (name) => selector.hasPool(name), clientAddressOf: clientAddresses.of }),
+    authorizer: createAuthorizer({ cache, lockdowns, now, hasPool: (name) => selector.hasPool(name), clientAddressOf: clientAddresses.of }),
     policy,
     limits,
     attempts: {

@@ -3,6 +3,7 @@ import { sha256Hex } from '../../lib/hash.js';
 import { generateApiKey } from '../../lib/secret-format.js';
 import { createAuthorizer } from '../../proxy/auth/authorize.js';
 import { createKeyCache } from '../../proxy/auth/key-cache.js';
+import { createTeamLockdowns } from '../../proxy/auth/team-lockdowns.js';
 
 export interface AuthMicroResult {
   name: string;
@@ -11,7 +12,8 @@ export interface AuthMicroResult {
 
 /**
  * The cost of one authorisation decision on a cache hit, in-process: credentials parsed,
- * key hashed (or remembered for the connection), grant looked up, decision made.
+ * key hashed (or remembered for the connection), grant looked up, team lockdowns checked,
+ * decision made.
  */
 export async function measureAuthDecision(iterations = 500_000): Promise<AuthMicroResult[]> {
   const key = generateApiKey();
@@ -23,6 +25,8 @@ export async function measureAuthDecision(iterations = 500_000): Promise<AuthMic
         id: 'key_1',
         teamId: 'team_1',
         status: 'active',
+        lockedDown: false,
+        createdAt: new Date().toISOString(),
         pools: [],
         countries: ['DE', 'US'],
         expiresAt: null,
@@ -49,7 +53,10 @@ export async function measureAuthDecision(iterations = 500_000): Promise<AuthMic
   });
   await cache.lookup(sha256Hex(key), '127.0.0.1');
   await cache.lookup(sha256Hex(allowlistedKey), '127.0.0.1');
-  const authorizer = createAuthorizer({ cache, now: Date.now, hasPool: () => true, clientAddressOf: (socket) => socket.remoteAddress ?? '' });
+  // Another team is locked down, so every decision looks its key's team up in the lockdowns.
+  const lockdowns = createTeamLockdowns();
+  lockdowns.lock('team_2', Date.now());
+  const authorizer = createAuthorizer({ cache, lockdowns, now: Date.now, hasPool: () => true, clientAddressOf: (socket) => socket.remoteAddress ?? '' });
   const headersOf = (secret: string) => ({ 'proxy-authorization': `Basic ${Buffer.from(`customer-country-de:${secret}`).toString('base64')}` });
   const results: AuthMicroResult[] = [];
   for (const [name, socketFor, headers] of [

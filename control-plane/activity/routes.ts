@@ -1,4 +1,6 @@
+import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import { chainPages, CHAIN_PAGE, verifyChain } from './chain-store.js';
 import type { CursorCodec } from '../http/cursor.js';
 import type { Database } from '../db/database.js';
 import { pageQuery, pageSchema, toPage } from '../http/pagination.js';
@@ -107,4 +109,75 @@ export function registerActivityRoutes(app: FastifyInstance, { db, cursors }: Ac
     },
     async (request) => page('activity', null, request.query.limit, request.query.cursor),
   );
+
+  app.get<{ Params: { team: string } }>(
+    '/v1/teams/:team/activity/verify',
+    {
+      config: { scope: 'activity:read' },
+      schema: {
+        tags: ['activity'],
+        summary: "Verify a team's activity chain",
+        description: `Walks the team's hash chain from its first entry, ${CHAIN_PAGE.toLocaleString('en-US')} entries per query, recomputing every hash, and reports the first broken link. Entries written before the chain existed are not part of it.`,
+        params: teamParams,
+        response: { 200: verdictSchema },
+      },
+    },
+    async (request) => verifyChain(db, request.params.team),
+  );
+
+  app.get<{ Params: { team: string } }>(
+    '/v1/teams/:team/activity/export',
+    {
+      config: { scope: 'activity:read' },
+      schema: {
+        tags: ['activity'],
+        summary: "Export a team's activity chain as JSON lines",
+        description:
+          'One JSON object per line, in chain order: `seq`, `prevHash`, `id`, `teamId`, `actorType`, `actorId`, `action`, `targetType`, `targetId`, `requestId`, `ip`, `details`, `createdAt` and `hash`, the SHA-256 (hex) of the canonical JSON of every other field (keys sorted at every depth). Streamed a page at a time.',
+        params: teamParams,
+        response: { 200: { description: 'JSON lines', content: { 'application/x-ndjson': { schema: { type: 'string' } } } } },
+      },
+    },
+    async (request, reply) => {
+      const pages = chainPages(db, request.params.team);
+      // The first page is read before answering, so a failure there is an ordinary error.
+      const first = await pages.next();
+      async function* lines(): AsyncGenerator<string> {
+        if (first.done === true) return;
+        yield first.value.map((entry) => `${JSON.stringify(entry)}\n`).join('');
+        for await (const page of pages) yield page.map((entry) => `${JSON.stringify(entry)}\n`).join('');
+      }
+      return reply
+        .header('content-type', 'application/x-ndjson; charset=utf-8')
+        .header('content-disposition', `attachment; filename="activity-${request.params.team}.jsonl"`)
+        .header('cache-control', 'no-store')
+        .send(Readable.from(lines(), { objectMode: false }));
+    },
+  );
 }
+
+const verdictSchema = {
+  description: 'The verdict: intact, or the first broken link.',
+  type: 'object',
+  required: ['intact', 'entries', 'head', 'firstBroken'],
+  properties: {
+    intact: { type: 'boolean' },
+    entries: { type: 'integer', description: 'chained entries checked' },
+    head: {
+      type: ['object', 'null'],
+      required: ['seq', 'hash'],
+      properties: { seq: { type: 'integer' }, hash: nullableString },
+      description: 'the chain head recorded by writers; null before the first chained entry',
+    },
+    firstBroken: {
+      type: ['object', 'null'],
+      required: ['seq', 'id', 'problem', 'message'],
+      properties: {
+        seq: { type: ['integer', 'null'] },
+        id: nullableString,
+        problem: { type: 'string', enum: ['entry_altered', 'link_broken', 'entry_missing', 'head_mismatch', 'entry_unchained'] },
+        message: { type: 'string' },
+      },
+    },
+  },
+} as const;

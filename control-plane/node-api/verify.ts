@@ -8,13 +8,14 @@ import { CURRENT_EPOCH } from '../revocation/feed-epoch.js';
 export function keysByHashesQuery(hashesHex: readonly string[]): SqlQuery {
   return {
     sql: `SELECT snapshot.seq, snapshot.epoch, encode(k.key_hash, 'hex') AS hash, k.id, k.team_id, k.status, k.pools, k.countries, k.expires_at,
-                 k.rate_limit_per_second, k.rate_limit_burst, k.max_concurrent_per_node, k.max_concurrent_per_region, k.allowed_client_cidrs,
+                 k.rate_limit_per_second, k.rate_limit_burst, k.max_concurrent_per_node, k.max_concurrent_per_region, k.allowed_client_cidrs, k.created_at,
                  EXISTS (
                    SELECT 1 FROM usage_monthly u
                    WHERE u.month = date_trunc('month', now() AT TIME ZONE 'UTC')::date AND u.exceeded_at IS NOT NULL
                      AND ((u.subject_type = 'key' AND u.subject_id = k.id) OR (u.subject_type = 'team' AND u.subject_id = k.team_id))
                  ) AS over_quota,
-                 (SELECT t.debug_enabled FROM teams t WHERE t.id = k.team_id) AS debug_enabled
+                 (SELECT t.debug_enabled FROM teams t WHERE t.id = k.team_id) AS debug_enabled,
+                 EXISTS (SELECT 1 FROM teams t WHERE t.id = k.team_id AND k.created_at < t.lockdown_not_before) AS locked_down
           FROM (SELECT coalesce(max(seq), 0) AS seq, ${CURRENT_EPOCH} AS epoch FROM outbox) snapshot
           LEFT JOIN api_keys k ON k.key_hash = ANY (SELECT decode(wanted, 'hex') FROM unnest($1::text[]) AS wanted)`,
     params: [hashesHex],
@@ -29,14 +30,16 @@ export function keysByHashesQuery(hashesHex: readonly string[]): SqlQuery {
  */
 export async function findKeysByHashes(db: Queryable, hashesHex: readonly string[]): Promise<{ keys: Map<string, VerifiedKey>; seq: number; epoch: string }> {
   const query = keysByHashesQuery(hashesHex);
-  const { rows } = await db.query<KeyRow & { seq: number; epoch: string; hash: string | null; over_quota: boolean; debug_enabled: boolean }>(query.sql, query.params);
+  const { rows } = await db.query<KeyRow & { seq: number; epoch: string; hash: string | null; over_quota: boolean; debug_enabled: boolean; locked_down: boolean }>(query.sql, query.params);
   const keys = new Map<string, VerifiedKey>();
   for (const row of rows) {
     if (row.hash === null) continue;
     keys.set(row.hash, {
       id: row.id,
       teamId: row.team_id,
-      status: row.status,
+      status: row.locked_down ? 'revoked' : row.status,
+      lockedDown: row.locked_down,
+      createdAt: row.created_at.toISOString(),
       pools: row.pools,
       countries: row.countries,
       expiresAt: row.expires_at?.toISOString() ?? null,

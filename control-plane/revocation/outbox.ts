@@ -16,6 +16,8 @@ export type OutboxEvent =
       keyHash: Buffer | null;
       /** The `traceparent` of the call making the change, when it is traced. */
       traceparent?: string | null;
+      /** `team.locked` only: keys created before it are refused. */
+      notBefore?: Date;
     }
   /** Pools belong to no team: nodes fetch them all again. */
   | { kind: typeof POOLS_CHANGED; teamId: null; keyId: null; keyHash: null };
@@ -29,9 +31,9 @@ export type OutboxEvent =
 export async function appendOutbox(tx: Queryable, event: OutboxEvent): Promise<number> {
   await tx.query('SELECT pg_advisory_xact_lock($1)', [OUTBOX_LOCK]);
   const { rows } = await tx.query<{ seq: number }>(
-    `INSERT INTO outbox (seq, kind, team_id, key_id, key_hash, trace_parent)
-     VALUES (nextval('outbox_seq'), $1, $2, $3, $4, $5) RETURNING seq`,
-    [event.kind, event.teamId, event.keyId, event.keyHash, ('traceparent' in event && event.traceparent) || null],
+    `INSERT INTO outbox (seq, kind, team_id, key_id, key_hash, not_before, trace_parent)
+     VALUES (nextval('outbox_seq'), $1, $2, $3, $4, $5, $6) RETURNING seq`,
+    [event.kind, event.teamId, event.keyId, event.keyHash, 'notBefore' in event ? (event.notBefore ?? null) : null, ('traceparent' in event && event.traceparent) || null],
   );
   // Delivered at commit: wakes the relay at once instead of at its next poll.
   await tx.query(`SELECT pg_notify('${OUTBOX_CHANNEL}', '')`);
@@ -44,11 +46,12 @@ export interface OutboxRow {
   team_id: string | null;
   key_id: string | null;
   key_hash: Uint8Array | null;
+  not_before: Date | null;
   created_at: Date;
   trace_parent: string | null;
 }
 
-export const OUTBOX_COLUMNS = 'seq, kind, team_id, key_id, key_hash, created_at, trace_parent';
+export const OUTBOX_COLUMNS = 'seq, kind, team_id, key_id, key_hash, not_before, created_at, trace_parent';
 
 /** An outbox row as the feed and the node API carry it. */
 export function toChangeEvent(row: OutboxRow): ChangeEvent {
@@ -63,5 +66,6 @@ export function toChangeEvent(row: OutboxRow): ChangeEvent {
     keyHash: row.key_hash === null ? null : Buffer.from(row.key_hash).toString('hex'),
     at,
     ...(row.trace_parent !== null && { traceparent: row.trace_parent }),
+    ...(row.not_before !== null && { notBefore: row.not_before.getTime() }),
   };
 }

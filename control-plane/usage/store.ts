@@ -1,5 +1,5 @@
 import type { UsageAnswer, UsageBatch } from '../../contract/node-api.js';
-import { SYSTEM_AUDIT, recordActivity } from '../activity/log.js';
+import { SYSTEM_AUDIT, recordActivities } from '../activity/log.js';
 import type { Database, Queryable } from '../db/database.js';
 import { appendOutbox } from '../revocation/outbox.js';
 
@@ -77,12 +77,12 @@ async function markExceeded(tx: Queryable, keyIds: string[], teamIds: string[]):
      RETURNING t.id`,
     [teamIds],
   );
-  for (const key of keys.rows) {
-    await recordActivity(tx, SYSTEM_AUDIT, { teamId: key.team_id, action: 'key.quota_exceeded', targetType: 'key', targetId: key.id });
-  }
-  for (const team of teams.rows) {
-    await recordActivity(tx, SYSTEM_AUDIT, { teamId: team.id, action: 'team.quota_exceeded', targetType: 'team', targetId: team.id });
-  }
+  // One call for every entry: it locks the teams' chains in one order, so two nodes'
+  // batches crossing the same teams cannot deadlock on them.
+  await recordActivities(tx, SYSTEM_AUDIT, [
+    ...keys.rows.map((key) => ({ teamId: key.team_id, action: 'key.quota_exceeded', targetType: 'key', targetId: key.id })),
+    ...teams.rows.map((team) => ({ teamId: team.id, action: 'team.quota_exceeded', targetType: 'team', targetId: team.id })),
+  ]);
   for (const key of keys.rows) await appendOutbox(tx, { kind: 'quota.exceeded', teamId: key.team_id, keyId: key.id, keyHash: Buffer.from(key.key_hash) });
   for (const team of teams.rows) await appendOutbox(tx, { kind: 'quota.exceeded', teamId: team.id, keyId: null, keyHash: null });
   return keys.rowCount + teams.rowCount;

@@ -2,11 +2,13 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { sha256Hex } from '../../lib/hash.js';
 import { isWellFormedApiKey } from '../../lib/secret-format.js';
-import { readCredentials, type ClientRequestTarget } from './credentials.js';
-import type { KeyGrant } from './grant.js';
+import { readCredentials, type ClientRequestTarget } from '../../access/credentials.js';
+import { decideGrant } from '../../access/decide.js';
+import type { KeyGrant } from '../../access/grant.js';
+import { Refusal } from '../../access/refusal.js';
 import type { KeyCache } from './key-cache.js';
-import { Refusal } from '../refusal.js';
 import type { RequestTrace } from '../ingress/request-trace.js';
+import type { TeamLockdowns } from './team-lockdowns.js';
 
 export interface Authorization {
   grant: KeyGrant;
@@ -23,6 +25,7 @@ export interface Authorizer {
 
 export interface AuthorizerOptions {
   cache: KeyCache;
+  lockdowns: TeamLockdowns;
   now(): number;
   hasPool(name: string): boolean;
   /** The client's address: the socket's peer, or what a PROXY protocol header said. */
@@ -33,10 +36,9 @@ export interface AuthorizerOptions {
  * Credentials → key hash → cached grant → decision. A keep-alive connection usually sends
  * the same credentials on every request, so the hash is remembered per connection.
  */
-const CLIENT_FORBIDDEN = new Refusal('client_forbidden');
-
-export function createAuthorizer({ cache, now, hasPool, clientAddressOf }: AuthorizerOptions): Authorizer {
+export function createAuthorizer({ cache, lockdowns, now, hasPool, clientAddressOf }: AuthorizerOptions): Authorizer {
   const lastHashOf = new WeakMap<Socket, { key: string; hash: string }>();
+  const context = { now, hasPool, lockdownCovers: (grant: KeyGrant) => lockdowns.covers(grant) };
 
   function hashOf(key: string, socket: Socket): string {
     const remembered = lastHashOf.get(socket);
@@ -49,15 +51,7 @@ export function createAuthorizer({ cache, now, hasPool, clientAddressOf }: Autho
   }
 
   function decide(grant: KeyGrant | null, keyHash: string, target: ClientRequestTarget, socket: Socket): Authorization {
-    if (grant === null) throw new Refusal('key_invalid');
-    if (grant.revoked) throw new Refusal('key_revoked');
-    if (grant.expiresAt <= now()) throw new Refusal('key_expired');
-    if (grant.allowedClients !== null && !grant.allowedClients.allows(clientAddressOf(socket))) throw CLIENT_FORBIDDEN;
-    if (target.pool !== undefined && ((grant.pools !== null && !grant.pools.has(target.pool)) || !hasPool(target.pool))) {
-      throw new Refusal('pool_forbidden');
-    }
-    if (target.country !== undefined && grant.countries !== null && !grant.countries.has(target.country)) throw new Refusal('country_forbidden');
-    return { grant, keyHash, target };
+    return { grant: decideGrant(grant, target, clientAddressOf(socket), context), keyHash, target };
   }
 
   function authorizeTarget(target: ClientRequestTarget, socket: Socket): Authorization | Promise<Authorization> {

@@ -1,8 +1,8 @@
 import { LRUCache } from 'lru-cache';
-import { Refusal } from '../refusal.js';
+import { Refusal } from '../../access/refusal.js';
 import type { RevocationEvent } from '../../contract/feed.js';
 import type { VerifyResult } from '../sync/node-api-client.js';
-import { createGrantShapes, type KeyGrant } from './grant.js';
+import { createGrantShapes, type KeyGrant } from '../../access/grant.js';
 
 export interface KeyCacheEvents {
   hit(): void;
@@ -55,8 +55,13 @@ export interface KeyCache {
   lookup(hashHex: string, clientAddress: string): KeyGrant | null | Promise<KeyGrant | null>;
   /** Applies a feed event about one key: forget it, and remember the event against in-flight verifies. */
   applyEvent(event: Pick<RevocationEvent, 'kind' | 'seq'> & { keyHash: string }): void;
-  /** Forgets every cached key of a team (its quota changed). */
-  forgetTeam(teamId: string): void;
+  /**
+   * Forgets every cached key of a team (its quota changed, or it was locked down or lifted)
+   * as of feed event `seq`: verify answers about its keys older than that are asked again.
+   */
+  forgetTeam(teamId: string, seq: number): void;
+  /** The cached grant, without asking anyone or counting a lookup; undefined if none. */
+  peek(hashHex: string): KeyGrant | undefined;
   /** Forgets every cached decision as of feed event `seq`; answers older than it are asked again. */
   forgetAll(seq: number): void;
   size(): number;
@@ -87,6 +92,8 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
   const unknown = new LRUCache<string, true>({ max: options.maxNegativeEntries, ttl: options.negativeTtlMs, ttlAutopurge: false });
   // A verify answer older than an event we applied must not put the key back.
   const tombstones = new LRUCache<string, Tombstone>({ max: Math.max(10_000, options.maxNegativeEntries), ttl: TOMBSTONE_TTL_MS });
+  // The same for whole teams: the seq of the latest event about each.
+  const teamChanges = new LRUCache<string, number>({ max: 10_000, ttl: TOMBSTONE_TTL_MS });
   const inFlight = new Map<string, Promise<KeyGrant | null>>();
   // Verify answers read before this seq predate a change to every key (`forgetAll`).
   let forgottenAtSeq = -1;
@@ -142,7 +149,8 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
       }
       const checked = (grant: KeyGrant | null) => ({ grant, generation });
       const tombstone = tombstones.get(hashHex);
-      if (forgottenAtSeq <= result.seq && (tombstone === undefined || tombstone.seq <= result.seq)) {
+      const teamChange = result.key === null ? undefined : teamChanges.get(result.key.teamId);
+      if (forgottenAtSeq <= result.seq && (tombstone === undefined || tombstone.seq <= result.seq) && (teamChange === undefined || teamChange <= result.seq)) {
         if (result.key === null) return checked(null);
         return checked(shapes.toGrant(result.key, started));
       }
@@ -216,9 +224,12 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
       const existing = tombstones.get(keyHash);
       if (existing === undefined || existing.seq < seq) tombstones.set(keyHash, { seq, kind });
     },
-    forgetTeam(teamId) {
+    forgetTeam(teamId, seq) {
       for (const [hash, grant] of grants.entries()) if (grant.teamId === teamId) grants.delete(hash);
+      const latest = teamChanges.get(teamId);
+      if (latest === undefined || latest < seq) teamChanges.set(teamId, seq);
     },
+    peek: (hashHex) => grants.peek(hashHex),
     forgetAll(seq) {
       grants.clear();
       unknown.clear();
@@ -231,6 +242,7 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
       grants.clear();
       unknown.clear();
       tombstones.clear();
+      teamChanges.clear();
       shapes.clear();
       inFlight.clear();
     },

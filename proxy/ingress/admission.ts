@@ -4,10 +4,10 @@ import type { DestinationPolicy } from '../../lib/http/destination-policy.js';
 import type { RequestTarget } from '../../lib/http/request-target.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Authorization, Authorizer } from '../auth/authorize.js';
-import type { ClientRequestTarget } from '../auth/credentials.js';
+import type { ClientRequestTarget } from '../../access/credentials.js';
 import { planExitAttempts, type ExitAttempts, type ExitAttemptsOptions } from '../egress/exit-attempts.js';
 import type { Admission, TrafficLimits } from '../limits/traffic-limits.js';
-import { Refusal } from '../refusal.js';
+import { Refusal } from '../../access/refusal.js';
 import type { RequestTrace } from './request-trace.js';
 
 /** What a request that may go ahead carries: who it is, where it may go, and its limits. */

@@ -6,7 +6,7 @@ import { parseConnectTarget, type RequestTarget } from '../../lib/http/request-t
 import { connectEstablished, openTunnel, type TunnelOptions } from '../egress/connect-tunnel.js';
 import type { TunnelMeter } from '../limits/tunnel-meter.js';
 import type { UsageMeter } from '../limits/usage-meter.js';
-import { Refusal, renderRefusal } from '../refusal.js';
+import { Refusal, renderRefusal } from '../../access/refusal.js';
 import type { Admit, Admitted } from './admission.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import { RequestTrace } from './request-trace.js';

@@ -16,6 +16,8 @@ export interface ConnectionRegistry {
   closeTunnels(of: { keyHash: string } | { teamId: string }): void;
   /** Hashes of the keys that have connections open now. */
   keysInUse(): string[];
+  /** Hashes of one team's keys that have connections open now. */
+  keysOfTeam(teamId: string): string[];
   size(): number;
 }
 
@@ -87,6 +89,7 @@ export function createConnectionRegistry(): ConnectionRegistry {
       }
     },
     keysInUse: () => [...byKey.keys()],
+    keysOfTeam: (teamId) => [...(keysOfTeam.get(teamId) ?? [])],
     size: () => keysOf.size,
   };
 }

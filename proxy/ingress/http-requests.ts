@@ -1,9 +1,9 @@
 import type http from 'node:http';
 import { parseAbsoluteHttpTarget, type RequestTarget } from '../../lib/http/request-target.js';
-import type { KeyGrant } from '../auth/grant.js';
+import type { KeyGrant } from '../../access/grant.js';
 import { forwardHttp, hasBody, type HttpForwardOptions } from '../egress/forward-http.js';
 import type { ByteMeter, UsageMeter } from '../limits/usage-meter.js';
-import { Refusal, refusalParts } from '../refusal.js';
+import { Refusal, refusalParts } from '../../access/refusal.js';
 import type { Admit, Admitted } from './admission.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import { RequestTrace } from './request-trace.js';

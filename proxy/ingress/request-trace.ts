@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { SpanKind, type Span, type Tracing } from '../../lib/tracing/tracing.js';
-import { Refusal } from '../refusal.js';
+import { Refusal } from '../../access/refusal.js';
 
 type Attributes = Record<string, string | number | boolean>;
 

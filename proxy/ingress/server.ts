@@ -6,7 +6,7 @@ import { finished } from 'node:stream';
 import { drain } from '../../lib/drain.js';
 import { endSocket } from '../../lib/http/end-socket.js';
 import type { Logger } from '../../lib/logger.js';
-import { Refusal, refusalParts, renderRefusal } from '../refusal.js';
+import { Refusal, refusalParts, renderRefusal } from '../../access/refusal.js';
 import type { ClientAddresses } from './client-address.js';
 import type { ConnectRequests } from './connect-requests.js';
 import type { HttpRequests } from './http-requests.js';

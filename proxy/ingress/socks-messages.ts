@@ -1,5 +1,5 @@
 import { parseConnectTarget, type RequestTarget } from '../../lib/http/request-target.js';
-import type { RefusalCode } from '../refusal.js';
+import type { RefusalCode } from '../../access/refusal.js';
 
 /**
  * The client's side of a SOCKS5 handshake (RFC 1928, RFC 1929 for the login), read from the
@@ -112,6 +112,7 @@ export const REPLY_FOR: Readonly<Record<RefusalCode, number>> = {
   pool_forbidden: REPLY.notAllowed,
   country_forbidden: REPLY.notAllowed,
   client_forbidden: REPLY.notAllowed,
+  team_locked: REPLY.notAllowed,
   destination_forbidden: REPLY.notAllowed,
   rate_limited: REPLY.notAllowed,
   quota_exceeded: REPLY.notAllowed,

@@ -4,8 +4,8 @@ import { endSocket } from '../../lib/http/end-socket.js';
 import type { RequestTarget } from '../../lib/http/request-target.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Authorization } from '../auth/authorize.js';
-import { readLogin as readLoginCredentials } from '../auth/credentials.js';
-import { Refusal } from '../refusal.js';
+import { readLogin as readLoginCredentials } from '../../access/credentials.js';
+import { Refusal } from '../../access/refusal.js';
 import type { Admitted, StepwiseAdmit } from './admission.js';
 import type { ConnectRequests, TunnelDialect } from './connect-requests.js';
 import {

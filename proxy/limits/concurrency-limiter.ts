@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { ConcurrencyLimit } from '../../contract/node-api.js';
-import { Refusal } from '../refusal.js';
+import { Refusal } from '../../access/refusal.js';
 
 /**
  * Caps on a key's open connections (tunnels and in-flight requests): per node, counted

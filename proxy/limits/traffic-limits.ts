@@ -1,8 +1,9 @@
 import type { Redis } from 'ioredis';
 import { createConcurrencyLimiter } from './concurrency-limiter.js';
-import type { KeyGrant } from '../auth/grant.js';
+import type { KeyGrant } from '../../access/grant.js';
 import { createRateLimiter, type LimiterMode, type RateDecision } from './rate-limiter.js';
-import { Refusal } from '../refusal.js';
+import { Refusal } from '../../access/refusal.js';
+import { isOverQuota, quotaRefusal, startOfNextMonth } from '../../access/decide.js';
 
 /**
  * Whether an authorised request may go ahead now: the monthly quota, the request rate and
@@ -38,11 +39,6 @@ export interface TrafficLimitsOptions {
 
 const UNLIMITED: Admission = { headers: [], release: () => {} };
 
-function startOfNextMonth(now: number): number {
-  const date = new Date(now);
-  return Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1);
-}
-
 function rateHeaders(decision: RateDecision): string[] {
   return [
     'X-RateLimit-Limit', String(decision.limit),
@@ -58,9 +54,9 @@ export function createTrafficLimits(options: TrafficLimitsOptions): TrafficLimit
   // Teams over their monthly quota, until the month ends.
   const overQuotaTeams = new Map<string, number>();
 
-  function quotaRefusal(): Refusal {
+  function refuseOverQuota(): Refusal {
     options.onDecision('quota_exceeded');
-    return new Refusal('quota_exceeded', (startOfNextMonth(now()) - now()) / 1000);
+    return quotaRefusal(now());
   }
 
   function afterRate(grant: KeyGrant, decision: RateDecision | undefined): Admission | Promise<Admission> {
@@ -94,10 +90,10 @@ export function createTrafficLimits(options: TrafficLimitsOptions): TrafficLimit
 
   return {
     admit(grant) {
-      if (grant.overQuota && now() < startOfNextMonth(grant.verifiedAt)) throw quotaRefusal();
+      if (isOverQuota(grant, now())) throw refuseOverQuota();
       const teamUntil = overQuotaTeams.get(grant.teamId);
       if (teamUntil !== undefined) {
-        if (now() < teamUntil) throw quotaRefusal();
+        if (now() < teamUntil) throw refuseOverQuota();
         overQuotaTeams.delete(grant.teamId);
       }
       if (grant.rateLimit === null && grant.concurrency === null) return UNLIMITED;

@@ -1,9 +1,10 @@
-import { isKnownEvent, type FeedEvent } from '../../contract/feed.js';
+import { isKnownEvent, TEAM_LOCKED, TEAM_UNLOCKED, type FeedEvent, type RevocationEvent } from '../../contract/feed.js';
 import { MAX_REPORTED_REVOCATIONS, type AppliedRevocation } from '../../contract/node-api.js';
 import type { ExitSelector } from '../../geo/exit-selection.js';
 import type { Logger } from '../../lib/logger.js';
 import { SpanKind, type Tracing } from '../../lib/tracing/tracing.js';
 import type { KeyCache } from '../auth/key-cache.js';
+import type { TeamLockdowns } from '../auth/team-lockdowns.js';
 import type { ConnectionRegistry } from '../ingress/connection-registry.js';
 import type { TrafficLimits } from '../limits/traffic-limits.js';
 import type { VerifyResult } from './node-api-client.js';
@@ -32,6 +33,7 @@ export interface FeedEffects {
 
 export interface FeedEffectsOptions {
   cache: KeyCache;
+  lockdowns: TeamLockdowns;
   limits: TrafficLimits;
   connections: ConnectionRegistry;
   selector: ExitSelector;
@@ -51,7 +53,7 @@ export interface FeedEffectsOptions {
 }
 
 export function createFeedEffects(options: FeedEffectsOptions): FeedEffects {
-  const { cache, limits, connections, selector, onRevocationApplied, onPoolsChanged, logger } = options;
+  const { cache, lockdowns, limits, connections, selector, onRevocationApplied, onPoolsChanged, logger } = options;
   // Logged once per kind: a newer control plane keeps writing the kinds it knows.
   const unknownKindsLogged = new Set<string>();
   let applied: AppliedRevocation[] = [];
@@ -76,6 +78,34 @@ export function createFeedEffects(options: FeedEffectsOptions): FeedEffects {
     span.end();
   }
 
+  function acknowledge(seq: number, appliedAt: number, closedConnections: number): void {
+    if (applied.length < MAX_REPORTED_REVOCATIONS) applied.push({ seq, appliedAt, closedConnections });
+    onRevocationApplied();
+  }
+
+  /**
+   * A team locked down (or lifted): the lockdown holds for every decision from now on, the
+   * connections of the keys it covers are closed, and the team's cached grants are
+   * forgotten so that each key's next answer says whether the lockdown covers it. Acked
+   * like a revocation, so the control plane can show the lockdown reaching every node.
+   */
+  function applyLockdown(event: Pick<RevocationEvent, 'kind' | 'teamId' | 'seq' | 'at' | 'notBefore'>, receivedAt: number): void {
+    let closed = 0;
+    if (event.kind === TEAM_LOCKED) {
+      const notBefore = event.notBefore ?? event.at;
+      lockdowns.lock(event.teamId, notBefore);
+      for (const keyHash of connections.keysOfTeam(event.teamId)) {
+        // A key whose grant has left the cache cannot be judged here: closed, it is verified again.
+        const grant = cache.peek(keyHash);
+        if (grant === undefined || grant.createdAt < notBefore) closed += connections.closeKey(keyHash);
+      }
+    } else {
+      lockdowns.lift(event.teamId);
+    }
+    cache.forgetTeam(event.teamId, event.seq);
+    acknowledge(event.seq, receivedAt, closed);
+  }
+
   return {
     apply(event, receivedAt) {
       if (!isKnownEvent(event)) {
@@ -87,6 +117,7 @@ export function createFeedEffects(options: FeedEffectsOptions): FeedEffects {
         return;
       }
       if (event.kind === 'pools.changed') return onPoolsChanged();
+      if (event.kind === TEAM_LOCKED || event.kind === TEAM_UNLOCKED) return applyLockdown(event, receivedAt);
       if (event.keyHash === null) {
         // About a whole team: its quota was used up, or changed.
         if (event.kind === 'quota.exceeded') {
@@ -94,7 +125,7 @@ export function createFeedEffects(options: FeedEffectsOptions): FeedEffects {
           connections.closeTunnels({ teamId: event.teamId });
         } else {
           limits.clearTeam(event.teamId);
-          cache.forgetTeam(event.teamId);
+          cache.forgetTeam(event.teamId, event.seq);
         }
         return;
       }
@@ -105,8 +136,7 @@ export function createFeedEffects(options: FeedEffectsOptions): FeedEffects {
       const closedConnections = connections.closeKey(event.keyHash);
       if (event.kind === 'key.revoked' && event.keyId !== null) selector.dropSessions(event.keyId);
       if (options.tracing.enabled && event.traceparent !== undefined) recordApplication(event, receivedAt, closedConnections);
-      if (applied.length < MAX_REPORTED_REVOCATIONS) applied.push({ seq: event.seq, appliedAt: receivedAt, closedConnections });
-      onRevocationApplied();
+      acknowledge(event.seq, receivedAt, closedConnections);
     },
     takeApplied() {
       const taken = applied;
@@ -116,6 +146,8 @@ export function createFeedEffects(options: FeedEffectsOptions): FeedEffects {
     async startOver() {
       cache.clear();
       limits.clearTeams();
+      // Lockdowns still in force come back with each key's verify answer.
+      lockdowns.clear();
       onPoolsChanged();
       // Acks name seqs of the old epoch: they would prove nothing in the new one.
       applied = [];
@@ -125,6 +157,7 @@ export function createFeedEffects(options: FeedEffectsOptions): FeedEffects {
           const { key, epoch: answeredIn } = await options.verify(keyHash);
           // Another new epoch already: the start over it causes checks again.
           if (answeredIn !== epoch) return 0;
+          // A key of a locked-down team is answered as revoked.
           const refused = key === null || key.status === 'revoked' || key.overQuota || (key.expiresAt !== null && Date.parse(key.expiresAt) <= options.now());
           return refused ? connections.closeKey(keyHash) : 0;
         }),

@@ -29,6 +29,7 @@ t.test('two control planes starting at once on an empty database migrate it once
     nodeToken: generateToken(),
     bodyLimitBytes: 65_536,
     trustProxy: false,
+    allowPrivateDestinations: false,
     logger: createLogger({ level: 'silent', name: 'cp' }),
     publishers: new Map(),
     relay: { heartbeatMs: 500, pollMs: 1_000, leaseMs: 5_000 },

@@ -60,6 +60,7 @@ export function testControlPlaneOptions(databaseUrl: string, overrides: Partial<
     roles: DEFAULT_SETTINGS.roles,
     bodyLimitBytes: 64 * 1024,
     trustProxy: false,
+    allowPrivateDestinations: false,
     publishers: new Map(),
     relay: { heartbeatMs: 100, pollMs: 250, leaseMs: 5_000 },
     nodeLivenessMs: 10_000,

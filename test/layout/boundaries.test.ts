@@ -4,12 +4,13 @@ import path from 'node:path';
 
 /**
  * The tree shows the product (STYLE "The tree shows the product"): parts meet only
- * through contract/ and lib/, geo/ is pure, and no two files import each other, directly
- * or round a loop.
+ * through contract/ and lib/, geo/ is pure, access/ holds the pure decisions a node takes
+ * (so the control plane can explain them with the same code), and no two files import
+ * each other, directly or round a loop.
  */
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const SOURCE_DIRS = ['bin', 'contract', 'lib', 'geo', 'proxy', 'control-plane', 'exit'];
+const SOURCE_DIRS = ['bin', 'contract', 'lib', 'geo', 'access', 'proxy', 'control-plane', 'exit'];
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -35,10 +36,11 @@ const ALLOWED: Record<string, string[]> = {
   contract: ['contract'],
   lib: ['lib', 'contract'],
   geo: ['geo', 'contract'],
-  proxy: ['proxy', 'lib', 'contract', 'geo'],
-  'control-plane': ['control-plane', 'lib', 'contract', 'geo'],
+  access: ['access', 'lib', 'contract', 'geo'],
+  proxy: ['proxy', 'access', 'lib', 'contract', 'geo'],
+  'control-plane': ['control-plane', 'access', 'lib', 'contract', 'geo'],
   exit: ['exit', 'lib', 'contract', 'geo'],
-  bin: ['bin', 'proxy', 'control-plane', 'exit', 'lib', 'contract', 'geo'],
+  bin: ['bin', 'proxy', 'control-plane', 'exit', 'access', 'lib', 'contract', 'geo'],
 };
 
 t.test('parts import only what they may: proxy and exit never import each other or the control plane', async (t) => {
@@ -51,9 +53,9 @@ t.test('parts import only what they may: proxy and exit never import each other 
   t.same(violations, []);
 });
 
-t.test('geo/ and contract/ do no I/O', async (t) => {
+t.test('geo/, access/ and contract/ do no I/O', async (t) => {
   const io = /from 'node:(?:net|http|https|fs|fs\/promises|dns|child_process)'|from '(?:ioredis|pg|fastify)'/;
-  const offenders = files.filter((file) => ['geo', 'contract'].includes(part(file)) && io.test(readFileSync(file, 'utf8')));
+  const offenders = files.filter((file) => ['geo', 'access', 'contract'].includes(part(file)) && io.test(readFileSync(file, 'utf8')));
   t.same(offenders.map((file) => path.relative(ROOT, file)), []);
 });
 

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { ERRORS } from '../../control-plane/errors.js';
-import { REFUSALS } from '../../proxy/refusal.js';
+import { REFUSALS } from '../../access/refusal.js';
 
 /**
  * Each service's error codes come from one table, and the README documents that table:

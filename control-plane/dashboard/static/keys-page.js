@@ -3,6 +3,7 @@
 import { PAGE_SIZE, api, describe } from './api.js';
 import { dataTable, el, emptyState, errorBox, formatBytes, formatTime, main, notify } from './dom.js';
 import { confirmRevoke, confirmRotate, openCreateKey, openEditKey } from './key-dialogs.js';
+import { openExplain } from './explain-dialog.js';
 import { openPropagation } from './propagation-dialog.js';
 
 /** @import { Key, Team } from './api.js' */
@@ -156,6 +157,7 @@ export function renderKeys(team, proxyUrl, revocationKeyId) {
       actions.append(el('button', { type: 'button', class: 'link', onclick: () => openPropagation(team, key) }, 'Propagation'));
     }
     actions.append(' ', el('a', { href: `#/usage/${encodeURIComponent(key.id)}`, 'aria-label': `Usage of ${key.name}` }, 'Usage'));
+    actions.append(' ', el('button', { type: 'button', class: 'link', 'aria-label': `Test a proxy username for ${key.name}`, onclick: () => openExplain(team, key) }, 'Test'));
     return row;
   }
 

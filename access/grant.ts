@@ -1,11 +1,15 @@
-import type { ConcurrencyLimit, RateLimit, VerifiedKey } from '../../contract/node-api.js';
-import { createClientAllowlist, type ClientAllowlist } from '../../lib/cidr.js';
+import type { ConcurrencyLimit, RateLimit, VerifiedKey } from '../contract/node-api.js';
+import { createClientAllowlist, type ClientAllowlist } from '../lib/cidr.js';
 
 /** What a node knows about a key: its grants, never its secret. */
 export interface KeyGrant {
   keyId: string;
   teamId: string;
   revoked: boolean;
+  /** The team's lockdown covered the key when this was verified. */
+  lockedDown: boolean;
+  /** When the key was created (epoch ms; 0 from a control plane that does not say). */
+  createdAt: number;
   /** Granted pools; null means every pool. */
   pools: ReadonlySet<string> | null;
   /** Granted countries; null means every country. */
@@ -67,6 +71,8 @@ export function createGrantShapes(): GrantShapes {
         keyId: key.id,
         teamId: shared(teams, key.teamId, () => key.teamId),
         revoked: key.status === 'revoked',
+        lockedDown: key.lockedDown === true,
+        createdAt: key.createdAt === undefined ? 0 : Date.parse(key.createdAt),
         pools: setOf(key.pools),
         countries: setOf(key.countries),
         expiresAt: key.expiresAt === null ? Infinity : Date.parse(key.expiresAt),

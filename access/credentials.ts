@@ -1,7 +1,6 @@
-import type { IncomingHttpHeaders } from 'node:http';
-import { CITY_PATTERN, MAX_ASN, STATE_PATTERN } from '../../contract/node-api.js';
-import { normalizeCountryCode } from '../../geo/countries.js';
-import { quoted, Refusal, TARGETING_PARTS } from '../refusal.js';
+import { CITY_PATTERN, MAX_ASN, STATE_PATTERN } from '../contract/node-api.js';
+import { normalizeCountryCode } from '../geo/countries.js';
+import { quoted, Refusal, TARGETING_PARTS } from './refusal.js';
 
 /**
  * What a client asked for, read from its credentials and targeting headers (DESIGN
@@ -19,6 +18,9 @@ export interface ClientRequestTarget {
   sessionId: string | undefined;
   sessionMinutes: number | undefined;
 }
+
+/** Request headers as Node's http module reads them (names in lower case). */
+export type RequestHeaders = Readonly<Record<string, string | string[] | undefined>>;
 
 const MAX_CREDENTIAL_LENGTH = 1024;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
@@ -131,7 +133,7 @@ function fromProxyAuthorization(header: string, targeting: Targeting): string {
   return fromLogin(decoded.slice(0, colon), decoded.slice(colon + 1), targeting);
 }
 
-function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+function headerValue(headers: RequestHeaders, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
 }
@@ -160,7 +162,7 @@ function checkedAsn(value: string): number {
  * for a targeting part this node does not know, `bad_request` and `country_unknown` for
  * malformed targeting.
  */
-export function readCredentials(headers: IncomingHttpHeaders, isConnect: boolean): ClientRequestTarget {
+export function readCredentials(headers: RequestHeaders, isConnect: boolean): ClientRequestTarget {
   const targeting = noTargeting();
   let key: string;
   let source: ClientRequestTarget['source'] = 'proxy-authorization';

@@ -12,6 +12,7 @@ export type RefusalCode =
   | 'key_expired'
   | 'pool_forbidden'
   | 'country_forbidden'
+  | 'team_locked'
   | 'client_forbidden'
   | 'destination_forbidden'
   | 'rate_limited'
@@ -43,6 +44,7 @@ export const REFUSALS: Readonly<Record<RefusalCode, RefusalKind>> = {
   key_expired: { status: 407, proxyStatusError: 'http_request_denied', hint: 'This API key has expired. Create a new key or extend its expiry.' },
   pool_forbidden: { status: 403, proxyStatusError: 'http_request_denied', hint: 'This key is not granted that pool. Ask your admin to grant it.' },
   country_forbidden: { status: 403, proxyStatusError: 'http_request_denied', hint: 'This key is not granted that country. Ask your admin to grant it.' },
+  team_locked: { status: 403, proxyStatusError: 'http_request_denied', hint: "This key's team is locked down. Use a key created after the lockdown, or ask your admin to lift it." },
   client_forbidden: { status: 403, proxyStatusError: 'http_request_denied', hint: "This key may not be used from your address. Ask your admin to add it to the key's allowedClientCidrs." },
   destination_forbidden: { status: 403, proxyStatusError: 'destination_ip_prohibited', hint: 'Private, loopback, link-local, metadata addresses and port 25 cannot be reached through the proxy.' },
   rate_limited: { status: 429, proxyStatusError: 'http_request_denied', hint: 'Request rate limit reached for this key. Retry after the Retry-After delay.' },
