@@ -1,5 +1,5 @@
 import net from 'node:net';
-import type { ConnectRateResult } from './connect-rate.js';
+import { runTunnelClients, type ConnectRateResult, type TunnelTally } from './connect-rate.js';
 
 /**
  * Opens SOCKS5 tunnels as fast as `concurrency` clients can for `durationSeconds`, each the
@@ -14,9 +14,6 @@ export async function measureSocksRate(
   concurrency: number,
   durationSeconds: number,
 ): Promise<ConnectRateResult> {
-  const latencies: number[] = [];
-  let failures = 0;
-  const end = performance.now() + durationSeconds * 1000;
   const greeting = Buffer.from([0x05, 0x01, 0x02]);
   const username = Buffer.from(login.username, 'latin1');
   const password = Buffer.from(login.password, 'latin1');
@@ -29,14 +26,14 @@ export async function measureSocksRate(
     { answer: Buffer.from([0x05, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0]), next: undefined },
   ];
 
-  function once(): Promise<void> {
+  function once(tally: TunnelTally): Promise<void> {
     return new Promise((resolve) => {
       const started = performance.now();
       const socket = net.connect(proxyPort, '127.0.0.1', () => socket.write(greeting));
       let received = Buffer.alloc(0);
       let step = 0;
       const fail = () => {
-        failures++;
+        tally.failed();
         socket.destroy();
         resolve();
       };
@@ -51,7 +48,7 @@ export async function measureSocksRate(
           if (next !== undefined) socket.write(next);
         }
         if (received.toString('latin1').includes('ok\n')) {
-          latencies.push(performance.now() - started);
+          tally.succeeded(performance.now() - started);
           socket.destroy();
           resolve();
         }
@@ -61,16 +58,5 @@ export async function measureSocksRate(
     });
   }
 
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < end) await once();
-    }),
-  );
-  latencies.sort((a, b) => a - b);
-  return {
-    tunnelsPerSecond: latencies.length / durationSeconds,
-    p50Ms: latencies[Math.floor(latencies.length / 2)] ?? NaN,
-    p99Ms: latencies[Math.floor(latencies.length * 0.99)] ?? NaN,
-    failures,
-  };
+  return runTunnelClients(concurrency, durationSeconds, once);
 }
