@@ -43,7 +43,7 @@ export async function runStart(env: NodeJS.ProcessEnv): Promise<void> {
   await createQuickstartPool(controlPlane.adminDb, directCountry!);
   const proxy = await startProxy(
     proxySettings,
-    { controlPlaneUrl: controlPlane.url, nodeToken, subscriber: bus.subscriber(), redisUrl: undefined },
+    { controlPlaneUrls: [controlPlane.url], nodeToken, subscriber: bus.subscriber(), redisUrl: undefined },
     logger.child({ component: 'proxy' }),
   ).catch(async (error: unknown) => {
     await controlPlane.close();

@@ -28,6 +28,8 @@ export interface EnvReader {
   boolean(name: string, fallback: boolean): boolean;
   /** A URL whose protocol is one of `protocols`; undefined when unset. */
   optionalUrl(name: string, protocols: string[]): string | undefined;
+  /** Comma-separated URLs, each with one of `protocols`, none twice; undefined when unset. */
+  optionalUrlList(name: string, protocols: string[]): string[] | undefined;
   oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T;
   /** LOG_LEVEL, a pino level; `info` by default. */
   logLevel(): LogLevel;
@@ -43,6 +45,21 @@ export function createEnvReader(env: NodeJS.ProcessEnv): EnvReader {
   function raw(name: string): string | undefined {
     const value = env[name];
     return value === undefined || value.trim() === '' ? undefined : value.trim();
+  }
+
+  function checkedUrl(name: string, value: string, protocols: string[]): string | undefined {
+    let parsed: URL;
+    try {
+      parsed = new URL(value);
+    } catch {
+      problems.push(`${name} must be a URL, got "${redactUrlPassword(value)}"`);
+      return undefined;
+    }
+    if (!protocols.includes(parsed.protocol)) {
+      problems.push(`${name} must use ${protocols.join(' or ')}, got "${parsed.protocol}"`);
+      return undefined;
+    }
+    return value;
   }
 
   return {
@@ -76,19 +93,23 @@ export function createEnvReader(env: NodeJS.ProcessEnv): EnvReader {
     },
     optionalUrl(name, protocols) {
       const value = raw(name);
+      return value === undefined ? undefined : checkedUrl(name, value, protocols);
+    },
+    optionalUrlList(name, protocols) {
+      const value = raw(name);
       if (value === undefined) return undefined;
-      let parsed: URL;
-      try {
-        parsed = new URL(value);
-      } catch {
-        problems.push(`${name} must be a URL, got "${redactUrlPassword(value)}"`);
-        return undefined;
+      const urls: string[] = [];
+      for (const entry of value.split(',').map((part) => part.trim())) {
+        if (entry === '') {
+          problems.push(`${name} has an empty entry in its comma-separated list`);
+          continue;
+        }
+        const url = checkedUrl(name, entry, protocols);
+        if (url === undefined) continue;
+        if (urls.includes(url)) problems.push(`${name} lists "${redactUrlPassword(url)}" twice`);
+        else urls.push(url);
       }
-      if (!protocols.includes(parsed.protocol)) {
-        problems.push(`${name} must use ${protocols.join(' or ')}, got "${parsed.protocol}"`);
-        return undefined;
-      }
-      return value;
+      return urls.length > 0 ? urls : undefined;
     },
     oneOf(name, allowed, fallback) {
       const value = raw(name);

@@ -13,7 +13,8 @@ export interface ProxyNodeSettings extends ProxyNodeTuning {
 }
 
 export interface ProxyConfig extends ProxyNodeSettings {
-  controlPlaneUrl: string;
+  /** One control plane, or several on one database (CONTROL_PLANE_URL lists them, comma-separated). */
+  controlPlaneUrls: string[];
   nodeToken: string;
   redisUrl: string;
 }
@@ -77,13 +78,13 @@ export function readProxyNodeSettings(read: EnvReader, defaults: ProxyNodeDefaul
 export function readProxyConfig(env: NodeJS.ProcessEnv): ProxyConfig {
   const read = createEnvReader(env);
   const settings = readProxyNodeSettings(read, { portVariable: 'PORT', port: 8000, metricsPort: 9091, region: 'local' });
-  const controlPlaneUrl = read.optionalUrl('CONTROL_PLANE_URL', ['http:', 'https:']);
+  const controlPlaneUrls = read.optionalUrlList('CONTROL_PLANE_URL', ['http:', 'https:']);
   const redisUrl = read.optionalUrl('REDIS_URL', ['redis:', 'rediss:']);
   const nodeToken = read.optionalString('NODE_TOKEN');
-  if (controlPlaneUrl === undefined) read.problem('CONTROL_PLANE_URL is required: where the node verifies keys');
+  if (controlPlaneUrls === undefined) read.problem('CONTROL_PLANE_URL is required: where the node verifies keys (one URL, or several on one database, comma-separated)');
   if (redisUrl === undefined) read.problem("REDIS_URL is required: the region's Redis carrying revocations");
   if (nodeToken === undefined) read.problem('NODE_TOKEN is required: the token of the node API');
   for (const problem of samePortProblems({ PORT: settings.port, METRICS_PORT: settings.metricsPort })) read.problem(problem);
   read.finish();
-  return { ...settings, controlPlaneUrl: controlPlaneUrl!, redisUrl: redisUrl!, nodeToken: nodeToken! };
+  return { ...settings, controlPlaneUrls: controlPlaneUrls!, redisUrl: redisUrl!, nodeToken: nodeToken! };
 }

@@ -17,7 +17,7 @@ export interface RunningProxy {
 /** Starts a node and its ops server (/healthz, /readyz, /metrics) from settings. */
 export async function startProxy(
   settings: ProxyNodeSettings,
-  connection: { controlPlaneUrl: string; nodeToken: string; subscriber: FeedSubscriber; redisUrl: string | undefined },
+  connection: { controlPlaneUrls: readonly string[]; nodeToken: string; subscriber: FeedSubscriber; redisUrl: string | undefined },
   logger: Logger,
 ): Promise<RunningProxy> {
   // Commands fail at once while Redis is down (no queue), so limits fall back to local.
@@ -29,7 +29,7 @@ export async function startProxy(
   limitsRedis?.on('error', () => {});
   const node = await createProxyNode({
     ...settings,
-    api: createNodeApiClient({ baseUrl: connection.controlPlaneUrl, nodeToken: connection.nodeToken, timeoutMs: settings.verifyTimeoutMs, logger }),
+    api: createNodeApiClient({ baseUrls: connection.controlPlaneUrls, nodeToken: connection.nodeToken, timeoutMs: settings.verifyTimeoutMs, logger }),
     subscriber: connection.subscriber,
     limitsRedis,
     logger,

@@ -5,7 +5,8 @@ import { createNodeApiClient, type NodeApiClient } from '../../proxy/sync/node-a
 import { createProxyNode, type ProxyNode, type ProxyNodeOptions } from '../../proxy/node.js';
 
 export interface TestProxyNodeOptions extends Partial<Omit<ProxyNodeOptions, 'api' | 'subscriber'>> {
-  controlPlaneUrl: string;
+  /** One control plane, or several on one database. */
+  controlPlaneUrl: string | readonly string[];
   nodeToken: string;
   subscriber: FeedSubscriber;
   /** Puts a fault in front of the real node API client (a delay, a gate). */
@@ -20,7 +21,7 @@ export function startTestProxyNode({ controlPlaneUrl, nodeToken, subscriber, wra
     region: 'local',
     host: '127.0.0.1',
     port: 0,
-    api: wrapApi(createNodeApiClient({ baseUrl: controlPlaneUrl, nodeToken, timeoutMs: 2_000, logger })),
+    api: wrapApi(createNodeApiClient({ baseUrls: typeof controlPlaneUrl === 'string' ? [controlPlaneUrl] : controlPlaneUrl, nodeToken, timeoutMs: 2_000, logger })),
     subscriber,
     logger,
     allowPrivateDestinations: true,
