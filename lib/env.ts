@@ -4,6 +4,8 @@
  * together, naming the variable, before anything starts.
  */
 
+import { parseRedisTarget } from './redis-target.js';
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -30,6 +32,8 @@ export interface EnvReader {
   optionalUrl(name: string, protocols: string[]): string | undefined;
   /** Comma-separated URLs, each with one of `protocols`, none twice; undefined when unset. */
   optionalUrlList(name: string, protocols: string[]): string[] | undefined;
+  /** A Redis URL (`redis://`, `rediss://` or `redis+sentinel://`, lib/redis-target.ts); undefined when unset. */
+  optionalRedisUrl(name: string): string | undefined;
   oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T;
   /** LOG_LEVEL, a pino level; `info` by default. */
   logLevel(): LogLevel;
@@ -111,6 +115,16 @@ export function createEnvReader(env: NodeJS.ProcessEnv): EnvReader {
       }
       return urls.length > 0 ? urls : undefined;
     },
+    optionalRedisUrl(name) {
+      const value = raw(name);
+      if (value === undefined) return undefined;
+      const parsed = parseRedisTarget(value);
+      if ('problem' in parsed) {
+        problems.push(`${name} ${parsed.problem}, got "${redactUrlPassword(value)}"`);
+        return undefined;
+      }
+      return value;
+    },
     oneOf(name, allowed, fallback) {
       const value = raw(name);
       if (value === undefined) return fallback;
@@ -133,5 +147,5 @@ export function createEnvReader(env: NodeJS.ProcessEnv): EnvReader {
 }
 
 export function redactUrlPassword(value: string): string {
-  return value.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
+  return value.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@').replace(/([?&]sentinelPassword=)[^&]*/, '$1***');
 }

@@ -79,7 +79,7 @@ export function readProxyConfig(env: NodeJS.ProcessEnv): ProxyConfig {
   const read = createEnvReader(env);
   const settings = readProxyNodeSettings(read, { portVariable: 'PORT', port: 8000, metricsPort: 9091, region: 'local' });
   const controlPlaneUrls = read.optionalUrlList('CONTROL_PLANE_URL', ['http:', 'https:']);
-  const redisUrl = read.optionalUrl('REDIS_URL', ['redis:', 'rediss:']);
+  const redisUrl = read.optionalRedisUrl('REDIS_URL');
   const nodeToken = read.optionalString('NODE_TOKEN');
   if (controlPlaneUrls === undefined) read.problem('CONTROL_PLANE_URL is required: where the node verifies keys (one URL, or several on one database, comma-separated)');
   if (redisUrl === undefined) read.problem("REDIS_URL is required: the region's Redis carrying revocations");

@@ -1,8 +1,8 @@
-import { Redis } from 'ioredis';
 import { createRedisSubscriber } from '../lib/feed/redis-bus.js';
 import type { FeedSubscriber } from '../lib/feed/bus.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { createOpsServer } from '../lib/ops-server.js';
+import { createRedisClient } from '../lib/redis-client.js';
 import { exitOnSignal } from '../lib/shutdown.js';
 import { explainListenError } from '../lib/startup-error.js';
 import { readProxyConfig, type ProxyNodeSettings } from './config.js';
@@ -24,7 +24,7 @@ export async function startProxy(
   const limitsRedis =
     connection.redisUrl === undefined
       ? undefined
-      : new Redis(connection.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 250, enableAutoPipelining: true });
+      : createRedisClient(connection.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 250, enableAutoPipelining: true });
   // Its failures show as the limiters falling back to local, which the node logs once each way.
   limitsRedis?.on('error', () => {});
   const node = await createProxyNode({
