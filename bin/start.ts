@@ -10,7 +10,7 @@ import { generateToken } from '../lib/secret-format.js';
 import { exitOnSignal } from '../lib/shutdown.js';
 import { explainListenError, samePortProblems } from '../lib/startup-error.js';
 import { readProxyNodeSettings } from '../proxy/config.js';
-import { startProxy } from '../proxy/main.js';
+import { startProxy } from '../proxy/start-proxy.js';
 
 /**
  * `portcullis start`: the control plane, the dashboard and one proxy node in region

@@ -1,4 +1,4 @@
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { createEnvReader, type EnvReader, type LogLevel } from '../lib/env.js';
 import { samePortProblems } from '../lib/startup-error.js';
@@ -17,6 +17,8 @@ export interface ProxyConfig extends ProxyNodeSettings {
   controlPlaneUrls: string[];
   nodeToken: string;
   redisUrl: string;
+  /** Processes serving the node's one port (node:cluster); 1 runs the node in this process alone. */
+  workers: number;
 }
 
 const REGION_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
@@ -84,7 +86,8 @@ export function readProxyConfig(env: NodeJS.ProcessEnv): ProxyConfig {
   if (controlPlaneUrls === undefined) read.problem('CONTROL_PLANE_URL is required: where the node verifies keys (one URL, or several on one database, comma-separated)');
   if (redisUrl === undefined) read.problem("REDIS_URL is required: the region's Redis carrying revocations");
   if (nodeToken === undefined) read.problem('NODE_TOKEN is required: the token of the node API');
+  const workers = read.integer('WORKERS', { default: availableParallelism(), min: 1, max: 1_024 });
   for (const problem of samePortProblems({ PORT: settings.port, METRICS_PORT: settings.metricsPort })) read.problem(problem);
   read.finish();
-  return { ...settings, controlPlaneUrls: controlPlaneUrls!, redisUrl: redisUrl!, nodeToken: nodeToken! };
+  return { ...settings, controlPlaneUrls: controlPlaneUrls!, redisUrl: redisUrl!, nodeToken: nodeToken!, workers };
 }

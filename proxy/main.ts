@@ -1,59 +1,19 @@
+import cluster from 'node:cluster';
 import { createRedisSubscriber } from '../lib/feed/redis-bus.js';
-import type { FeedSubscriber } from '../lib/feed/bus.js';
-import { createLogger, type Logger } from '../lib/logger.js';
-import { createOpsServer } from '../lib/ops-server.js';
-import { createRedisClient } from '../lib/redis-client.js';
+import { createLogger } from '../lib/logger.js';
 import { exitOnSignal } from '../lib/shutdown.js';
 import { explainListenError } from '../lib/startup-error.js';
-import { readProxyConfig, type ProxyNodeSettings } from './config.js';
-import { createNodeApiClient } from './sync/node-api-client.js';
-import { createProxyNode, type ProxyNode } from './node.js';
+import { runProxyPrimary } from './cluster/primary.js';
+import { runProxyWorker } from './cluster/worker.js';
+import { readProxyConfig } from './config.js';
+import { startProxy } from './start-proxy.js';
 
-export interface RunningProxy {
-  node: ProxyNode;
-  close(): Promise<void>;
-}
-
-/** Starts a node and its ops server (/healthz, /readyz, /metrics) from settings. */
-export async function startProxy(
-  settings: ProxyNodeSettings,
-  connection: { controlPlaneUrls: readonly string[]; nodeToken: string; subscriber: FeedSubscriber; redisUrl: string | undefined },
-  logger: Logger,
-): Promise<RunningProxy> {
-  // Commands fail at once while Redis is down (no queue), so limits fall back to local.
-  const limitsRedis =
-    connection.redisUrl === undefined
-      ? undefined
-      : createRedisClient(connection.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 250, enableAutoPipelining: true });
-  // Its failures show as the limiters falling back to local, which the node logs once each way.
-  limitsRedis?.on('error', () => {});
-  const node = await createProxyNode({
-    ...settings,
-    api: createNodeApiClient({ baseUrls: connection.controlPlaneUrls, nodeToken: connection.nodeToken, timeoutMs: settings.verifyTimeoutMs, logger }),
-    subscriber: connection.subscriber,
-    limitsRedis,
-    logger,
-  });
-  const ops = await createOpsServer({ host: settings.host, port: settings.metricsPort, registry: node.metrics.registry, isReady: node.isReady }).catch(async (error: unknown) => {
-    await node.close();
-    limitsRedis?.disconnect();
-    throw error;
-  });
-  logger.info({ url: node.url, region: settings.region, nodeId: settings.nodeId, metricsPort: ops.port }, 'proxy node listening');
-  return {
-    node,
-    async close() {
-      await node.close(settings.shutdownDeadlineMs);
-      await ops.close();
-      limitsRedis?.disconnect();
-    },
-  };
-}
-
-/** `portcullis proxy`: one proxy node. */
+/** `portcullis proxy`: one proxy node, as one process or as a primary and its WORKERS. */
 export async function runProxy(env: NodeJS.ProcessEnv): Promise<void> {
   const config = readProxyConfig(env);
   const logger = createLogger({ level: config.logLevel, name: 'proxy' });
+  if (cluster.isWorker) return runProxyWorker(config, logger);
+  if (config.workers > 1) return runProxyPrimary(config, logger);
   const running = await startProxy(config, { ...config, subscriber: createRedisSubscriber({ url: config.redisUrl, logger }) }, logger).catch((error: unknown) => {
     throw explainListenError(error, { PORT: config.port, METRICS_PORT: config.metricsPort });
   });

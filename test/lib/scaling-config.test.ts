@@ -51,3 +51,9 @@ t.test("REGIONS keeps a Sentinel URL's host list together", async (t) => {
   ]);
   t.throws(() => readControlPlaneConfig({ NODE_TOKEN: 'n'.repeat(30), REGIONS: 'us=redis+sentinel://a:26379' }, { dataDir: 'data', requireNodeToken: true }), /REGIONS entry "us" must look like/);
 });
+
+t.test('WORKERS is a count of processes, one or more', async (t) => {
+  t.ok(readProxyConfig(node).workers >= 1, 'one per CPU by default');
+  t.equal(readProxyConfig({ ...node, WORKERS: '1' }).workers, 1);
+  t.throws(() => readProxyConfig({ ...node, WORKERS: '0' }), /WORKERS must be between 1 and 1024, got 0/);
+});
