@@ -2,6 +2,7 @@ import { AggregatorRegistry } from 'prom-client';
 import type { NodeReport, NodeReportAnswer } from '../../contract/node-api.js';
 import { createRedisSubscriber } from '../../lib/feed/redis-bus.js';
 import type { Logger } from '../../lib/logger.js';
+import { explainListenError } from '../../lib/startup-error.js';
 import type { ProxyConfig } from '../config.js';
 import { startProxy } from '../start-proxy.js';
 import { isOurs, type PrimaryMessage, type WorkerMessage } from './messages.js';
@@ -52,7 +53,9 @@ export async function runProxyWorker(config: ProxyConfig, baseLogger: Logger): P
     { ...config, subscriber: createRedisSubscriber({ url: config.redisUrl, logger }) },
     logger,
     { index, workers: config.workers, report },
-  );
+  ).catch((error: unknown) => {
+    throw explainListenError(error, { PORT: config.port });
+  });
   // Answers the primary's metric requests with this worker's registry.
   AggregatorRegistry.setRegistries([running.node.metrics.registry]);
   new AggregatorRegistry();
