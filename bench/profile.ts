@@ -1,7 +1,7 @@
 /**
  * `npm run bench:profile`: where a proxy node's CPU goes. Builds the project, runs the
  * compiled node (dist/, so frames carry their real lines) under `--cpu-prof` pinned to
- * core 0, sends it plain-HTTP load (wrk, or autocannon) and then CONNECT
+ * core 0, sends it plain-HTTP load (wrk, or autocannon), then CONNECT setups, then CONNECT
  * tunnels with a bulk download, and prints the functions with the most self time for each.
  * The raw .cpuprofile files (open them in Chrome DevTools) go to bench/results/.
  *
@@ -14,6 +14,7 @@ import { startTestControlPlane } from '../test/helpers/control-plane.js';
 import { freePort } from '../test/helpers/ports.js';
 import { pinSelf, startProcess } from '../test/helpers/processes.js';
 import { startRedis } from '../test/helpers/redis.js';
+import { measureConnectRate } from './lib/connect-rate.js';
 import { runLoad } from './lib/load.js';
 import { printTable } from './lib/table.js';
 import { measureTunnelThroughput } from './lib/tunnel-throughput.js';
@@ -46,13 +47,19 @@ function topFrames(path: string): { frame: string; share: number }[] {
     .slice(0, TOP);
 }
 
-async function profileNode(title: string, load: (nodePort: number, key: string, originPort: number, bulkPort: number) => Promise<void>): Promise<void> {
+interface Targets {
+  originPort: number;
+  bulkPort: number;
+  tcpPort: number;
+}
+
+async function profileNode(title: string, load: (nodePort: number, key: string, targets: Targets) => Promise<void>): Promise<void> {
   const dir = resolve(`bench/results/profile-${title.replace(/\W+/g, '-')}-${Date.now()}`);
   mkdirSync(dir, { recursive: true });
   const cp = await startTestControlPlane();
   const redis = await startRedis();
   const origin = await startProcess({ core: 1, entry: 'bench/servers/origin.ts', args: ['1024', String(2 ** 30)], ready: /^\{.*\}$/m });
-  const { http: originPort, bulk: bulkPort } = JSON.parse(/^\{.*\}$/m.exec(origin.output())![0]) as Record<string, number>;
+  const { http: originPort, bulk: bulkPort, tcp: tcpPort } = JSON.parse(/^\{.*\}$/m.exec(origin.output())![0]) as Record<string, number>;
   try {
     await cp.request('POST', '/v1/pools', { body: { name: 'direct', exits: [{ country: 'US', url: 'direct' }] } });
     const team = await cp.createTeam('profile');
@@ -74,7 +81,7 @@ async function profileNode(title: string, load: (nodePort: number, key: string, 
       },
       ready: /proxy node listening/,
     });
-    await load(nodePort, key, originPort, bulkPort);
+    await load(nodePort, key, { originPort, bulkPort, tcpPort });
     await node.stop();
     const [file] = readdirSync(dir).filter((name) => name.endsWith('.cpuprofile'));
     printTable(
@@ -94,13 +101,16 @@ async function profileNode(title: string, load: (nodePort: number, key: string, 
 
 pinSelf(1);
 execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
-await profileNode(`plain HTTP at ${CONNECTIONS} connections`, async (nodePort, key, originPort) => {
+await profileNode(`plain HTTP at ${CONNECTIONS} connections`, async (nodePort, key, { originPort }) => {
   const headers = { host: `127.0.0.1:${originPort}`, 'Proxy-Authorization': `Bearer ${key}` };
   const path = `http://127.0.0.1:${originPort}/`;
   const connectTo = `http://127.0.0.1:${nodePort}`;
   if (hasWrk()) await runWrk({ title: 'profile', connectTo, path, headers, connections: CONNECTIONS, durationSeconds: DURATION, core: 1 });
   else await runLoad({ title: 'profile', url: connectTo, path, headers, connections: CONNECTIONS, durationSeconds: DURATION });
 });
-await profileNode('bulk downloads through CONNECT tunnels', async (nodePort, key, _originPort, bulkPort) => {
+await profileNode('CONNECT setup (connect, CONNECT, one reply, close)', async (nodePort, key, { tcpPort }) => {
+  await measureConnectRate(nodePort, `127.0.0.1:${tcpPort}`, { 'Proxy-Authorization': `Bearer ${key}` }, 50, DURATION);
+});
+await profileNode('bulk downloads through CONNECT tunnels', async (nodePort, key, { bulkPort }) => {
   for (let i = 0; i < 3; i++) await measureTunnelThroughput(nodePort, `127.0.0.1:${bulkPort}`, { 'Proxy-Authorization': `Bearer ${key}` });
 });

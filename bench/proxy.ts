@@ -186,9 +186,12 @@ try {
     }
     printTable(`Plain HTTP through the proxy, 1 KiB responses, ${DURATION} s per run, ${ROUNDS} interleaved rounds, load by ${useWrk ? 'wrk' : 'autocannon'}`, httpRows);
 
-    const connects = await interleave(proxies, ROUNDS, (contender) =>
-      measureConnectRate(contender.port!, `127.0.0.1:${tcpPort}`, contender.headers, 50, Math.min(DURATION, 5)),
-    );
+    const connects = await interleave(proxies, ROUNDS, async (contender) => {
+      const seconds = Math.min(DURATION, 5);
+      const cpuBefore = cpuSecondsOfTree(contender.pid!) ?? NaN;
+      const result = await measureConnectRate(contender.port!, `127.0.0.1:${tcpPort}`, contender.headers, 50, seconds);
+      return { ...result, cpuSeconds: (cpuSecondsOfTree(contender.pid!) ?? NaN) - cpuBefore, seconds };
+    });
     const connectRate = (contender: Contender | undefined) => (contender === undefined ? undefined : median(connects.get(contender)!.map((run) => run.tunnelsPerSecond)));
     printTable(
       'CONNECT tunnel setup (50 concurrent clients: connect, CONNECT, one reply, close)',
@@ -199,6 +202,7 @@ try {
           scenario: contender.title,
           'tunnels/s': medianWithRange(runs.map((run) => run.tunnelsPerSecond)),
           'p99 ms': medianWithRange(runs.map((run) => run.p99Ms), 1),
+          'tunnels per CPU-s': medianWithRange(runs.map((run) => (run.tunnelsPerSecond * run.seconds) / run.cpuSeconds)),
           failures: runs.reduce((sum, run) => sum + run.failures, 0),
           'vs squid': contender === ours ? ratio(rate, connectRate(squidContender)) : '',
           'vs proxy-chain': contender === ours ? ratio(rate, connectRate(proxyChain)) : '',

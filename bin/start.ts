@@ -13,6 +13,15 @@ import { readProxyNodeSettings } from '../proxy/config.js';
 import { startProxy } from '../proxy/start-proxy.js';
 
 /**
+ * The embedded node's address as a client on this machine writes it: a wildcard listening
+ * address is reached through loopback. PUBLIC_PROXY_URL overrides it for everyone else.
+ */
+function embeddedProxyUrl(host: string, port: number): string {
+  const reachable = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
+}
+
+/**
  * `portcullis start`: the control plane, the dashboard and one proxy node in region
  * `local` with direct egress, in one process; embedded PostgreSQL under ./data unless
  * DATABASE_URL is set, and an in-process bus.
@@ -21,7 +30,7 @@ export async function runStart(env: NodeJS.ProcessEnv): Promise<void> {
   const controlPlaneConfig = readControlPlaneConfig(env, { dataDir: './data', requireNodeToken: false });
   const read = createEnvReader(env);
   const proxySettings = readProxyNodeSettings(read, { portVariable: 'PROXY_PORT', port: 8000, metricsPort: 9091, region: 'local' });
-  const ports = { PORT: controlPlaneConfig.port, PROXY_PORT: proxySettings.port, METRICS_PORT: proxySettings.metricsPort };
+  const ports = { PORT: controlPlaneConfig.port, PROXY_PORT: proxySettings.port, METRICS_PORT: proxySettings.metricsPort, SOCKS_PORT: proxySettings.socksPort ?? 0 };
   for (const problem of samePortProblems(ports)) read.problem(problem);
   const rawCountry = read.string('DIRECT_EXIT_COUNTRY', 'US');
   const directCountry = normalizeCountryCode(rawCountry);
@@ -35,6 +44,7 @@ export async function runStart(env: NodeJS.ProcessEnv): Promise<void> {
   const controlPlane = await createControlPlane({
     ...controlPlaneConfig,
     nodeToken,
+    publicProxyUrl: controlPlaneConfig.publicProxyUrl ?? embeddedProxyUrl(proxySettings.host, proxySettings.port),
     logger: logger.child({ component: 'control-plane' }),
     publishers: new Map([[proxySettings.region, bus.publisher()]]),
   }).catch((error: unknown) => {

@@ -66,6 +66,11 @@ export const VerifiedKey = Type.Object({
   concurrency: Nullable(ConcurrencyLimit),
   /** The key's or its team's monthly byte quota is used up. */
   overQuota: Type.Boolean(),
+  /**
+   * Client addresses the key may be used from, as canonical CIDRs; absent or empty: any.
+   * Absent from control planes older than the field.
+   */
+  allowedClientCidrs: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 1_000 })),
 });
 export type VerifiedKey = Static<typeof VerifiedKey>;
 

@@ -1,4 +1,4 @@
-import { createEnvReader, redactUrlPassword, type LogLevel } from '../lib/env.js';
+import { createEnvReader, redactUrlPassword, type EnvReader, type LogLevel } from '../lib/env.js';
 import { parseRedisTarget } from '../lib/redis-target.js';
 import type { RetentionSettings } from './db/retention.js';
 
@@ -29,6 +29,11 @@ export interface ControlPlaneConfig {
   relay: { heartbeatMs: number; pollMs: number; leaseMs: number };
   nodeLivenessMs: number;
   retention: RetentionSettings;
+  /**
+   * Where clients reach the proxy (`http://host:port`), for the dashboard's ready-to-paste
+   * snippets; unset on a standalone control plane, which cannot know it.
+   */
+  publicProxyUrl?: string | undefined;
 }
 
 const MIN_SECRET_LENGTH = 24;
@@ -77,6 +82,7 @@ export function readControlPlaneConfig(env: NodeJS.ProcessEnv, context: ControlP
       leaseMs: read.integer('RELAY_LEASE_MS', { default: 5_000, min: 100, max: 600_000 }),
     },
     nodeLivenessMs: read.integer('NODE_LIVENESS_MS', { default: 10_000, min: 100, max: 3_600_000 }),
+    publicProxyUrl: readPublicProxyUrl(read),
     retention: {
       outboxMs: hours('OUTBOX_RETENTION_HOURS', 168),
       usageBatchesMs: hours('USAGE_BATCH_RETENTION_HOURS', 168),
@@ -92,6 +98,18 @@ export function readControlPlaneConfig(env: NodeJS.ProcessEnv, context: ControlP
   if (config.relay.leaseMs < 2 * busiest) read.problem(`RELAY_LEASE_MS must be at least twice HEARTBEAT_MS and RELAY_POLL_MS (${2 * busiest}), got ${config.relay.leaseMs}`);
   read.finish();
   return config;
+}
+
+/** PUBLIC_PROXY_URL as clients write it: scheme, host and port, nothing else. */
+function readPublicProxyUrl(read: EnvReader): string | undefined {
+  const value = read.optionalUrl('PUBLIC_PROXY_URL', ['http:', 'https:']);
+  if (value === undefined) return undefined;
+  const url = new URL(value);
+  if (url.username !== '' || url.password !== '' || (url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') {
+    read.problem(`PUBLIC_PROXY_URL must be a scheme, host and port only, like "http://proxy.example.com:8000", got "${value}"`);
+    return undefined;
+  }
+  return url.origin;
 }
 
 const REGION_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;

@@ -138,7 +138,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
         const { team } = request.params as { team?: string };
         if (team !== undefined) await assertTeamAccess(adminDb, request, team);
       });
-      registerTeamRoutes(v1, { db: adminDb, cursors });
+      registerTeamRoutes(v1, { db: adminDb, cursors, publicProxyUrl: options.publicProxyUrl });
       registerTokenRoutes(v1, { db: adminDb, cursors });
       registerKeyRoutes(v1, {
         db: adminDb,

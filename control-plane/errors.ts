@@ -55,6 +55,7 @@ export const ERRORS = {
   pool_unknown: { status: 422, message: 'unknown pool: %s' },
   country_unknown: { status: 422, message: '"%s" is not an ISO 3166-1 alpha-2 country code' },
   expires_at_in_past: { status: 422, message: 'expiresAt must be in the future' },
+  client_cidr_invalid: { status: 422, message: '"%s" is not an IPv4 or IPv6 address or CIDR range such as 203.0.113.0/24 or 2001:db8::/32' },
   token_outlives_creator: { status: 422, message: 'a token cannot outlive the token that creates it (expires %s)' },
   exit_url_invalid: { status: 422, message: 'exit url "%s" must be "direct" or http://host:port' },
   exit_duplicate: { status: 422, message: 'exit %s %s is listed twice' },

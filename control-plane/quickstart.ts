@@ -34,7 +34,7 @@ export async function createQuickstart(db: Database): Promise<Quickstart | undef
     const teamId = generateId('team');
     await tx.query(`INSERT INTO teams (id, name) VALUES ($1, 'default')`, [teamId]);
     await recordActivity(tx, SYSTEM_AUDIT, { teamId, action: 'team.created', targetType: 'team', targetId: teamId, details: { name: 'default' } });
-    const created = await createKey(tx, SYSTEM_AUDIT, teamId, 'quickstart', { pools: [], countries: [], expiresAt: null, rateLimit: null, concurrency: null, monthlyQuotaBytes: null });
+    const created = await createKey(tx, SYSTEM_AUDIT, teamId, 'quickstart', { pools: [], countries: [], expiresAt: null, rateLimit: null, concurrency: null, monthlyQuotaBytes: null, allowedClientCidrs: [] });
     return { teamId, key: created.secret };
   });
 }

@@ -2,6 +2,7 @@ import { availableParallelism, hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { createEnvReader, type EnvReader, type LogLevel } from '../lib/env.js';
 import { samePortProblems } from '../lib/startup-error.js';
+import { PROXY_PROTOCOL_MODES } from './ingress/proxy-protocol.js';
 import type { ProxyNodeTuning } from './node.js';
 
 /** Every proxy node setting except where its control plane and feed are (see `readProxyConfig`). */
@@ -41,8 +42,10 @@ export function readProxyNodeSettings(read: EnvReader, defaults: ProxyNodeDefaul
     region,
     host: read.string('HOST', '127.0.0.1'),
     port: read.integer(defaults.portVariable, { default: defaults.port, min: 0, max: 65535 }),
+    socksPort: read.optionalString('SOCKS_PORT') === undefined ? undefined : read.integer('SOCKS_PORT', { default: 0, min: 0, max: 65535 }),
     metricsPort: read.integer('METRICS_PORT', { default: defaults.metricsPort, min: 0, max: 65535 }),
     allowPrivateDestinations: read.boolean('ALLOW_PRIVATE_DESTINATIONS', false),
+    proxyProtocol: read.oneOf('PROXY_PROTOCOL', PROXY_PROTOCOL_MODES, 'off'),
     cache: {
       maxEntries: read.integer('KEY_CACHE_MAX_ENTRIES', { default: 100_000, min: 1, max: 10_000_000 }),
       ttlMs: millis('KEY_CACHE_TTL_MS', 300_000),
@@ -87,7 +90,7 @@ export function readProxyConfig(env: NodeJS.ProcessEnv): ProxyConfig {
   if (redisUrl === undefined) read.problem("REDIS_URL is required: the region's Redis carrying revocations");
   if (nodeToken === undefined) read.problem('NODE_TOKEN is required: the token of the node API');
   const workers = read.integer('WORKERS', { default: availableParallelism(), min: 1, max: 1_024 });
-  for (const problem of samePortProblems({ PORT: settings.port, METRICS_PORT: settings.metricsPort })) read.problem(problem);
+  for (const problem of samePortProblems({ PORT: settings.port, METRICS_PORT: settings.metricsPort, SOCKS_PORT: settings.socksPort ?? 0 })) read.problem(problem);
   read.finish();
   return { ...settings, controlPlaneUrls: controlPlaneUrls!, redisUrl: redisUrl!, nodeToken: nodeToken!, workers };
 }

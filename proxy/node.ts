@@ -10,10 +10,13 @@ import { createKeyCache } from './auth/key-cache.js';
 import { createVerifyBatcher } from './auth/verify-batcher.js';
 import { createExitTransports } from './egress/exit-transport.js';
 import { createAdmitter } from './ingress/admission.js';
+import { createClientAddresses } from './ingress/client-address.js';
 import { createConnectRequests } from './ingress/connect-requests.js';
 import { createConnectionRegistry } from './ingress/connection-registry.js';
 import { createHttpRequests } from './ingress/http-requests.js';
+import type { ProxyProtocolMode } from './ingress/proxy-protocol.js';
 import { createProxyServer } from './ingress/server.js';
+import { createSocksServer, type SocksServer } from './ingress/socks-server.js';
 import { createTrafficLimits } from './limits/traffic-limits.js';
 import { createTunnelMeter } from './limits/tunnel-meter.js';
 import { createUsageMeter, type ByteMeter } from './limits/usage-meter.js';
@@ -30,7 +33,11 @@ export interface ProxyNodeTuning {
   region: string;
   host: string;
   port: number;
+  /** The SOCKS5 listener's port; undefined: none. */
+  socksPort: number | undefined;
   allowPrivateDestinations: boolean;
+  /** Whether a load balancer in front sends a PROXY protocol header on each connection, and which versions. */
+  proxyProtocol: ProxyProtocolMode;
   cache: {
     maxEntries: number;
     ttlMs: number;
@@ -82,6 +89,8 @@ export interface ProxyNode {
   region: string;
   port: number;
   url: string;
+  /** The SOCKS5 listener's bound port, when there is one. */
+  socksPort: number | undefined;
   metrics: ReturnType<typeof createProxyMetrics>;
   appliedSeq(): number;
   feedSilenceMs(): number;
@@ -105,6 +114,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
   const selector = createExitSelector({ now });
   const transports = createExitTransports({ policy, keepAliveMs: options.upstreamKeepAliveMs, connectTimeoutMs: options.timeouts.connectMs });
   const connections = createConnectionRegistry();
+  const clientAddresses = createClientAddresses();
   let regionNodes = 1;
   // Created once the node listens; revocations applied before that are reported in its first report.
   let reporter: NodeReporter | undefined;
@@ -209,8 +219,8 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     },
   });
 
-  const admit = createAdmitter({
-    authorizer: createAuthorizer({ cache, now, hasPool: (name) => selector.hasPool(name) }),
+  const admitter = createAdmitter({
+    authorizer: createAuthorizer({ cache, now, hasPool: (name) => selector.hasPool(name), clientAddressOf: clientAddresses.of }),
     policy,
     limits,
     attempts: {
@@ -226,7 +236,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
   const countRequest = countsBy(metrics.requests, 'outcome');
   const countTunnel = countsBy(metrics.tunnels, 'outcome');
   const connectRequests = createConnectRequests({
-    admit,
+    admit: admitter.admit,
     connections,
     usage,
     tunnelMeter,
@@ -238,7 +248,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     host: options.host,
     port: options.port,
     httpRequests: createHttpRequests({
-      admit,
+      admit: admitter.admit,
       connections,
       usage,
       meterFor,
@@ -249,21 +259,39 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     countRequest,
     countTunnel,
     timeouts: options.timeouts,
+    proxyProtocol: options.proxyProtocol,
+    clientAddresses,
     logger,
   });
 
+  const socks: SocksServer | undefined =
+    options.socksPort === undefined
+      ? undefined
+      : createSocksServer({
+          host: options.host,
+          port: options.socksPort,
+          admit: admitter.stepwise,
+          connectRequests,
+          countTunnel,
+          handshakeTimeoutMs: options.timeouts.requestHeadersMs,
+          logger,
+        });
+
   let port: number;
+  let socksPort: number | undefined;
   try {
     await pools.start();
     await feed.start();
     port = await server.listen();
+    socksPort = await socks?.listen();
   } catch (error) {
+    await Promise.all([server.close(0), socks?.close(0)]);
     await feed.close();
     pools.close();
     await transports.close();
     throw error;
   }
-  logger.debug({ port, region: options.region }, 'proxy node listening');
+  logger.debug({ port, socksPort, region: options.region }, 'proxy node listening');
   reporter = createNodeReporter({
     send: options.worker?.report ?? ((report) => options.api.report(report)),
     intervalMs: options.reportIntervalMs,
@@ -292,6 +320,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     region: options.region,
     port,
     url: `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
+    socksPort,
     metrics,
     appliedSeq: () => feed.appliedSeq(),
     feedSilenceMs: () => feed.silenceMs(),
@@ -299,10 +328,10 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     isReady: () => !closing && feed.appliedSeq() >= 0 && pools.isLoaded(),
     openTunnels: () => connectRequests.open(),
     flushUsage: () => usage.flush(),
-    openConnections: () => server.connections(),
+    openConnections: () => server.connections() + (socks?.connections() ?? 0),
     async close(deadlineMs = 0) {
       closing = true;
-      await server.close(deadlineMs);
+      await Promise.all([server.close(deadlineMs), socks?.close(deadlineMs)]);
       // Usage of the requests just drained goes out before the node is gone.
       await usage.close(Math.max(1_000, deadlineMs));
       limits.close();

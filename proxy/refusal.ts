@@ -12,6 +12,7 @@ export type RefusalCode =
   | 'key_expired'
   | 'pool_forbidden'
   | 'country_forbidden'
+  | 'client_forbidden'
   | 'destination_forbidden'
   | 'rate_limited'
   | 'quota_exceeded'
@@ -42,6 +43,7 @@ export const REFUSALS: Readonly<Record<RefusalCode, RefusalKind>> = {
   key_expired: { status: 407, proxyStatusError: 'http_request_denied', hint: 'This API key has expired. Create a new key or extend its expiry.' },
   pool_forbidden: { status: 403, proxyStatusError: 'http_request_denied', hint: 'This key is not granted that pool. Ask your admin to grant it.' },
   country_forbidden: { status: 403, proxyStatusError: 'http_request_denied', hint: 'This key is not granted that country. Ask your admin to grant it.' },
+  client_forbidden: { status: 403, proxyStatusError: 'http_request_denied', hint: "This key may not be used from your address. Ask your admin to add it to the key's allowedClientCidrs." },
   destination_forbidden: { status: 403, proxyStatusError: 'destination_ip_prohibited', hint: 'Private, loopback, link-local, metadata addresses and port 25 cannot be reached through the proxy.' },
   rate_limited: { status: 429, proxyStatusError: 'http_request_denied', hint: 'Request rate limit reached for this key. Retry after the Retry-After delay.' },
   quota_exceeded: { status: 429, proxyStatusError: 'http_request_denied', hint: 'Traffic quota used up for this period. Raise the quota or wait for the next period.' },

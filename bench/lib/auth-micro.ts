@@ -15,10 +15,22 @@ export interface AuthMicroResult {
  */
 export async function measureAuthDecision(iterations = 500_000): Promise<AuthMicroResult[]> {
   const key = generateApiKey();
+  const allowlistedKey = generateApiKey();
   const noop = () => {};
   const cache = createKeyCache({
-    verify: async () => ({
-      key: { id: 'key_1', teamId: 'team_1', status: 'active', pools: [], countries: ['DE', 'US'], expiresAt: null, rateLimit: null, concurrency: null, overQuota: false },
+    verify: async (hash) => ({
+      key: {
+        id: 'key_1',
+        teamId: 'team_1',
+        status: 'active',
+        pools: [],
+        countries: ['DE', 'US'],
+        expiresAt: null,
+        rateLimit: null,
+        concurrency: null,
+        overQuota: false,
+        allowedClientCidrs: hash === sha256Hex(allowlistedKey) ? ['198.51.100.0/24', '203.0.113.0/24', '2001:db8::/32'] : [],
+      },
       seq: 0,
       epoch: 'e1',
     }),
@@ -35,13 +47,15 @@ export async function measureAuthDecision(iterations = 500_000): Promise<AuthMic
     resync: async () => {},
     events: { hit: noop, miss: noop, coalesced: noop, negativeHit: noop, verified: noop, failedOpen: noop },
   });
-  await cache.lookup(sha256Hex(key), { remoteAddress: '127.0.0.1' });
-  const authorizer = createAuthorizer({ cache, now: Date.now, hasPool: () => true });
-  const headers = { 'proxy-authorization': `Basic ${Buffer.from(`customer-country-de:${key}`).toString('base64')}` };
+  await cache.lookup(sha256Hex(key), '127.0.0.1');
+  await cache.lookup(sha256Hex(allowlistedKey), '127.0.0.1');
+  const authorizer = createAuthorizer({ cache, now: Date.now, hasPool: () => true, clientAddressOf: (socket) => socket.remoteAddress ?? '' });
+  const headersOf = (secret: string) => ({ 'proxy-authorization': `Basic ${Buffer.from(`customer-country-de:${secret}`).toString('base64')}` });
   const results: AuthMicroResult[] = [];
-  for (const [name, socketFor] of [
-    ['keep-alive connection (hash remembered)', () => sharedSocket],
-    ['new connection each time (hash computed)', () => ({}) as Socket],
+  for (const [name, socketFor, headers] of [
+    ['keep-alive connection (hash remembered)', () => sharedSocket, headersOf(key)],
+    ['new connection each time (hash computed)', () => ({ remoteAddress: '203.0.113.9' }) as Socket, headersOf(key)],
+    ['keep-alive, key with a 3-range client allowlist', () => sharedSocket, headersOf(allowlistedKey)],
   ] as const) {
     for (let i = 0; i < 10_000; i++) authorizer.authorize(headers, socketFor(), false);
     const started = process.hrtime.bigint();
@@ -51,4 +65,4 @@ export async function measureAuthDecision(iterations = 500_000): Promise<AuthMic
   return results;
 }
 
-const sharedSocket = {} as Socket;
+const sharedSocket = { remoteAddress: '203.0.113.9' } as Socket;

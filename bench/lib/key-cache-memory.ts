@@ -60,7 +60,7 @@ const cache = createKeyCache({
   resync: async () => {},
   events: { hit: noop, miss: noop, coalesced: noop, negativeHit: noop, verified: noop, failedOpen: noop },
 });
-const client = { remoteAddress: '127.0.0.1' };
+const client = '127.0.0.1';
 const started = performance.now();
 for (let batch = 0; batch < entries; batch += 10_000) {
   const pending: Promise<unknown>[] = [];

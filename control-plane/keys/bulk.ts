@@ -46,13 +46,14 @@ export async function createKeys(tx: Queryable, audit: AuditContext, teamId: str
     per_node: key.grants.concurrency?.perNode ?? null,
     per_region: key.grants.concurrency?.perRegion ?? null,
     quota: key.grants.monthlyQuotaBytes,
+    client_cidrs: key.grants.allowedClientCidrs,
   }));
   const { rows: inserted } = await tx.query<KeyRow>(
     `INSERT INTO api_keys (id, team_id, name, prefix, key_hash, pools, countries, expires_at, rate_limit_per_second, rate_limit_burst,
-       max_concurrent_per_node, max_concurrent_per_region, monthly_quota_bytes)
-     SELECT id, $1, name, prefix, decode(hash, 'hex'), pools, countries, expires_at, requests_per_second, burst, per_node, per_region, quota
+       max_concurrent_per_node, max_concurrent_per_region, monthly_quota_bytes, allowed_client_cidrs)
+     SELECT id, $1, name, prefix, decode(hash, 'hex'), pools, countries, expires_at, requests_per_second, burst, per_node, per_region, quota, client_cidrs
      FROM jsonb_to_recordset($2::jsonb) AS item(id text, name text, prefix text, hash text, pools text[], countries text[], expires_at timestamptz,
-       requests_per_second integer, burst integer, per_node integer, per_region integer, quota bigint)
+       requests_per_second integer, burst integer, per_node integer, per_region integer, quota bigint, client_cidrs text[])
      ON CONFLICT (team_id, lower(name)) WHERE status = 'active' DO NOTHING
      RETURNING ${KEY_COLUMNS}`,
     [teamId, JSON.stringify(rows)],
@@ -89,7 +90,7 @@ export function registerBulkKeyRoute(app: FastifyInstance, { db, bodyLimitBytes 
     '/v1/teams/:team/keys/bulk',
     {
       bodyLimit: Math.max(bodyLimitBytes, BULK_BODY_LIMIT_BYTES),
-      config: { scope: 'keys:write', errors: ['pool_unknown', 'country_unknown', 'expires_at_in_past', 'key_name_taken'] },
+      config: { scope: 'keys:write', errors: ['pool_unknown', 'country_unknown', 'expires_at_in_past', 'client_cidr_invalid', 'key_name_taken'] },
       schema: {
         tags: ['keys'],
         summary: 'Create many keys at once',

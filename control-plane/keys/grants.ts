@@ -1,5 +1,6 @@
 import type { RateLimit } from '../../contract/node-api.js';
 import { normalizeCountryCode } from '../../geo/countries.js';
+import { formatCidr, parseCidr } from '../../lib/cidr.js';
 import type { Queryable } from '../db/database.js';
 import { fail } from '../errors.js';
 import { parseExpiry } from '../http/validation.js';
@@ -26,6 +27,18 @@ function normalizeCountries(countries: string[]): string[] {
   return normalized.sort();
 }
 
+/** Canonical, without duplicates, in the order given. */
+function normalizeClientCidrs(cidrs: string[]): string[] {
+  const normalized: string[] = [];
+  for (const text of cidrs) {
+    const cidr = parseCidr(text.trim());
+    if (cidr === undefined) throw fail('client_cidr_invalid', text);
+    const canonical = formatCidr(cidr);
+    if (!normalized.includes(canonical)) normalized.push(canonical);
+  }
+  return normalized;
+}
+
 function parseRateLimit(value: GrantsBody['rateLimit']): RateLimit | null | undefined {
   if (value === undefined || value === null) return value;
   // The burst is how many requests may arrive at once; by default one second's worth.
@@ -49,6 +62,7 @@ export function parseGrantsAgainst(knownPools: ReadonlySet<string>, body: Grants
     changes.concurrency = body.concurrency === null ? null : { perNode: body.concurrency.perNode ?? null, perRegion: body.concurrency.perRegion ?? null };
   }
   if (body.monthlyQuotaBytes !== undefined) changes.monthlyQuotaBytes = body.monthlyQuotaBytes;
+  if (body.allowedClientCidrs !== undefined) changes.allowedClientCidrs = normalizeClientCidrs(body.allowedClientCidrs);
   return changes;
 }
 
@@ -66,5 +80,6 @@ export function withDefaults(changes: KeyChanges): KeyGrants {
     rateLimit: changes.rateLimit ?? null,
     concurrency: changes.concurrency ?? null,
     monthlyQuotaBytes: changes.monthlyQuotaBytes ?? null,
+    allowedClientCidrs: changes.allowedClientCidrs ?? [],
   };
 }

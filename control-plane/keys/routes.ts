@@ -21,7 +21,7 @@ export interface KeyRoutesOptions {
   onExportPage(rows: number): void;
 }
 
-const GRANT_ERRORS = ['pool_unknown', 'country_unknown', 'expires_at_in_past'] as const;
+const GRANT_ERRORS = ['pool_unknown', 'country_unknown', 'expires_at_in_past', 'client_cidr_invalid'] as const;
 
 export function registerKeyRoutes(app: FastifyInstance, { db, cursors, totals, bodyLimitBytes, onExportPage }: KeyRoutesOptions): void {
   // Every change to a team's keys makes its cached list totals stale.

@@ -19,6 +19,7 @@ export interface KeyRow {
   max_concurrent_per_node: number | null;
   max_concurrent_per_region: number | null;
   monthly_quota_bytes: number | null;
+  allowed_client_cidrs: string[];
   created_at: Date;
   updated_at: Date;
   last_used_at: Date | null;
@@ -42,6 +43,7 @@ export interface KeyView {
   monthlyQuotaBytes: number | null;
   monthlyUsedBytes: number;
   monthlyRemainingBytes: number | null;
+  allowedClientCidrs: string[];
   createdAt: string;
   updatedAt: string;
   lastUsedAt: string | null;
@@ -49,7 +51,7 @@ export interface KeyView {
 }
 
 export const KEY_COLUMNS = `id, team_id, name, prefix, status, pools, countries, expires_at, rate_limit_per_second,
-  rate_limit_burst, max_concurrent_per_node, max_concurrent_per_region, monthly_quota_bytes,
+  rate_limit_burst, max_concurrent_per_node, max_concurrent_per_region, monthly_quota_bytes, allowed_client_cidrs,
   created_at, updated_at, last_used_at, revoked_at, created_at::text AS position,
   (SELECT bytes FROM usage_monthly WHERE subject_type = 'key' AND subject_id = api_keys.id AND month = ${CURRENT_MONTH}) AS month_bytes`;
 
@@ -82,6 +84,7 @@ export function renderKey(row: KeyRow, now = Date.now()): KeyView {
     monthlyQuotaBytes: row.monthly_quota_bytes,
     monthlyUsedBytes: row.month_bytes ?? 0,
     monthlyRemainingBytes: row.monthly_quota_bytes === null ? null : Math.max(0, row.monthly_quota_bytes - (row.month_bytes ?? 0)),
+    allowedClientCidrs: row.allowed_client_cidrs,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
     lastUsedAt: row.last_used_at?.toISOString() ?? null,

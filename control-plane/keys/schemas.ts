@@ -1,3 +1,4 @@
+import { MAX_CIDR_LENGTH } from '../../lib/cidr.js';
 import { displayNameSchema, idSchema, nullableTimestampSchema, poolNameSchema, PRINTABLE_TEXT, timestampSchema } from '../http/validation.js';
 import type { KeyStatus } from './rows.js';
 
@@ -23,6 +24,9 @@ const concurrencySchema = {
   },
 } as const;
 
+/** The most client ranges one key may carry. */
+export const MAX_CLIENT_CIDRS = 100;
+
 export const grantProperties = {
   pools: { type: 'array', maxItems: 100, uniqueItems: true, items: poolNameSchema },
   countries: { type: 'array', maxItems: 300, uniqueItems: true, items: { type: 'string', minLength: 2, maxLength: 2 } },
@@ -30,6 +34,12 @@ export const grantProperties = {
   rateLimit: rateLimitSchema,
   concurrency: concurrencySchema,
   monthlyQuotaBytes: { type: ['integer', 'null'], minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+  allowedClientCidrs: {
+    type: 'array',
+    maxItems: MAX_CLIENT_CIDRS,
+    items: { type: 'string', minLength: 1, maxLength: MAX_CIDR_LENGTH },
+    description: 'client addresses the key may be used from, IPv4 or IPv6 (`203.0.113.0/24`, `2001:db8::/32`, or one address); empty: any',
+  },
 } as const;
 
 export const keyParams = {
@@ -52,6 +62,7 @@ export interface GrantsBody {
   rateLimit?: { requestsPerSecond: number; burst?: number } | null;
   concurrency?: { perNode?: number | null; perRegion?: number | null } | null;
   monthlyQuotaBytes?: number | null;
+  allowedClientCidrs?: string[];
 }
 
 export interface CreateKeyBody extends GrantsBody {
@@ -92,6 +103,7 @@ export const keyViewSchema = {
     'monthlyQuotaBytes',
     'monthlyUsedBytes',
     'monthlyRemainingBytes',
+    'allowedClientCidrs',
     'createdAt',
     'updatedAt',
     'lastUsedAt',
@@ -117,6 +129,7 @@ export const keyViewSchema = {
     monthlyQuotaBytes: { type: ['integer', 'null'], description: 'bytes up and down per calendar month (UTC); null: no quota of its own' },
     monthlyUsedBytes: { type: 'integer', description: 'bytes up and down this calendar month (UTC), as nodes have reported them (every 2 s)' },
     monthlyRemainingBytes: { type: ['integer', 'null'], description: 'what is left of the key\'s own quota this month; null without one (a team quota applies on top)' },
+    allowedClientCidrs: { ...stringArray, description: 'client addresses the key may be used from, as canonical CIDRs; empty: any' },
     createdAt: timestampSchema,
     updatedAt: timestampSchema,
     lastUsedAt: nullableTimestampSchema,

@@ -20,6 +20,7 @@ export interface KeyGrants {
   rateLimit: RateLimit | null;
   concurrency: ConcurrencyLimit | null;
   monthlyQuotaBytes: number | null;
+  allowedClientCidrs: string[];
 }
 
 /**
@@ -43,8 +44,8 @@ export async function createKey(tx: Queryable, audit: AuditContext, teamId: stri
   try {
     const result = await tx.query<KeyRow>(
       `INSERT INTO api_keys (id, team_id, name, prefix, key_hash, pools, countries, expires_at, rate_limit_per_second, rate_limit_burst,
-         max_concurrent_per_node, max_concurrent_per_region, monthly_quota_bytes)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING ${KEY_COLUMNS}`,
+         max_concurrent_per_node, max_concurrent_per_region, monthly_quota_bytes, allowed_client_cidrs)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING ${KEY_COLUMNS}`,
       [
         generateId('key'),
         teamId,
@@ -59,6 +60,7 @@ export async function createKey(tx: Queryable, audit: AuditContext, teamId: stri
         grants.concurrency?.perNode ?? null,
         grants.concurrency?.perRegion ?? null,
         grants.monthlyQuotaBytes,
+        grants.allowedClientCidrs,
       ],
     );
     row = result.rows[0]!;
@@ -103,6 +105,7 @@ export interface KeyChanges {
   rateLimit?: RateLimit | null;
   concurrency?: ConcurrencyLimit | null;
   monthlyQuotaBytes?: number | null;
+  allowedClientCidrs?: string[];
 }
 
 export async function updateKey(tx: Queryable, audit: AuditContext, teamId: string, keyId: string, changes: KeyChanges): Promise<KeyView> {
@@ -115,7 +118,7 @@ export async function updateKey(tx: Queryable, audit: AuditContext, teamId: stri
       `UPDATE api_keys SET
          name = $3, pools = $4, countries = $5, expires_at = $6,
          rate_limit_per_second = $7, rate_limit_burst = $8, max_concurrent_per_node = $9, max_concurrent_per_region = $10,
-         monthly_quota_bytes = $11, updated_at = clock_timestamp()
+         monthly_quota_bytes = $11, allowed_client_cidrs = $12, updated_at = clock_timestamp()
        WHERE id = $1 AND team_id = $2 RETURNING ${KEY_COLUMNS}`,
       [
         keyId,
@@ -129,6 +132,7 @@ export async function updateKey(tx: Queryable, audit: AuditContext, teamId: stri
         changes.concurrency === undefined ? before.max_concurrent_per_node : (changes.concurrency?.perNode ?? null),
         changes.concurrency === undefined ? before.max_concurrent_per_region : (changes.concurrency?.perRegion ?? null),
         changes.monthlyQuotaBytes === undefined ? before.monthly_quota_bytes : changes.monthlyQuotaBytes,
+        changes.allowedClientCidrs ?? before.allowed_client_cidrs,
       ],
     );
     row = result.rows[0]!;
@@ -138,7 +142,7 @@ export async function updateKey(tx: Queryable, audit: AuditContext, teamId: stri
   }
   const after = renderKey(row);
   const changed: Record<string, { from: unknown; to: unknown }> = {};
-  for (const field of ['name', 'pools', 'countries', 'expiresAt', 'rateLimit', 'concurrency', 'monthlyQuotaBytes'] as const) {
+  for (const field of ['name', 'pools', 'countries', 'expiresAt', 'rateLimit', 'concurrency', 'monthlyQuotaBytes', 'allowedClientCidrs'] as const) {
     if (JSON.stringify(beforeView[field]) !== JSON.stringify(after[field])) changed[field] = { from: beforeView[field], to: after[field] };
   }
   await recordActivity(tx, audit, { teamId, action: 'key.updated', targetType: 'key', targetId: keyId, details: { changes: changed } });

@@ -8,7 +8,7 @@ import { CURRENT_EPOCH } from '../revocation/feed-epoch.js';
 export function keysByHashesQuery(hashesHex: readonly string[]): SqlQuery {
   return {
     sql: `SELECT snapshot.seq, snapshot.epoch, encode(k.key_hash, 'hex') AS hash, k.id, k.team_id, k.status, k.pools, k.countries, k.expires_at,
-                 k.rate_limit_per_second, k.rate_limit_burst, k.max_concurrent_per_node, k.max_concurrent_per_region,
+                 k.rate_limit_per_second, k.rate_limit_burst, k.max_concurrent_per_node, k.max_concurrent_per_region, k.allowed_client_cidrs,
                  EXISTS (
                    SELECT 1 FROM usage_monthly u
                    WHERE u.month = date_trunc('month', now() AT TIME ZONE 'UTC')::date AND u.exceeded_at IS NOT NULL
@@ -42,6 +42,7 @@ export async function findKeysByHashes(db: Queryable, hashesHex: readonly string
       rateLimit: rateLimitOf(row),
       concurrency: concurrencyOf(row),
       overQuota: row.over_quota,
+      allowedClientCidrs: row.allowed_client_cidrs,
     });
   }
   return { keys, seq: rows[0]!.seq, epoch: rows[0]!.epoch };

@@ -16,6 +16,8 @@ import { tokenViewSchema } from '../tokens/schemas.js';
 export interface TeamRoutesOptions {
   db: Database;
   cursors: CursorCodec;
+  /** Where clients reach the proxy, if this control plane knows (PUBLIC_PROXY_URL). */
+  publicProxyUrl: string | undefined;
 }
 
 interface TeamRow {
@@ -50,17 +52,22 @@ const meSchema = {
     team: { anyOf: [teamViewSchema, { type: 'null' }] },
     scopes: { type: 'array', items: scopeSchema },
     token: { anyOf: [tokenViewSchema, { type: 'null' }], description: 'null for the admin token set by ADMIN_TOKEN, which is not stored' },
+    proxyUrl: {
+      type: ['string', 'null'],
+      description: 'where clients reach this deployment\'s proxy (`http://host:port`, from PUBLIC_PROXY_URL); null when the control plane is not told',
+    },
   },
 } as const;
 
-export function registerTeamRoutes(app: FastifyInstance, { db, cursors }: TeamRoutesOptions): void {
+export function registerTeamRoutes(app: FastifyInstance, { db, cursors, publicProxyUrl }: TeamRoutesOptions): void {
+  const proxyUrl = publicProxyUrl ?? null;
   // The dashboard's first call after sign-in.
   app.get('/v1/me', { schema: { tags: ['teams'], summary: 'Who the calling token belongs to', response: { 200: meSchema } } }, async (request) => {
     const principal = principalOf(request);
     const token = principal.tokenId === null ? null : await getOwnToken(db, principal.tokenId);
-    if (principal.kind === 'admin') return { kind: 'admin', team: null, scopes: principal.scopes, token };
+    if (principal.kind === 'admin') return { kind: 'admin', team: null, scopes: principal.scopes, token, proxyUrl };
     const { rows } = await db.query<TeamRow>(`SELECT ${TEAM_COLUMNS} FROM teams WHERE id = $1`, [principal.teamId]);
-    return { kind: 'team', team: rows[0] === undefined ? null : renderTeam(rows[0]), scopes: principal.scopes, token };
+    return { kind: 'team', team: rows[0] === undefined ? null : renderTeam(rows[0]), scopes: principal.scopes, token, proxyUrl };
   });
 
   app.post<{ Body: { name: string } }>(

@@ -9,7 +9,7 @@ const LINGER_MS = 1_000;
  * such clients would pile up, so the socket is destroyed shortly after whatever the client
  * does (proxy-chain's `sendSocketResponse` does the same).
  */
-export function endSocket(socket: net.Socket, answer: string): void {
+export function endSocket(socket: net.Socket, answer: string | Uint8Array): void {
   if (socket.destroyed) return;
   const timer = setTimeout(() => socket.destroy(), LINGER_MS);
   timer.unref();

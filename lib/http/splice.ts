@@ -44,15 +44,23 @@ export function createUpstreamReader(): UpstreamReader {
       waiting = [];
       for (const chunk of early) if (chunk.length > 0) client.write(chunk);
       // A write the socket could not flush at once still points into the buffer, so reading
-      // pauses until everything is flushed: the buffer is never overwritten under a write.
+      // pauses until that write is flushed: the buffer is never overwritten under a write.
+      // The write's callback, not 'drain', says so: a chunk under the high-water mark that
+      // waits never makes the socket emit 'drain', and the tunnel would stall for good.
+      let paused = false;
+      const flushed = () => {
+        if (!paused || client.writableLength > 0) return;
+        paused = false;
+        upstream.resume();
+      };
       receive = (chunk) => {
-        client.write(chunk);
+        client.write(chunk, flushed);
         if (client.writableLength === 0) return true;
-        client.once('drain', () => upstream.resume());
+        paused = true;
         return false;
       };
-      if (client.writableLength === 0) upstream.resume();
-      else client.once('drain', () => upstream.resume());
+      // What waited was copied, so nothing points into the buffer yet.
+      upstream.resume();
     },
   };
   return state;

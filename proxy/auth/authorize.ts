@@ -16,19 +16,25 @@ export interface Authorization {
 export interface Authorizer {
   /** The decision for a request: synchronous on a cache hit, a promise on a miss. */
   authorize(headers: IncomingHttpHeaders, socket: Socket, isConnect: boolean): Authorization | Promise<Authorization>;
+  /** The same for credentials already read (a SOCKS5 login). */
+  authorizeTarget(target: ClientRequestTarget, socket: Socket): Authorization | Promise<Authorization>;
 }
 
 export interface AuthorizerOptions {
   cache: KeyCache;
   now(): number;
   hasPool(name: string): boolean;
+  /** The client's address: the socket's peer, or what a PROXY protocol header said. */
+  clientAddressOf(socket: Socket): string;
 }
 
 /**
  * Credentials → key hash → cached grant → decision. A keep-alive connection usually sends
  * the same credentials on every request, so the hash is remembered per connection.
  */
-export function createAuthorizer({ cache, now, hasPool }: AuthorizerOptions): Authorizer {
+const CLIENT_FORBIDDEN = new Refusal('client_forbidden');
+
+export function createAuthorizer({ cache, now, hasPool, clientAddressOf }: AuthorizerOptions): Authorizer {
   const lastHashOf = new WeakMap<Socket, { key: string; hash: string }>();
 
   function hashOf(key: string, socket: Socket): string {
@@ -41,10 +47,11 @@ export function createAuthorizer({ cache, now, hasPool }: AuthorizerOptions): Au
     return hash;
   }
 
-  function decide(grant: KeyGrant | null, keyHash: string, target: ClientRequestTarget): Authorization {
+  function decide(grant: KeyGrant | null, keyHash: string, target: ClientRequestTarget, socket: Socket): Authorization {
     if (grant === null) throw new Refusal('key_invalid');
     if (grant.revoked) throw new Refusal('key_revoked');
     if (grant.expiresAt <= now()) throw new Refusal('key_expired');
+    if (grant.allowedClients !== null && !grant.allowedClients.allows(clientAddressOf(socket))) throw CLIENT_FORBIDDEN;
     if (target.pool !== undefined && ((grant.pools !== null && !grant.pools.has(target.pool)) || !hasPool(target.pool))) {
       throw new Refusal('pool_forbidden');
     }
@@ -52,13 +59,15 @@ export function createAuthorizer({ cache, now, hasPool }: AuthorizerOptions): Au
     return { grant, keyHash, target };
   }
 
+  function authorizeTarget(target: ClientRequestTarget, socket: Socket): Authorization | Promise<Authorization> {
+    const keyHash = hashOf(target.key, socket);
+    const grant = cache.lookup(keyHash, clientAddressOf(socket));
+    if (grant instanceof Promise) return grant.then((resolved) => decide(resolved, keyHash, target, socket));
+    return decide(grant, keyHash, target, socket);
+  }
+
   return {
-    authorize(headers, socket, isConnect) {
-      const target = readCredentials(headers, isConnect);
-      const keyHash = hashOf(target.key, socket);
-      const grant = cache.lookup(keyHash, socket);
-      if (grant instanceof Promise) return grant.then((resolved) => decide(resolved, keyHash, target));
-      return decide(grant, keyHash, target);
-    },
+    authorize: (headers, socket, isConnect) => authorizeTarget(readCredentials(headers, isConnect), socket),
+    authorizeTarget,
   };
 }

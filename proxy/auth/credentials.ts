@@ -110,6 +110,13 @@ function once(name: Parameter, previous: string | undefined, value: string): str
   return value;
 }
 
+/** The key of a username and password pair, with the username's targeting read into `targeting`. */
+function fromLogin(username: string, password: string, targeting: Targeting): string {
+  parseUsername(username, targeting);
+  // `curl -U KEY:` sends the key as the username with an empty password.
+  return password === '' ? username : password;
+}
+
 function fromProxyAuthorization(header: string, targeting: Targeting): string {
   if (header.length > MAX_CREDENTIAL_LENGTH) throw new Refusal('key_invalid');
   const space = header.indexOf(' ');
@@ -121,11 +128,7 @@ function fromProxyAuthorization(header: string, targeting: Targeting): string {
   const decoded = Buffer.from(value, 'base64').toString('latin1');
   const colon = decoded.indexOf(':');
   if (colon < 0) throw new Refusal('key_invalid');
-  const username = decoded.slice(0, colon);
-  const password = decoded.slice(colon + 1);
-  parseUsername(username, targeting);
-  // `curl -U KEY:` sends the key as the username with an empty password.
-  return password === '' ? username : password;
+  return fromLogin(decoded.slice(0, colon), decoded.slice(colon + 1), targeting);
 }
 
 function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
@@ -158,8 +161,7 @@ function checkedAsn(value: string): number {
  * malformed targeting.
  */
 export function readCredentials(headers: IncomingHttpHeaders, isConnect: boolean): ClientRequestTarget {
-  // Every field from the start: one object shape for every request.
-  const targeting: Targeting = { country: undefined, city: undefined, state: undefined, asn: undefined, session: undefined, sesstime: undefined, pool: undefined };
+  const targeting = noTargeting();
   let key: string;
   let source: ClientRequestTarget['source'] = 'proxy-authorization';
   const proxyAuthorization = headerValue(headers, 'proxy-authorization');
@@ -180,7 +182,23 @@ export function readCredentials(headers: IncomingHttpHeaders, isConnect: boolean
   targeting.session = headerValue(headers, 'proxy-session') ?? targeting.session;
   targeting.sesstime = headerValue(headers, 'proxy-sesstime') ?? targeting.sesstime;
   targeting.pool = headerValue(headers, 'proxy-pool') ?? targeting.pool;
+  return checkedTarget(key, source, targeting);
+}
 
+/**
+ * A SOCKS5 login (RFC 1929): the same username, targeting and key rules as a Basic
+ * Proxy-Authorization, without headers. Throws the same Refusals.
+ */
+export function readLogin(username: string, password: string): ClientRequestTarget {
+  if (username.length + password.length > MAX_CREDENTIAL_LENGTH) throw new Refusal('key_invalid');
+  const targeting = noTargeting();
+  return checkedTarget(fromLogin(username, password, targeting), 'proxy-authorization', targeting);
+}
+
+// Every field from the start: one object shape for every request.
+const noTargeting = (): Targeting => ({ country: undefined, city: undefined, state: undefined, asn: undefined, session: undefined, sesstime: undefined, pool: undefined });
+
+function checkedTarget(key: string, source: ClientRequestTarget['source'], targeting: Targeting): ClientRequestTarget {
   const { session, sesstime, pool } = targeting;
   if (session !== undefined && !SESSION_ID.test(session)) throw badRequest(`The session id ${quoted(session)} is malformed: use up to 64 letters, digits or _.`);
   if (pool !== undefined && !POOL_NAME.test(pool)) throw badRequest(`The pool name ${quoted(pool)} is malformed.`);

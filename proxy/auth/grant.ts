@@ -1,4 +1,5 @@
 import type { ConcurrencyLimit, RateLimit, VerifiedKey } from '../../contract/node-api.js';
+import { createClientAllowlist, type ClientAllowlist } from '../../lib/cidr.js';
 
 /** What a node knows about a key: its grants, never its secret. */
 export interface KeyGrant {
@@ -13,6 +14,8 @@ export interface KeyGrant {
   expiresAt: number;
   rateLimit: RateLimit | null;
   concurrency: ConcurrencyLimit | null;
+  /** The client addresses the key may be used from; null means any. */
+  allowedClients: ClientAllowlist | null;
   /** The key's or its team's monthly byte quota was used up when this was verified. */
   overQuota: boolean;
   /** When the control plane last confirmed this (epoch ms). */
@@ -37,6 +40,7 @@ export function createGrantShapes(): GrantShapes {
   const lists = new Map<string, ReadonlySet<string>>();
   const limits = new Map<string, RateLimit | ConcurrencyLimit>();
   const teams = new Map<string, string>();
+  const allowlists = new Map<string, ClientAllowlist>();
 
   function shared<T>(table: Map<string, T>, id: string, make: () => T): T {
     let value = table.get(id);
@@ -49,6 +53,9 @@ export function createGrantShapes(): GrantShapes {
 
   const setOf = (values: string[]) => (values.length === 0 ? null : shared(lists, values.join('\0'), () => new Set(values)));
   const rateOf = (limit: RateLimit | null) => (limit === null ? null : (shared(limits, `r${limit.requestsPerSecond}/${limit.burst}`, () => limit) as RateLimit));
+  // Compiled once per distinct list, not per request or per key.
+  const allowlistOf = (cidrs: string[] | undefined) =>
+    cidrs === undefined || cidrs.length === 0 ? null : shared(allowlists, cidrs.join(' '), () => createClientAllowlist(cidrs));
   const concurrencyOf = (limit: ConcurrencyLimit | null) =>
     limit === null ? null : (shared(limits, `c${limit.perNode}/${limit.perRegion}`, () => limit) as ConcurrencyLimit);
 
@@ -63,6 +70,7 @@ export function createGrantShapes(): GrantShapes {
         expiresAt: key.expiresAt === null ? Infinity : Date.parse(key.expiresAt),
         rateLimit: rateOf(key.rateLimit),
         concurrency: concurrencyOf(key.concurrency),
+        allowedClients: allowlistOf(key.allowedClientCidrs),
         overQuota: key.overQuota,
         verifiedAt,
       };
@@ -71,6 +79,7 @@ export function createGrantShapes(): GrantShapes {
       lists.clear();
       limits.clear();
       teams.clear();
+      allowlists.clear();
     },
   };
 }

@@ -50,9 +50,9 @@ export interface KeyCacheOptions {
 export interface KeyCache {
   /**
    * The grant, null for an unknown key, or a promise when the control plane must be asked.
-   * `connection` is the client's (its address is read only when the control plane is asked).
+   * `clientAddress` spends its own budget of unknown keys when the control plane is asked.
    */
-  lookup(hashHex: string, connection: { readonly remoteAddress?: string | undefined }): KeyGrant | null | Promise<KeyGrant | null>;
+  lookup(hashHex: string, clientAddress: string): KeyGrant | null | Promise<KeyGrant | null>;
   /** Applies a feed event about one key: forget it, and remember the event against in-flight verifies. */
   applyEvent(event: Pick<RevocationEvent, 'kind' | 'seq'> & { keyHash: string }): void;
   /** Forgets every cached key of a team (its quota changed). */
@@ -198,7 +198,7 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
   }
 
   return {
-    lookup(hashHex, connection) {
+    lookup(hashHex, clientAddress) {
       const cached = grants.get(hashHex);
       if (cached !== undefined && now() - cached.verifiedAt <= options.trustWindowMs()) {
         events.hit();
@@ -208,7 +208,7 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
         events.negativeHit();
         return null;
       }
-      return refresh(hashHex, cached, connection.remoteAddress ?? '');
+      return refresh(hashHex, cached, clientAddress);
     },
     applyEvent({ kind, keyHash, seq }) {
       grants.delete(keyHash);

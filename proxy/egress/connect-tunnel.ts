@@ -16,7 +16,7 @@ export interface TunnelOptions {
 
 /** What the caller hears of a tunnel that opened: once established, once closed. */
 export interface TunnelHooks {
-  /** The client has its 200; metering starts here (the CONNECT's `head` is payload). */
+  /** The client has its 200 (or SOCKS reply); metering starts here (the `head` is payload). */
   established(): void;
   closed(): void;
 }
@@ -24,8 +24,8 @@ export interface TunnelHooks {
 /** The most an exit may send before the end of its CONNECT reply's headers. */
 const MAX_REPLY_HEAD = 16 * 1024;
 
-/** The 200 reply, with headers of ours (X-RateLimit-*) given as [name, value, ...]. */
-function established(extraHeaders: string[]): string {
+/** A CONNECT's 200 reply, with headers of ours (X-RateLimit-*) given as [name, value, ...]. */
+export function connectEstablished(extraHeaders: string[]): string {
   let reply = 'HTTP/1.1 200 Connection Established\r\n';
   for (let i = 0; i < extraHeaders.length; i += 2) reply += `${extraHeaders[i]}: ${extraHeaders[i + 1]}\r\n`;
   return `${reply}\r\n`;
@@ -118,7 +118,8 @@ async function openThroughExit(target: RequestTarget, transport: ExitTransport, 
  * nothing has been sent to the client; an exit that reached out but was refused by the
  * target is not (another exit would meet the same target). On success the client gets
  * `200 Connection Established` and bytes flow both ways until either side closes or the
- * tunnel idles out.
+ * tunnel idles out. `established` is what the client hears once the tunnel is open: a
+ * CONNECT's 200 (`connectEstablished`) or a SOCKS5 success reply.
  */
 export async function openTunnel(
   client: net.Socket,
@@ -126,7 +127,7 @@ export async function openTunnel(
   target: RequestTarget,
   attempts: ExitAttempts,
   options: TunnelOptions,
-  extraHeaders: string[],
+  established: string | Uint8Array,
   hooks: TunnelHooks,
 ): Promise<TunnelOutcome> {
   for (;;) {
@@ -156,7 +157,7 @@ export async function openTunnel(
       upstream.destroy();
       return 'client_aborted';
     }
-    client.write(established(extraHeaders));
+    client.write(established);
     hooks.established();
     splice(client, upstream, { head, upstreamHead, reader, idleTimeoutMs: options.idleTimeoutMs, onClose: hooks.closed });
     return 'ok';

@@ -4,6 +4,7 @@ import type { DestinationPolicy } from '../../lib/http/destination-policy.js';
 import type { RequestTarget } from '../../lib/http/request-target.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Authorization, Authorizer } from '../auth/authorize.js';
+import type { ClientRequestTarget } from '../auth/credentials.js';
 import { planExitAttempts, type ExitAttempts, type ExitAttemptsOptions } from '../egress/exit-attempts.js';
 import type { Admission, TrafficLimits } from '../limits/traffic-limits.js';
 import { Refusal } from '../refusal.js';
@@ -22,6 +23,22 @@ export interface Admitted {
  */
 export type Admit = (request: http.IncomingMessage, socket: Socket, target: RequestTarget, isConnect: boolean) => Admitted | Promise<Admitted>;
 
+/**
+ * Admission in two steps, for SOCKS5, where the credentials come before the destination:
+ * each fails only with a Refusal.
+ */
+export interface StepwiseAdmit {
+  /** The login's key and grants, when the client authenticates. */
+  authorize(login: ClientRequestTarget, socket: Socket): Authorization | Promise<Authorization>;
+  /** Destination policy, exit choice and limits, once the client names where it goes. */
+  admitTo(authorization: Authorization, target: RequestTarget): Admitted | Promise<Admitted>;
+}
+
+export interface Admitter {
+  admit: Admit;
+  stepwise: StepwiseAdmit;
+}
+
 export interface AdmitterOptions {
   authorizer: Authorizer;
   policy: DestinationPolicy;
@@ -33,7 +50,7 @@ export interface AdmitterOptions {
 const FORBIDDEN = new Refusal('destination_forbidden');
 const UNAVAILABLE = new Refusal('auth_unavailable', 1);
 
-export function createAdmitter({ authorizer, policy, limits, attempts: attemptOptions, logger }: AdmitterOptions): Admit {
+export function createAdmitter({ authorizer, policy, limits, attempts: attemptOptions, logger }: AdmitterOptions): Admitter {
   function toRefusal(error: unknown): Refusal {
     if (error instanceof Refusal) return error;
     // A bug or an unexpected failure: the client is refused as if the key could not be checked.
@@ -52,13 +69,35 @@ export function createAdmitter({ authorizer, policy, limits, attempts: attemptOp
     return { authorization, attempts, admission: admitting };
   }
 
-  return (request, socket, target, isConnect) => {
-    try {
-      const decided = authorizer.authorize(request.headers, socket, isConnect);
-      const admitted = decided instanceof Promise ? decided.then((authorization) => afterAuthorization(authorization, target)) : afterAuthorization(decided, target);
-      return admitted instanceof Promise ? admitted.catch(rethrowAsRefusal) : admitted;
-    } catch (error) {
-      throw toRefusal(error);
-    }
+  // Spelled out three times rather than through a helper taking a closure: `admit` runs on
+  // every request.
+  return {
+    admit(request, socket, target, isConnect) {
+      try {
+        const decided = authorizer.authorize(request.headers, socket, isConnect);
+        const admitted = decided instanceof Promise ? decided.then((authorization) => afterAuthorization(authorization, target)) : afterAuthorization(decided, target);
+        return admitted instanceof Promise ? admitted.catch(rethrowAsRefusal) : admitted;
+      } catch (error) {
+        throw toRefusal(error);
+      }
+    },
+    stepwise: {
+      authorize(login, socket) {
+        try {
+          const decided = authorizer.authorizeTarget(login, socket);
+          return decided instanceof Promise ? decided.catch(rethrowAsRefusal) : decided;
+        } catch (error) {
+          throw toRefusal(error);
+        }
+      },
+      admitTo(authorization, target) {
+        try {
+          const admitted = afterAuthorization(authorization, target);
+          return admitted instanceof Promise ? admitted.catch(rethrowAsRefusal) : admitted;
+        } catch (error) {
+          throw toRefusal(error);
+        }
+      },
+    },
   };
 }

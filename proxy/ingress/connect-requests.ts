@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { Gauge } from 'prom-client';
 import { endSocket } from '../../lib/http/end-socket.js';
 import { parseConnectTarget, type RequestTarget } from '../../lib/http/request-target.js';
-import { openTunnel, type TunnelOptions } from '../egress/connect-tunnel.js';
+import { connectEstablished, openTunnel, type TunnelOptions } from '../egress/connect-tunnel.js';
 import type { TunnelMeter } from '../limits/tunnel-meter.js';
 import type { UsageMeter } from '../limits/usage-meter.js';
 import { Refusal, renderRefusal } from '../refusal.js';
@@ -21,10 +21,23 @@ export interface ConnectRequestsOptions {
   tunnelOptions: TunnelOptions;
 }
 
+/** How a client hears about its tunnel: HTTP CONNECT answers, or SOCKS5 replies. */
+export interface TunnelDialect {
+  /** What the client hears once its tunnel is open, given our headers (X-RateLimit-*) as [name, value, ...]. */
+  established(extraHeaders: string[]): string | Uint8Array;
+  /** Answers a refusal and closes the connection. */
+  refuse(socket: Socket, refusal: Refusal): void;
+}
+
 /** CONNECT requests: admitted, then a tunnel through an exit that lives until either side closes. */
 export interface ConnectRequests {
   /** Synchronous when admission is; a promise otherwise. Rejects only on a bug. */
   handle(request: http.IncomingMessage, socket: Socket, head: Buffer): void | Promise<void>;
+  /**
+   * A tunnel for a client admitted elsewhere (SOCKS5), tracked, metered and counted like a
+   * CONNECT's; `head` is payload the client sent ahead. Rejects only on a bug.
+   */
+  tunnel(socket: Socket, head: Buffer, target: RequestTarget, admitted: Admitted, dialect: TunnelDialect): Promise<void>;
   /** Tunnels admitted and not yet closed, including those still connecting. */
   open(): number;
 }
@@ -34,12 +47,13 @@ const BAD_REQUEST = new Refusal('bad_request');
 export function createConnectRequests({ admit, connections, usage, tunnelMeter, countOutcome, openTunnels, tunnelOptions }: ConnectRequestsOptions): ConnectRequests {
   let open = 0;
 
+  const httpDialect: TunnelDialect = { established: connectEstablished, refuse: (socket, refusal) => endSocket(socket, renderRefusal(refusal, false)) };
   function refuse(socket: Socket, refusal: Refusal): void {
     countOutcome(refusal.code);
-    endSocket(socket, renderRefusal(refusal, false));
+    httpDialect.refuse(socket, refusal);
   }
 
-  async function tunnel(socket: Socket, head: Buffer, target: RequestTarget, { authorization, attempts, admission }: Admitted): Promise<void> {
+  async function tunnel(socket: Socket, head: Buffer, target: RequestTarget, { authorization, attempts, admission }: Admitted, dialect: TunnelDialect): Promise<void> {
     // The client may have left while it was being admitted: its slot comes back at once.
     if (socket.destroyed) {
       admission.release();
@@ -61,7 +75,7 @@ export function createConnectRequests({ admit, connections, usage, tunnelMeter, 
     };
     let outcome;
     try {
-      outcome = await openTunnel(socket, head, target, attempts, tunnelOptions, admission.headers, {
+      outcome = await openTunnel(socket, head, target, attempts, tunnelOptions, dialect.established(admission.headers), {
         established: () => (stopMetering = tunnelMeter.open(keyId, teamId, socket, head.length)),
         closed,
       });
@@ -74,7 +88,10 @@ export function createConnectRequests({ admit, connections, usage, tunnelMeter, 
     if (outcome === 'ok' || outcome === 'client_aborted') countOutcome(outcome);
     if (outcome !== 'ok') {
       closed();
-      if (outcome !== 'client_aborted') refuse(socket, new Refusal(outcome));
+      if (outcome !== 'client_aborted') {
+        countOutcome(outcome);
+        dialect.refuse(socket, new Refusal(outcome));
+      }
     }
   }
 
@@ -88,12 +105,13 @@ export function createConnectRequests({ admit, connections, usage, tunnelMeter, 
       } catch (refusal) {
         return refuse(socket, refusal as Refusal);
       }
-      if (!(admitted instanceof Promise)) return tunnel(socket, head, target, admitted);
+      if (!(admitted instanceof Promise)) return tunnel(socket, head, target, admitted, httpDialect);
       return admitted.then(
-        (resolved) => tunnel(socket, head, target, resolved),
+        (resolved) => tunnel(socket, head, target, resolved, httpDialect),
         (refusal: unknown) => refuse(socket, refusal as Refusal),
       );
     },
+    tunnel,
     open: () => open,
   };
 }

@@ -5,8 +5,10 @@ import { drain } from '../../lib/drain.js';
 import { endSocket } from '../../lib/http/end-socket.js';
 import type { Logger } from '../../lib/logger.js';
 import { Refusal, refusalParts, renderRefusal } from '../refusal.js';
+import type { ClientAddresses } from './client-address.js';
 import type { ConnectRequests } from './connect-requests.js';
 import type { HttpRequests } from './http-requests.js';
+import { readProxyHeader, type ProxyProtocolMode } from './proxy-protocol.js';
 
 export interface ProxyServerOptions {
   host: string;
@@ -18,6 +20,9 @@ export interface ProxyServerOptions {
   /** Counts a CONNECT request broken by a bug. */
   countTunnel(outcome: string): void;
   timeouts: { requestHeadersMs: number; keepAliveMs: number };
+  /** Whether each connection starts with a PROXY protocol header, and which versions. */
+  proxyProtocol: ProxyProtocolMode;
+  clientAddresses: ClientAddresses;
   logger: Logger;
 }
 
@@ -44,7 +49,7 @@ const INTERNAL = new Refusal('internal');
  * before. Every connection is tracked, tunnels included (the HTTP server lets go of a
  * socket once it is a tunnel), so that shutdown can end them all.
  */
-export function createProxyServer({ host, port, httpRequests, connectRequests, countRequest, countTunnel, timeouts, logger }: ProxyServerOptions): ProxyServer {
+export function createProxyServer({ host, port, httpRequests, connectRequests, countRequest, countTunnel, timeouts, proxyProtocol, clientAddresses, logger }: ProxyServerOptions): ProxyServer {
   const sockets = new Set<Socket>();
   let activeRequests = 0;
   // The latest response on each connection: a CONNECT pipelined behind requests waits for it.
@@ -123,11 +128,31 @@ export function createProxyServer({ host, port, httpRequests, connectRequests, c
   server.on('connect', (request: http.IncomingMessage, socket: Socket, head: Buffer) => {
     tunnel(request, socket, head).catch((error: unknown) => failTunnel(error, socket));
   });
+  // node:http's own connection handler, which starts parsing requests: with PROXY protocol
+  // it runs only once the header has been read off the connection.
+  const startHttp = server.listeners('connection') as ((socket: Socket) => void)[];
+  server.removeAllListeners('connection');
+  const serveHttp = (socket: Socket) => {
+    for (const listener of startHttp) listener.call(server, socket);
+  };
+  async function serveAfterProxyHeader(socket: Socket, mode: Exclude<ProxyProtocolMode, 'off'>): Promise<void> {
+    const header = await readProxyHeader(socket, mode, timeouts.requestHeadersMs);
+    if (header === undefined) {
+      // No header, a malformed or late one: not from the balancer, and nothing to answer.
+      if (!socket.destroyed) countRequest(BAD_REQUEST.code);
+      return void socket.destroy();
+    }
+    if (socket.destroyed) return;
+    if (header.source !== undefined) clientAddresses.set(socket, header.source);
+    serveHttp(socket);
+  }
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     // A client socket's errors are the client's business; the handlers hear of them as 'close'.
     socket.on('error', () => socket.destroy());
+    if (proxyProtocol === 'off') serveHttp(socket);
+    else serveAfterProxyHeader(socket, proxyProtocol).catch(() => socket.destroy());
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     if (error.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();

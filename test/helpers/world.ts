@@ -1,3 +1,4 @@
+import type { ControlPlaneOptions } from '../../control-plane/control-plane.js';
 import { createExitServer, type ExitServer } from '../../exit/exit-server.js';
 import { createInProcessBus } from '../../lib/feed/in-process-bus.js';
 import { createLogger } from '../../lib/logger.js';
@@ -36,15 +37,16 @@ export interface WorldOptions {
   /** Instead of `exitCountries`: exits placed more finely. */
   exitPlacements?: ExitPlacement[];
   node?: Partial<TestProxyNodeOptions>;
+  controlPlane?: Partial<ControlPlaneOptions>;
 }
 
 /**
  * A control plane (fresh database), stand-in exits in a `residential` pool, an origin,
  * and one proxy node on the in-process bus.
  */
-export async function startWorld({ exitCountries = ['DE', 'DE', 'US'], exitPlacements, node: nodeOverrides = {} }: WorldOptions = {}): Promise<World> {
+export async function startWorld({ exitCountries = ['DE', 'DE', 'US'], exitPlacements, node: nodeOverrides = {}, controlPlane = {} }: WorldOptions = {}): Promise<World> {
   const bus = createInProcessBus();
-  const cp = await startTestControlPlane({ publishers: new Map([['local', bus.publisher()]]) });
+  const cp = await startTestControlPlane({ publishers: new Map([['local', bus.publisher()]]), ...controlPlane });
   const logger = createLogger({ level: 'silent', name: 'exit' });
   const placements = exitPlacements ?? exitCountries.map((country) => ({ country }));
   const exits = await Promise.all(

@@ -23,6 +23,14 @@ t.test('bad settings fail at start with a message naming every bad variable', as
   t.same([...config.regions.keys()], ['us', 'eu']);
 });
 
+t.test('PUBLIC_PROXY_URL is a scheme, host and port, or unset', async (t) => {
+  const context = { dataDir: 'data', requireNodeToken: false };
+  t.equal(readControlPlaneConfig({}, context).publicProxyUrl, undefined, 'unset by default: the all-in-one start fills in its own node');
+  t.equal(readControlPlaneConfig({ PUBLIC_PROXY_URL: 'http://proxy.example.com:8000/' }, context).publicProxyUrl, 'http://proxy.example.com:8000');
+  t.throws(() => readControlPlaneConfig({ PUBLIC_PROXY_URL: 'socks5://proxy.example.com:1080' }, context), /PUBLIC_PROXY_URL must use http: or https:/);
+  t.throws(() => readControlPlaneConfig({ PUBLIC_PROXY_URL: 'http://user:pw@proxy.example.com:8000' }, context), /PUBLIC_PROXY_URL must be a scheme, host and port only/);
+});
+
 t.test('logs never carry keys, tokens or credentials', async (t) => {
   let output = '';
   const sink = new Writable({

@@ -76,3 +76,45 @@ for (const [route, headers] of [
     t.equal(received.subarray(DOWNLOAD.length + 1).toString(), digest(upload), 'the upload arrived unchanged');
   });
 }
+
+/**
+ * A target that sends in small writes makes the node read small chunks; once the client's
+ * socket is full, such a chunk waits under the high-water mark, where Node never emits
+ * 'drain'. The tunnel must still resume when the client reads again.
+ */
+const TRICKLE = randomBytes(48 * 1024 * 1024);
+let trickling: net.Socket | undefined;
+const trickleTarget = net.createServer((socket) => {
+  trickling = socket;
+  socket.on('error', () => socket.destroy());
+  socket.once('data', async () => {
+    for (let offset = 0; offset < TRICKLE.length && !socket.destroyed; offset += 1000) {
+      // Yielding after each write lets the node read each one on its own.
+      if (!socket.write(TRICKLE.subarray(offset, offset + 1000))) await new Promise((resolve) => socket.once('drain', resolve));
+      else await new Promise((resolve) => setImmediate(resolve));
+    }
+    socket.end();
+  });
+});
+await new Promise<void>((resolve) => trickleTarget.listen(0, '127.0.0.1', resolve));
+t.teardown(() => new Promise<void>((resolve) => trickleTarget.close(() => resolve())));
+
+t.test('a download sent in small writes resumes after the client stopped reading', async (t) => {
+  const tunnel = await proxyConnect(world.node.port, `127.0.0.1:${(trickleTarget.address() as net.AddressInfo).port}`, { ...bearer(key), 'proxy-pool': 'direct' });
+  t.equal(tunnel.status, 200);
+  const socket = tunnel.socket;
+  socket.pause();
+  socket.write('go');
+  await waitFor(() => trickling !== undefined && trickling.writableLength > 0, { what: 'backpressure to reach the trickling target' });
+  const chunks: Buffer[] = [];
+  let total = 0;
+  socket.on('data', (data: string | Buffer) => {
+    const chunk = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
+    chunks.push(chunk);
+    total += chunk.length;
+  });
+  socket.resume();
+  await waitFor(() => total >= TRICKLE.length, { what: 'the whole trickled download', timeoutMs: 30_000 });
+  t.equal(digest(Buffer.concat(chunks)), digest(TRICKLE), 'the download arrived unchanged');
+  socket.destroy();
+});

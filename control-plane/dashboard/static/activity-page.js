@@ -1,23 +1,14 @@
 // @ts-check
 import { PAGE_SIZE, api } from './api.js';
-import { el, errorBox, formatTime, main } from './dom.js';
+import { dataTable, el, emptyState, errorBox, formatTime, main } from './dom.js';
 
 /** @import { Team } from './api.js' */
 
 /** @param {Team} team */
 export function renderActivity(team) {
-  const body = el('tbody', {});
+  const entries = dataTable('Activity', ['When', 'Who', 'What', 'Target', '']);
   const more = el('div', { class: 'more' });
-  main.replaceChildren(
-    el('h1', {}, `Activity · ${team.name}`),
-    el(
-      'table',
-      { 'aria-label': 'Activity' },
-      el('thead', {}, el('tr', {}, ...['When', 'Who', 'What', 'Target', ''].map((title) => el('th', { scope: 'col' }, title)))),
-      body,
-    ),
-    more,
-  );
+  main.replaceChildren(el('h1', {}, `Activity · ${team.name}`), entries.box, more);
   /** @param {string | null} cursor */
   async function load(cursor) {
     more.replaceChildren(el('p', { class: 'muted' }, 'Loading…'));
@@ -26,9 +17,8 @@ export function renderActivity(team) {
       for (const entry of page.data) {
         const who = entry.actor.type === 'admin' ? 'platform admin' : entry.actor.type === 'team_token' ? `team token ${entry.actor.id}` : 'system';
         const name = typeof entry.details?.name === 'string' ? ` “${entry.details.name}”` : '';
-        body.append(
-          el(
-            'tr',
+        entries.body.append(
+          entries.row(
             { 'data-action': entry.action },
             el('td', {}, formatTime(entry.createdAt)),
             el('td', {}, who, entry.ip ? el('div', { class: 'muted' }, entry.ip) : null),
@@ -36,7 +26,7 @@ export function renderActivity(team) {
             el('td', { class: 'name' }, `${entry.target.type} ${entry.target.id}${name}`),
             el(
               'td',
-              {},
+              { class: 'actions-cell' },
               entry.action === 'key.revoked' || entry.action === 'key.rotated'
                 ? el('a', { href: `#/revocation/${entry.target.id}` }, 'Propagation status')
                 : '',
@@ -45,7 +35,9 @@ export function renderActivity(team) {
         );
       }
       more.replaceChildren(page.nextCursor ? el('button', { type: 'button', class: 'secondary', onclick: () => load(page.nextCursor) }, 'Load more') : '');
-      if (cursor === null && page.data.length === 0) more.replaceChildren(el('p', { class: 'muted' }, 'No activity yet.'));
+      if (cursor === null && page.data.length === 0) more.replaceChildren(
+          emptyState('No activity yet', 'Every change to this team (keys created, changed, rotated or revoked, tokens issued) is recorded here.', el('a', { href: '#/keys' }, 'Go to keys to create your first key')),
+        );
     } catch (error) {
       more.replaceChildren(errorBox(error));
     }

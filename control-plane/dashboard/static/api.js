@@ -5,10 +5,16 @@
  */
 
 /** @typedef {{ id: string, name: string, createdAt: string }} Team */
-/** @typedef {{ kind: 'admin' | 'team', team: Team | null }} Me */
+/**
+ * @typedef {{ id: string, teamId: string | null, name: string, prefix: string | null, scopes: string[], status: string,
+ *   createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null }} Token
+ */
+/** @typedef {{ kind: 'admin' | 'team', team: Team | null, scopes: string[], token: Token | null, proxyUrl?: string | null }} Me */
 /**
  * @typedef {{ id: string, teamId: string, name: string, prefix: string, status: string, pools: string[],
- *   countries: string[], expiresAt: string | null, createdAt: string, lastUsedAt: string | null, revokedAt: string | null }} Key
+ *   countries: string[], expiresAt: string | null, createdAt: string, lastUsedAt: string | null, revokedAt: string | null,
+ *   rateLimit: { requestsPerSecond: number, burst?: number } | null, concurrency: { perNode?: number | null, perRegion?: number | null } | null,
+ *   monthlyQuotaBytes: number | null, monthlyUsedBytes: number }} Key
  */
 
 /** sessionStorage, not localStorage: the token should not outlive the tab. */

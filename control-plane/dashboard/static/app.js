@@ -12,6 +12,8 @@ import { ApiError, api, describe, forgetToken, hasToken, saveToken, whenTokenRej
 import { el, errorBox, main } from './dom.js';
 import { renderKeys } from './keys-page.js';
 import { renderPools } from './pools-page.js';
+import { renderTeams } from './teams-page.js';
+import { renderTokens } from './tokens-page.js';
 import { renderUsage } from './usage-page.js';
 
 /** @import { Me, Team } from './api.js' */
@@ -58,9 +60,24 @@ function renderSignIn(message) {
   input.focus();
 }
 
+/**
+ * Which sections the signed-in token may open: Teams for the platform admin, Tokens for a
+ * token that may manage tokens.
+ * @param {string} view
+ */
+function mayOpen(view) {
+  if (session.me === null) return false;
+  if (view === 'teams') return session.me.kind === 'admin';
+  if (view === 'tokens') return session.me.scopes.includes('tokens:write');
+  return true;
+}
+
 /** @param {boolean} signedIn */
 function setChrome(signedIn) {
   /** @type {HTMLElement} */ (document.getElementById('nav')).hidden = !signedIn;
+  for (const link of document.querySelectorAll('nav a')) {
+    if (link instanceof HTMLElement) link.hidden = !mayOpen(link.dataset.view ?? '');
+  }
   /** @type {HTMLElement} */ (document.getElementById('sign-out')).hidden = !signedIn;
   const who = /** @type {HTMLElement} */ (document.getElementById('who'));
   who.textContent = !signedIn || session.me === null ? '' : session.me.kind === 'admin' ? `Platform admin${session.team ? ` · ${session.team.name}` : ''}` : `Team ${session.team?.name ?? ''}`;
@@ -82,42 +99,26 @@ function route() {
   setChrome(true);
   // Pools are the platform's, not a team's: an admin sees them before choosing a team.
   if (view === 'pools') return renderPools();
-  if (session.team === null) return renderTeamChooser(view);
+  if (view === 'teams' && mayOpen('teams')) return renderTeams(session.team, (team) => chooseTeam(team, 'keys'));
+  if (session.team === null) return renderTeams(null, (team) => chooseTeam(team, view));
+  if (view === 'tokens' && mayOpen('tokens')) return renderTokens(session.team, session.me);
   if (view === 'activity') return renderActivity(session.team);
   if (view === 'usage') return renderUsage(session.team, argument);
-  if (view === 'revocation' && argument !== undefined) return renderKeys(session.team, argument);
-  return renderKeys(session.team);
+  const proxyUrl = session.me.proxyUrl ?? null;
+  if (view === 'revocation' && argument !== undefined) return renderKeys(session.team, proxyUrl, argument);
+  return renderKeys(session.team, proxyUrl);
 }
 
-/** @param {string} next */
-async function renderTeamChooser(next) {
-  const list = el('ul', {});
-  const more = el('div', { class: 'more' });
-  main.replaceChildren(el('h1', {}, 'Choose a team'), list, more);
-  /** @param {string | null} cursor */
-  async function load(cursor) {
-    more.replaceChildren(el('p', { class: 'muted' }, 'Loading…'));
-    try {
-      const page = await api('GET', `/v1/teams?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
-      for (const team of /** @type {Team[]} */ (page.data)) {
-        list.append(
-          el('li', {}, el('button', { type: 'button', class: 'link', onclick: () => chooseTeam(team, next) }, team.name), ' ', el('span', { class: 'muted' }, team.id)),
-        );
-      }
-      more.replaceChildren(page.nextCursor ? el('button', { type: 'button', class: 'secondary', onclick: () => load(page.nextCursor) }, 'Load more teams') : '');
-      if (page.data.length === 0 && cursor === null) list.append(el('li', { class: 'muted' }, 'No teams yet. Create one with POST /v1/teams.'));
-    } catch (error) {
-      more.replaceChildren(errorBox(error));
-    }
-  }
-  await load(null);
-}
-
-/** @param {Team} team @param {string} next */
+/**
+ * Switches the dashboard to `team`, staying signed in.
+ * @param {Team} team
+ * @param {string} next the section to open in it
+ */
 function chooseTeam(team, next) {
   session.team = team;
-  location.hash = `#/${next === 'activity' ? 'activity' : 'keys'}`;
-  route();
+  const view = ['activity', 'usage', 'tokens'].includes(next) ? next : 'keys';
+  if (location.hash === `#/${view}`) route();
+  else location.hash = `#/${view}`;
 }
 
 /** @type {HTMLElement} */ (document.getElementById('sign-out')).addEventListener('click', () => signOut());

@@ -42,6 +42,35 @@ export function svg(tag, attributes, ...children) {
 }
 
 /**
+ * A table whose cells carry their column's title, so that on a narrow screen each row can
+ * show as a card of labelled lines; wider tables scroll inside their own box, never the page.
+ * @param {string} label
+ * @param {string[]} titles
+ */
+export function dataTable(label, titles) {
+  const body = el('tbody', {});
+  const table = el('table', { 'aria-label': label, class: 'cards' }, el('thead', {}, el('tr', {}, ...titles.map((title) => el('th', { scope: 'col' }, title)))), body);
+  return {
+    box: el('div', { class: 'table-box' }, table),
+    body,
+    /**
+     * @param {Record<string, string>} attributes
+     * @param {HTMLElement[]} cells one `td` per column
+     */
+    row(attributes, ...cells) {
+      cells.forEach((cell, i) => {
+        const title = titles[i];
+        if (!title) return;
+        cell.dataset.label = title;
+        // A card lays a labelled cell out as a grid of label and value: the value must be one item.
+        if (cell.childNodes.length > 1) cell.replaceChildren(el('div', {}, ...cell.childNodes));
+      });
+      return el('tr', attributes, ...cells);
+    },
+  };
+}
+
+/**
  * A modal dialog that removes itself from the document once closed.
  * @param {HTMLElement[]} content
  * @returns {HTMLDialogElement}
@@ -60,6 +89,16 @@ export function notify(message) {
   setTimeout(() => {
     if (toast.textContent === message) toast.textContent = '';
   }, 4000);
+}
+
+/**
+ * What an empty list says: what is missing and what to do next, with the action itself if there is one.
+ * @param {string} title
+ * @param {string} text
+ * @param {HTMLElement | null} [action]
+ */
+export function emptyState(title, text, action = null) {
+  return el('div', { class: 'empty' }, el('h2', {}, title), el('p', {}, text), action);
 }
 
 /** @param {unknown} error */

@@ -1,108 +1,81 @@
 // @ts-check
-/** The dialogs that change a team's keys: creating one (and showing its secret once) and revoking one. */
+/** The dialogs that change a team's keys: create, edit grants and limits, rotate and revoke. */
 import { api } from './api.js';
 import { el, errorBox, openDialog } from './dom.js';
+import { keyFields } from './key-fields.js';
 import { openPropagation } from './propagation-dialog.js';
+import { showSecret } from './secret-panel.js';
 
 /** @import { Key, Team } from './api.js' */
 
-/** @param {Team} team @param {() => void} onCreated */
-export async function openCreateKey(team, onCreated) {
-  const name = /** @type {HTMLInputElement} */ (el('input', { id: 'key-name', name: 'name', required: true, maxlength: '200', autocomplete: 'off' }));
-  const countries = /** @type {HTMLInputElement} */ (el('input', { id: 'key-countries', name: 'countries', placeholder: 'DE, US (empty: all countries)', autocomplete: 'off' }));
-  const expires = /** @type {HTMLInputElement} */ (el('input', { id: 'key-expires', name: 'expires', type: 'datetime-local' }));
-  const poolChecks = el('div', { class: 'checks' }, el('span', { class: 'muted' }, 'Loading pools…'));
+/**
+ * A form dialog that sends `submit` and shows its error in place, keeping what was typed.
+ * @param {string} title
+ * @param {string} action the submit button's text
+ * @param {HTMLElement[]} fields
+ * @param {(dialog: HTMLDialogElement) => Promise<void>} submit
+ */
+function formDialog(title, action, fields, submit) {
   const problem = el('div', { 'aria-live': 'polite' });
-  const submit = /** @type {HTMLButtonElement} */ (el('button', { type: 'submit' }, 'Create key'));
+  const button = /** @type {HTMLButtonElement} */ (el('button', { type: 'submit' }, action));
   const form = el(
     'form',
     { method: 'dialog' },
-    el('h2', {}, 'Create new key'),
-    el('label', { for: 'key-name' }, 'Name', name),
-    el('fieldset', {}, el('legend', {}, 'Pools (none checked: all pools)'), poolChecks),
-    el('label', { for: 'key-countries' }, 'Countries, as ISO codes', countries),
-    el('label', { for: 'key-expires' }, 'Expires (optional)', expires),
+    el('h2', {}, title),
+    ...fields,
     problem,
-    el('div', { class: 'actions' }, el('button', { type: 'button', class: 'secondary', onclick: () => dialog.close() }, 'Cancel'), submit),
+    el('div', { class: 'actions' }, el('button', { type: 'button', class: 'secondary', onclick: () => dialog.close() }, 'Cancel'), button),
   );
   const dialog = openDialog(form);
-  name.focus();
-  api('GET', '/v1/pools?limit=500').then(
-    (page) => {
-      poolChecks.replaceChildren(
-        ...page.data.map((/** @type {{ name: string }} */ pool) => el('label', {}, el('input', { type: 'checkbox', name: 'pool', value: pool.name }), pool.name)),
-      );
-      if (page.data.length === 0) poolChecks.replaceChildren(el('span', { class: 'muted' }, 'No pools defined.'));
-    },
-    (error) => poolChecks.replaceChildren(errorBox(error)),
-  );
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     problem.replaceChildren();
-    /** @type {Record<string, unknown>} */
-    const body = { name: name.value };
-    const pools = [...form.querySelectorAll('input[name="pool"]:checked')].map((input) => /** @type {HTMLInputElement} */ (input).value);
-    if (pools.length > 0) body.pools = pools;
-    const codes = countries.value.split(/[\s,]+/).filter(Boolean);
-    if (codes.length > 0) body.countries = codes;
-    if (expires.value !== '') body.expiresAt = new Date(expires.value).toISOString();
-    submit.disabled = true;
+    button.disabled = true;
     try {
-      const created = await api('POST', `/v1/teams/${encodeURIComponent(team.id)}/keys`, body);
-      showSecret(dialog, created);
-      onCreated();
+      await submit(dialog);
     } catch (error) {
       problem.replaceChildren(errorBox(error));
-      submit.disabled = false;
+      button.disabled = false;
     }
   });
+  return dialog;
 }
 
-/** @param {HTMLDialogElement} dialog @param {Key & { key: string }} created */
-function showSecret(dialog, created) {
-  const secret = el('code', { class: 'secret', id: 'new-secret' }, created.key);
-  const copied = el('span', { class: 'muted', 'aria-live': 'polite' });
-  const done = el('button', { type: 'button', onclick: () => dialog.close() }, 'Done');
-  dialog.replaceChildren(
-    el(
-      'div',
-      { class: 'stack' },
-      el('h2', {}, `Key “${created.name}” created`),
-      el('p', { class: 'warning' }, 'Copy this key now. It will not be shown again.'),
-      secret,
-      el(
-        'div',
-        { class: 'actions' },
-        copied,
-        el(
-          'button',
-          {
-            type: 'button',
-            class: 'secondary',
-            onclick: async () => {
-              try {
-                await navigator.clipboard.writeText(created.key);
-                copied.textContent = 'Copied.';
-              } catch {
-                const range = document.createRange();
-                range.selectNodeContents(secret);
-                getSelection()?.removeAllRanges();
-                getSelection()?.addRange(range);
-                copied.textContent = 'Selected: press Ctrl+C to copy.';
-              }
-            },
-          },
-          'Copy',
-        ),
-        done,
-      ),
-    ),
-  );
-  done.focus();
+/** @param {Team} team @param {string | null} proxyUrl @param {() => void} onCreated */
+export function openCreateKey(team, proxyUrl, onCreated) {
+  const name = /** @type {HTMLInputElement} */ (el('input', { id: 'key-name', name: 'name', required: true, maxlength: '200', autocomplete: 'off' }));
+  const fields = keyFields(null);
+  formDialog('Create new key', 'Create key', [el('label', { for: 'key-name' }, 'Name', name), ...fields.elements], async (dialog) => {
+    const created = await api('POST', `/v1/teams/${encodeURIComponent(team.id)}/keys`, { name: name.value, ...fields.read() });
+    showSecret(dialog, { title: `Key “${created.name}” created`, secret: created.key, what: 'key', proxyUrl });
+    onCreated();
+  });
+  name.focus();
 }
 
-/** @param {Team} team @param {Key} key @param {() => void} onRevoked */
-export function confirmRevoke(team, key, onRevoked) {
+/** @param {Team} team @param {Key} key @param {(key: Key) => void} onSaved */
+export function openEditKey(team, key, onSaved) {
+  const name = /** @type {HTMLInputElement} */ (el('input', { id: 'key-name', name: 'name', required: true, maxlength: '200', autocomplete: 'off' }));
+  name.value = key.name;
+  const fields = keyFields(key);
+  formDialog(`Edit “${key.name}”`, 'Save changes', [el('label', { for: 'key-name' }, 'Name', name), ...fields.elements], async (dialog) => {
+    const body = fields.read();
+    if (name.value !== key.name) body.name = name.value;
+    const saved = await api('PATCH', `/v1/teams/${encodeURIComponent(team.id)}/keys/${encodeURIComponent(key.id)}`, body);
+    dialog.close();
+    onSaved(saved);
+  });
+  name.focus();
+}
+
+/**
+ * A dialog that asks before doing something that cannot be undone.
+ * @param {string} title
+ * @param {string} text
+ * @param {string} action the confirming button's text
+ * @param {(dialog: HTMLDialogElement) => Promise<void>} confirmed
+ */
+function confirmDialog(title, text, action, confirmed) {
   const problem = el('div', { 'aria-live': 'polite' });
   const confirm = /** @type {HTMLButtonElement} */ (
     el(
@@ -113,29 +86,45 @@ export function confirmRevoke(team, key, onRevoked) {
         onclick: async () => {
           confirm.disabled = true;
           try {
-            await api('POST', `/v1/teams/${encodeURIComponent(team.id)}/keys/${encodeURIComponent(key.id)}/revoke`);
-            dialog.close();
-            onRevoked();
-            openPropagation(team, key);
+            await confirmed(dialog);
           } catch (error) {
             problem.replaceChildren(errorBox(error));
             confirm.disabled = false;
           }
         },
       },
-      'Revoke key',
+      action,
     )
   );
   const cancel = el('button', { type: 'button', class: 'secondary', onclick: () => dialog.close() }, 'Cancel');
-  const dialog = openDialog(
-    el(
-      'div',
-      { class: 'stack' },
-      el('h2', {}, `Revoke “${key.name}”?`),
-      el('p', {}, 'Every client using this key will be refused within a second, in every region, and its open connections will be closed. This cannot be undone.'),
-      problem,
-      el('div', { class: 'actions' }, cancel, confirm),
-    ),
-  );
+  const dialog = openDialog(el('div', { class: 'stack' }, el('h2', {}, title), el('p', {}, text), problem, el('div', { class: 'actions' }, cancel, confirm)));
   cancel.focus();
+}
+
+/** @param {Team} team @param {Key} key @param {string | null} proxyUrl */
+export function confirmRotate(team, key, proxyUrl) {
+  confirmDialog(
+    `Rotate “${key.name}”?`,
+    'The key gets a new secret, shown once. The current secret stops working everywhere within a second, so update your clients right after.',
+    'Rotate key',
+    async (dialog) => {
+      const rotated = await api('POST', `/v1/teams/${encodeURIComponent(team.id)}/keys/${encodeURIComponent(key.id)}/rotate`);
+      showSecret(dialog, { title: `Key “${rotated.name}” rotated`, secret: rotated.key, what: 'key', proxyUrl });
+    },
+  );
+}
+
+/** @param {Team} team @param {Key} key @param {() => void} onRevoked */
+export function confirmRevoke(team, key, onRevoked) {
+  confirmDialog(
+    `Revoke “${key.name}”?`,
+    'Every client using this key will be refused within a second, in every region, and its open connections will be closed. This cannot be undone.',
+    'Revoke key',
+    async (dialog) => {
+      await api('POST', `/v1/teams/${encodeURIComponent(team.id)}/keys/${encodeURIComponent(key.id)}/revoke`);
+      dialog.close();
+      onRevoked();
+      openPropagation(team, key);
+    },
+  );
 }

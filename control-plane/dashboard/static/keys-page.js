@@ -1,8 +1,8 @@
 // @ts-check
 /** The keys of one team: search, status filter, endless scrolling, and each key's actions. */
 import { PAGE_SIZE, api, describe } from './api.js';
-import { el, errorBox, formatTime, main, notify } from './dom.js';
-import { confirmRevoke, openCreateKey } from './key-dialogs.js';
+import { dataTable, el, emptyState, errorBox, formatBytes, formatTime, main, notify } from './dom.js';
+import { confirmRevoke, confirmRotate, openCreateKey, openEditKey } from './key-dialogs.js';
 import { openPropagation } from './propagation-dialog.js';
 
 /** @import { Key, Team } from './api.js' */
@@ -14,11 +14,22 @@ function grantsText(key) {
   return `${pools} · ${countries}`;
 }
 
+/** @param {Key} key @returns {string} the key's limits, empty when it has none */
+function limitsText(key) {
+  const limits = [];
+  if (key.rateLimit) limits.push(`${key.rateLimit.requestsPerSecond.toLocaleString()} req/s${key.rateLimit.burst && key.rateLimit.burst !== key.rateLimit.requestsPerSecond ? ` (burst ${key.rateLimit.burst.toLocaleString()})` : ''}`);
+  if (key.concurrency?.perNode) limits.push(`${key.concurrency.perNode.toLocaleString()} per node`);
+  if (key.concurrency?.perRegion) limits.push(`${key.concurrency.perRegion.toLocaleString()} per region`);
+  if (key.monthlyQuotaBytes !== null) limits.push(`${formatBytes(key.monthlyUsedBytes ?? 0)} of ${formatBytes(key.monthlyQuotaBytes)} this month`);
+  return limits.join(' · ');
+}
+
 /**
  * @param {Team} team
+ * @param {string | null} proxyUrl where clients reach the proxy, for the snippets shown with a new secret
  * @param {string} [revocationKeyId] a key whose propagation panel opens at once
  */
-export function renderKeys(team, revocationKeyId) {
+export function renderKeys(team, proxyUrl, revocationKeyId) {
   const search = /** @type {HTMLInputElement} */ (el('input', { id: 'search', type: 'search', placeholder: 'name or sk_live_…', autocomplete: 'off' }));
   const status = /** @type {HTMLSelectElement} */ (
     el(
@@ -31,13 +42,8 @@ export function renderKeys(team, revocationKeyId) {
     )
   );
   const total = el('span', { class: 'muted', id: 'total', 'aria-live': 'polite' });
-  const body = el('tbody', {});
-  const table = el(
-    'table',
-    { 'aria-label': 'Keys' },
-    el('thead', {}, el('tr', {}, ...['Name', 'Prefix', 'Status', 'Grants', 'Created', 'Last used', ''].map((title) => el('th', { scope: 'col' }, title)))),
-    body,
-  );
+  const keys = dataTable('Keys', ['Name', 'Prefix', 'Status', 'Grants', 'Created', 'Last used', '']);
+  const body = keys.body;
   const more = el('div', { class: 'more' });
   main.replaceChildren(
     el('h1', {}, `Keys · ${team.name}`),
@@ -48,9 +54,9 @@ export function renderKeys(team, revocationKeyId) {
       el('label', { for: 'status' }, 'Status', status),
       total,
       el('span', { class: 'spacer' }),
-      el('button', { type: 'button', id: 'create-key', onclick: () => openCreateKey(team, () => reload()) }, 'Create new key'),
+      el('button', { type: 'button', id: 'create-key', onclick: () => openCreateKey(team, proxyUrl, () => reload()) }, 'Create new key'),
     ),
-    table,
+    keys.box,
     more,
   );
 
@@ -79,13 +85,23 @@ export function renderKeys(team, revocationKeyId) {
       }
       cursor = page.nextCursor;
       exhausted = cursor === null;
-      if (exhausted) more.replaceChildren(body.children.length === 0 ? el('p', { class: 'muted' }, 'No keys match.') : '');
+      if (exhausted) more.replaceChildren(body.children.length === 0 ? noKeys() : '');
       else more.replaceChildren(el('button', { type: 'button', class: 'secondary', id: 'load-more', onclick: () => loadPage() }, 'Load more'));
     } catch (error) {
       if (mine === generation) more.replaceChildren(errorBox(error), el('button', { type: 'button', class: 'secondary', onclick: () => loadPage() }, 'Try again'));
     } finally {
       if (mine === generation) loading = false;
     }
+  }
+
+  /** A team without keys is told how to start; a search without matches, how to widen it. */
+  function noKeys() {
+    if (search.value.trim() !== '' || status.value !== '') return emptyState('No keys match', 'Clear the search or choose another status to see more keys.');
+    return emptyState(
+      'No keys yet',
+      'A key is what your scraper sends to the proxy as its password. Create your first key to start sending traffic.',
+      el('button', { type: 'button', id: 'create-first-key', onclick: () => openCreateKey(team, proxyUrl, () => reload()) }, 'Create your first key'),
+    );
   }
 
   function reload() {
@@ -101,20 +117,25 @@ export function renderKeys(team, revocationKeyId) {
   /** @param {Key} key */
   function keyRow(key) {
     const statusCell = el('td', { class: `status status-${key.status}` }, key.status);
-    const actions = el('td', {});
-    const row = el(
-      'tr',
+    const actions = el('td', { class: 'actions-cell' });
+    const row = keys.row(
       { 'data-key-id': key.id },
       el('td', { class: 'name' }, key.name),
       el('td', {}, el('code', {}, key.prefix)),
       statusCell,
-      el('td', {}, grantsText(key)),
+      el('td', {}, grantsText(key), limitsText(key) === '' ? null : el('div', { class: 'muted' }, limitsText(key))),
       el('td', {}, formatTime(key.createdAt)),
       el('td', {}, formatTime(key.lastUsedAt)),
       actions,
     );
+    if (key.status !== 'revoked') {
+      actions.append(
+        el('button', { type: 'button', class: 'secondary', 'aria-label': `Edit ${key.name}`, onclick: () => openEditKey(team, key, (saved) => row.replaceWith(keyRow(saved))) }, 'Edit'),
+      );
+    }
     if (key.status === 'active') {
       actions.append(
+        el('button', { type: 'button', class: 'secondary', 'aria-label': `Rotate ${key.name}`, onclick: () => confirmRotate(team, key, proxyUrl) }, 'Rotate'),
         el(
           'button',
           {

@@ -1,6 +1,6 @@
 // @ts-check
 import { api } from './api.js';
-import { el, errorBox, formatBytes, formatTime, main, svg } from './dom.js';
+import { dataTable, el, emptyState, errorBox, formatBytes, formatTime, main, svg } from './dom.js';
 
 /** @import { Team } from './api.js' */
 
@@ -53,18 +53,13 @@ export function renderUsage(team, keyId) {
   const title = el('h1', {}, keyId === undefined ? `Usage · ${team.name}` : 'Usage of a key');
   const summary = el('p', { id: 'usage-summary', 'aria-live': 'polite' }, 'Loading…');
   const chart = el('div', { class: 'chart-box' });
-  const body = el('tbody', {});
+  const periods = dataTable('Usage', ['Period starting', 'Downloaded', 'Uploaded', 'Requests', 'Tunnels']);
   main.replaceChildren(
     title,
     el('div', { class: 'toolbar' }, el('label', { for: 'usage-range' }, 'Period', range), keyId === undefined ? '' : el('a', { href: '#/usage' }, 'Whole team')),
     summary,
     chart,
-    el(
-      'table',
-      { 'aria-label': 'Usage' },
-      el('thead', {}, el('tr', {}, ...['Period starting', 'Downloaded', 'Uploaded', 'Requests', 'Tunnels'].map((name) => el('th', { scope: 'col' }, name)))),
-      body,
-    ),
+    periods.box,
   );
   const base = `/v1/teams/${encodeURIComponent(team.id)}${keyId === undefined ? '' : `/keys/${encodeURIComponent(keyId)}`}`;
   if (keyId !== undefined) {
@@ -90,10 +85,12 @@ export function renderUsage(team, keyId) {
       });
       const plural = (/** @type {number} */ count, /** @type {string} */ word) => `${count.toLocaleString()} ${word}${count === 1 ? '' : 's'}`;
       summary.textContent = `${formatBytes(total.down)} downloaded, ${formatBytes(total.up)} uploaded, ${plural(total.requests, 'request')}, ${plural(total.tunnels, 'tunnel')}.`;
-      chart.replaceChildren(points.length === 0 ? el('p', { class: 'muted' }, 'No traffic in this period.') : usageChart(chartPoints));
-      body.replaceChildren(
+      chart.replaceChildren(points.length === 0
+          ? emptyState('No traffic in this period', 'Send a request through the proxy with one of your keys; it shows here within a few seconds.', el('a', { href: '#/keys' }, 'See your keys'))
+          : usageChart(chartPoints));
+      periods.body.replaceChildren(
         ...points.map((point) =>
-          el('tr', {}, el('td', {}, formatTime(point.start)), el('td', {}, formatBytes(point.bytesDown)), el('td', {}, formatBytes(point.bytesUp)), el('td', {}, point.requests.toLocaleString()), el('td', {}, point.tunnels.toLocaleString())),
+          periods.row({}, el('td', {}, formatTime(point.start)), el('td', {}, formatBytes(point.bytesDown)), el('td', {}, formatBytes(point.bytesUp)), el('td', {}, point.requests.toLocaleString()), el('td', {}, point.tunnels.toLocaleString())),
         ),
       );
     } catch (error) {

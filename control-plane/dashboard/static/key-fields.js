@@ -1,0 +1,103 @@
+// @ts-check
+/**
+ * The fields of a key's grants and limits, shared by the create and edit dialogs: pools,
+ * countries, expiry, rate limit, concurrency caps and monthly quota. Empty means "no limit".
+ */
+import { api } from './api.js';
+import { el, errorBox } from './dom.js';
+
+/** @import { Key } from './api.js' */
+
+const BYTES_PER_GB = 1_000_000_000;
+
+/** @param {string} iso @returns {string} the value a datetime-local input shows for it */
+function localInputValue(iso) {
+  const date = new Date(iso);
+  const pad = (/** @type {number} */ n) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
+
+/**
+ * @param {string} id
+ * @param {string} label
+ * @param {number | null | undefined} value
+ * @param {Record<string, string>} [extra]
+ */
+function numberField(id, label, value, extra = {}) {
+  const input = /** @type {HTMLInputElement} */ (el('input', { id, type: 'number', min: '1', step: '1', inputmode: 'numeric', ...extra }));
+  if (value !== null && value !== undefined) input.value = String(value);
+  return { input, label: el('label', { for: id }, label, input) };
+}
+
+/** @param {HTMLInputElement} input @returns {number | null} */
+function numberOrNull(input) {
+  return input.value.trim() === '' ? null : Number(input.value);
+}
+
+/**
+ * @param {Key | null} key the key being edited, or null for a new one
+ * @returns {{ elements: HTMLElement[], read(): Record<string, unknown> }} `read` gives every grant and limit
+ *   (a new key: only those set), and the expiry only when it changed, so an expired key can still be edited.
+ */
+export function keyFields(key) {
+  const countries = /** @type {HTMLInputElement} */ (el('input', { id: 'key-countries', name: 'countries', placeholder: 'DE, US (empty: all countries)', autocomplete: 'off' }));
+  countries.value = key?.countries.join(', ') ?? '';
+  const expires = /** @type {HTMLInputElement} */ (el('input', { id: 'key-expires', name: 'expires', type: 'datetime-local' }));
+  const originalExpiry = key?.expiresAt ? localInputValue(key.expiresAt) : '';
+  expires.value = originalExpiry;
+  const rate = numberField('key-rate', 'Requests per second', key?.rateLimit?.requestsPerSecond);
+  // A burst equal to the rate is the API's default: left empty, it follows a changed rate.
+  const burst = numberField('key-burst', 'Burst (requests)', key?.rateLimit?.burst === key?.rateLimit?.requestsPerSecond ? null : key?.rateLimit?.burst);
+  const perNode = numberField('key-per-node', 'Connections per node', key?.concurrency?.perNode);
+  const perRegion = numberField('key-per-region', 'Connections per region', key?.concurrency?.perRegion);
+  const quota = numberField('key-quota', 'Monthly quota (GB)', key?.monthlyQuotaBytes == null ? null : key.monthlyQuotaBytes / BYTES_PER_GB, { step: 'any', min: '0.000000001', inputmode: 'decimal' });
+  const poolChecks = el('div', { class: 'checks' }, el('span', { class: 'muted' }, 'Loading pools…'));
+  api('GET', '/v1/pools?limit=500').then(
+    (page) => {
+      poolChecks.replaceChildren(
+        ...page.data.map((/** @type {{ name: string }} */ pool) =>
+          el('label', {}, el('input', { type: 'checkbox', name: 'pool', value: pool.name, checked: key?.pools.includes(pool.name) ?? false }), pool.name),
+        ),
+      );
+      if (page.data.length === 0) poolChecks.replaceChildren(el('span', { class: 'muted' }, 'No pools defined.'));
+    },
+    (error) => poolChecks.replaceChildren(errorBox(error)),
+  );
+  const elements = [
+    el('fieldset', {}, el('legend', {}, 'Pools (none checked: all pools)'), poolChecks),
+    el('label', { for: 'key-countries' }, 'Countries, as ISO codes', countries),
+    el('label', { for: 'key-expires' }, 'Expires (optional)', expires),
+    el(
+      'fieldset',
+      { class: 'limits' },
+      el('legend', {}, 'Limits (empty: no limit)'),
+      el('div', { class: 'grid' }, rate.label, burst.label, perNode.label, perRegion.label, quota.label),
+    ),
+  ];
+  return {
+    elements,
+    read() {
+      /** @type {Record<string, unknown>} */
+      const body = {};
+      const pools = [...poolChecks.querySelectorAll('input[name="pool"]:checked')].map((input) => /** @type {HTMLInputElement} */ (input).value);
+      const codes = countries.value.split(/[\s,]+/).filter(Boolean);
+      if (expires.value !== originalExpiry) body.expiresAt = expires.value === '' ? null : new Date(expires.value).toISOString();
+      const requestsPerSecond = numberOrNull(rate.input);
+      const burstSize = numberOrNull(burst.input);
+      const rateLimit = requestsPerSecond === null ? null : burstSize === null ? { requestsPerSecond } : { requestsPerSecond, burst: burstSize };
+      const caps = { perNode: numberOrNull(perNode.input), perRegion: numberOrNull(perRegion.input) };
+      const concurrency = caps.perNode === null && caps.perRegion === null ? null : caps;
+      const gigabytes = numberOrNull(quota.input);
+      const monthlyQuotaBytes = gigabytes === null ? null : Math.max(1, Math.round(gigabytes * BYTES_PER_GB));
+      if (key === null) {
+        if (pools.length > 0) body.pools = pools;
+        if (codes.length > 0) body.countries = codes;
+        if (rateLimit !== null) body.rateLimit = rateLimit;
+        if (concurrency !== null) body.concurrency = concurrency;
+        if (monthlyQuotaBytes !== null) body.monthlyQuotaBytes = monthlyQuotaBytes;
+        return body;
+      }
+      return { ...body, pools, countries: codes, rateLimit, concurrency, monthlyQuotaBytes };
+    },
+  };
+}
