@@ -1,7 +1,8 @@
 /**
  * `npm run bench:proxy`: our node side by side with the baselines, in one run — straight to
  * a local origin, squid (when installed: `apt-get install squid`), bare proxy-chain (no
- * auth) — for plain HTTP at 50 and 500 keep-alive connections, CONNECT setup rate, and bulk
+ * auth) — for plain HTTP at 50 and 500 keep-alive connections, CONNECT setup rate (and our
+ * SOCKS5 setup rate beside it), and bulk
  * throughput through one tunnel with the CPU it costs; then the auth decision on a cache
  * hit, the rate-limit decision, and heap bytes per cached key. Runs are interleaved (A, B,
  * C, A, B, C…) and reported as medians with their range, since the machine is shared. The
@@ -9,10 +10,11 @@
  * autocannon) and the origin on core 1.
  *
  * Then plain HTTP through a node per worker count (WORKERS 1 and 2), with the scaling ratio
- * and requests per CPU-second of the node's processes together; `--workers` runs that alone.
+ * and requests per CPU-second of the node's processes together; `--workers` runs that alone
+ * (BENCH_WORKERS sets the counts, 1,2 by default).
  *
  * Settings: BENCH_DURATION (seconds per HTTP run, 10), BENCH_ROUNDS (3),
- * BENCH_CONNECTIONS (50,500), BENCH_TUNNEL_BYTES (1 GiB), BENCH_WORKERS (1,2).
+ * BENCH_CONNECTIONS (50,500), BENCH_TUNNEL_BYTES (1 GiB).
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,6 +33,7 @@ import { measureConnectRate } from './lib/connect-rate.js';
 import { cpuSecondsOfTree } from './lib/cpu.js';
 import { interleave, median, medianWithRange, ratio } from './lib/interleave.js';
 import { measureLimiterDecision } from './lib/limiter-micro.js';
+import { measureSocksRate } from './lib/socks-rate.js';
 import { runLoad, type LoadResult } from './lib/load.js';
 import { hasSquid, startSquid } from './lib/squid.js';
 import { printTable, saveResults } from './lib/table.js';
@@ -97,6 +100,7 @@ try {
   const limitedKey = await keyFor({ name: 'limited', pools: ['direct'], rateLimit: { requestsPerSecond: 1_000_000, burst: 1_000_000 } });
 
   const nodePort = await freePort();
+  const socksPort = await freePort();
   const node = await startProcess({
     core: 0,
     entry: 'bin/portcullis.ts',
@@ -107,6 +111,7 @@ try {
       CONTROL_PLANE_URL: cp.url,
       NODE_TOKEN: cp.nodeToken,
       PORT: String(nodePort),
+      SOCKS_PORT: String(socksPort),
       METRICS_PORT: String(await freePort()),
       ALLOW_PRIVATE_DESTINATIONS: 'true',
       LOG_LEVEL: 'info',
@@ -193,9 +198,17 @@ try {
       return { ...result, cpuSeconds: (cpuSecondsOfTree(contender.pid!) ?? NaN) - cpuBefore, seconds };
     });
     const connectRate = (contender: Contender | undefined) => (contender === undefined ? undefined : median(connects.get(contender)!.map((run) => run.tunnelsPerSecond)));
-    printTable(
-      'CONNECT tunnel setup (50 concurrent clients: connect, CONNECT, one reply, close)',
-      proxies.map((contender) => {
+    // The same node, key, target and clients over SOCKS5: greeting, login and request are three round trips to CONNECT's one.
+    const socksRuns = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const seconds = Math.min(DURATION, 5);
+      const cpuBefore = cpuSecondsOfTree(node.pid) ?? NaN;
+      const result = await measureSocksRate(socksPort, { host: '127.0.0.1', port: tcpPort! }, { username: 'bench', password: directKey }, 50, seconds);
+      socksRuns.push({ ...result, cpuSeconds: (cpuSecondsOfTree(node.pid) ?? NaN) - cpuBefore, seconds });
+    }
+    const socksRate = median(socksRuns.map((run) => run.tunnelsPerSecond));
+    printTable('CONNECT and SOCKS5 tunnel setup (50 concurrent clients: connect, CONNECT or SOCKS5 handshake, one reply, close)', [
+      ...proxies.map((contender) => {
         const runs = connects.get(contender)!;
         const rate = connectRate(contender)!;
         return {
@@ -208,7 +221,15 @@ try {
           'vs proxy-chain': contender === ours ? ratio(rate, connectRate(proxyChain)) : '',
         };
       }),
-    );
+      {
+        scenario: 'portcullis node, SOCKS5 (username/password), cached key, direct egress',
+        'tunnels/s': medianWithRange(socksRuns.map((run) => run.tunnelsPerSecond)),
+        'p99 ms': medianWithRange(socksRuns.map((run) => run.p99Ms), 1),
+        'tunnels per CPU-s': medianWithRange(socksRuns.map((run) => (run.tunnelsPerSecond * run.seconds) / run.cpuSeconds)),
+        failures: socksRuns.reduce((sum, run) => sum + run.failures, 0),
+        'vs our CONNECT': ratio(socksRate, connectRate(ours)),
+      },
+    ]);
 
     const tunnels = await interleave([direct, ...proxies], ROUNDS, async (contender) => {
       const cpuBefore = contender.pid === undefined ? undefined : cpuSecondsOfTree(contender.pid);
@@ -265,7 +286,7 @@ try {
     printTable('Heap per cached key in a whole node (one proxied request per key: verified, cached, admitted, metered)', [
       { 'cached keys': nodeMemory.keys, 'failed requests': nodeMemory.failed, 'heap MB': nodeMemory.heapMb, 'bytes per key': Math.round(nodeMemory.bytesPerKey), '≤ 500 B': nodeMemory.bytesPerKey <= 500 ? 'yes' : 'NO' },
     ]);
-    process.stdout.write(`results: ${saveResults('proxy', { workerScaling: scaling.raw, nodeMemory, httpRaw, connects: Object.fromEntries([...connects].map(([c, r]) => [c.title, r])), tunnels: Object.fromEntries([...tunnels].map(([c, r]) => [c.title, r])), micro, limiter, memory })}\n`);
+    process.stdout.write(`results: ${saveResults('proxy', { workerScaling: scaling.raw, nodeMemory, httpRaw, connects: Object.fromEntries([...connects].map(([c, r]) => [c.title, r])), socks: socksRuns, tunnels: Object.fromEntries([...tunnels].map(([c, r]) => [c.title, r])), micro, limiter, memory })}\n`);
   }
 } finally {
   await Promise.all(children.map((child) => child.stop()));

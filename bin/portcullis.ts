@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { ConfigError } from '../lib/env.js';
 import { StartupError } from '../lib/startup-error.js';
+import { COMMANDS } from './commands.js';
 
 const USAGE = `usage: portcullis <command>
 
@@ -9,18 +10,12 @@ commands:
   control-plane  the control plane (admin API, node API, relay)
   proxy          one proxy node
   exit           a stand-in residential exit for development, tests and benchmarks
+  healthcheck    exits 0 if this container's process answers /healthz (the image's HEALTHCHECK)
 
 Every setting is an environment variable; see the README.`;
 
-const commands: Record<string, () => Promise<void>> = {
-  start: async () => (await import('./start.js')).runStart(process.env),
-  'control-plane': async () => (await import('../control-plane/main.js')).runControlPlane(process.env),
-  proxy: async () => (await import('../proxy/main.js')).runProxy(process.env),
-  exit: async () => (await import('../exit/main.js')).runExit(process.env),
-};
-
 const name = process.argv[2];
-const command = name === undefined ? undefined : commands[name];
+const command = name === undefined ? undefined : COMMANDS[name];
 if (command === undefined) {
   process.stderr.write(`${name === undefined || name === 'help' || name === '--help' ? '' : `unknown command "${name}"\n\n`}${USAGE}\n`);
   process.exit(name === 'help' || name === '--help' ? 0 : 2);

@@ -49,6 +49,11 @@ export const RevocationEvent = Type.Object({
   keyHash: Type.Union([HashHex, Type.Null()]),
   /** When the change committed. */
   at: Instant,
+  /**
+   * The W3C `traceparent` of the call that made the change, when it was traced: a node
+   * applies the event in that trace. Optional: control planes before it send none.
+   */
+  traceparent: Type.Optional(Type.String({ pattern: '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' })),
 });
 export type RevocationEvent = Static<typeof RevocationEvent>;
 

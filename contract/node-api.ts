@@ -66,6 +66,8 @@ export const VerifiedKey = Type.Object({
   concurrency: Nullable(ConcurrencyLimit),
   /** The key's or its team's monthly byte quota is used up. */
   overQuota: Type.Boolean(),
+  /** The key's team lets it ask for `Proxy-Debug: 1`. Optional: older control planes never send it. */
+  debug: Type.Optional(Type.Boolean()),
   /**
    * Client addresses the key may be used from, as canonical CIDRs; absent or empty: any.
    * Absent from control planes older than the field.

@@ -1,6 +1,12 @@
-import { createEnvReader, redactUrlPassword, type EnvReader, type LogLevel } from '../lib/env.js';
+import { createEnvReader, redactUrlPassword, settingNames, type EnvReader, type LogLevel } from '../lib/env.js';
 import { parseRedisTarget } from '../lib/redis-target.js';
+import { readTracingSettings, type TracingSettings } from '../lib/tracing/settings.js';
 import type { RetentionSettings } from './db/retention.js';
+import type { HeavyCallSettings } from './http/heavy-calls.js';
+
+/** What a control plane process serves: the admin API and dashboard, the node API, the relay. */
+export const ROLES = ['admin', 'node-api', 'relay'] as const;
+export type Role = (typeof ROLES)[number];
 
 export type DatabaseLocation = { url: string } | { dataDir: string };
 
@@ -11,12 +17,16 @@ export interface PoolSettings {
 }
 
 export interface ControlPlaneConfig {
+  /** A deployment may run node-API instances apart from the admin API; every role by default. */
+  roles: ReadonlySet<Role>;
   host: string;
   port: number;
   database: DatabaseLocation;
   /** The bulkheads: admin/dashboard traffic and proxy-node traffic never share connections. */
   adminPool: PoolSettings;
   nodePool: PoolSettings;
+  /** Admin lists, searches and exports at once per process, so the node API keeps the event loop. */
+  heavyCalls: HeavyCallSettings;
   /** When set, this exact token is a platform admin token (in addition to stored ones). */
   adminToken: string | undefined;
   nodeToken: string | undefined;
@@ -29,6 +39,7 @@ export interface ControlPlaneConfig {
   relay: { heartbeatMs: number; pollMs: number; leaseMs: number };
   nodeLivenessMs: number;
   retention: RetentionSettings;
+  tracingSettings: TracingSettings;
   /**
    * Where clients reach the proxy (`http://host:port`), for the dashboard's ready-to-paste
    * snippets; unset on a standalone control plane, which cannot know it.
@@ -56,6 +67,7 @@ export function readControlPlaneConfig(env: NodeJS.ProcessEnv, context: ControlP
     if (value !== undefined && value.length < MIN_SECRET_LENGTH) read.problem(`${name} must be at least ${MIN_SECRET_LENGTH} characters`);
   }
   const config: ControlPlaneConfig = {
+    roles: parseRoles(read.optionalString('ROLES'), read.problem),
     host: read.string('HOST', '127.0.0.1'),
     port: read.integer('PORT', { default: 8080, min: 0, max: 65535 }),
     database: databaseUrl !== undefined ? { url: databaseUrl } : { dataDir: read.string('DATA_DIR', context.dataDir) },
@@ -69,6 +81,11 @@ export function readControlPlaneConfig(env: NodeJS.ProcessEnv, context: ControlP
       statementTimeoutMs: read.integer('NODE_STATEMENT_TIMEOUT_MS', { default: 1_000, min: 10, max: 600_000 }),
       connectionTimeoutMs: read.integer('NODE_POOL_WAIT_MS', { default: 1_000, min: 10, max: 600_000 }),
     },
+    heavyCalls: {
+      concurrency: read.integer('ADMIN_HEAVY_CONCURRENCY', { default: 4, min: 1, max: 1_000 }),
+      queue: read.integer('ADMIN_HEAVY_QUEUE', { default: 32, min: 0, max: 100_000 }),
+      queueWaitMs: read.integer('ADMIN_HEAVY_QUEUE_MS', { default: 2_000, min: 1, max: 600_000 }),
+    },
     adminToken,
     nodeToken,
     bodyLimitBytes: read.integer('BODY_LIMIT_BYTES', { default: 64 * 1024, min: 1024, max: 16 * 1024 * 1024 }),
@@ -78,7 +95,8 @@ export function readControlPlaneConfig(env: NodeJS.ProcessEnv, context: ControlP
     regions: parseRegions(read.optionalString('REGIONS'), read.problem),
     relay: {
       heartbeatMs: read.integer('HEARTBEAT_MS', { default: 500, min: 10, max: 60_000 }),
-      pollMs: read.integer('RELAY_POLL_MS', { default: 1_000, min: 10, max: 60_000 }),
+      // Followers try the relay's lock at this pace: a dead leader is replaced within about one poll.
+      pollMs: read.integer('RELAY_POLL_MS', { default: 500, min: 10, max: 60_000 }),
       leaseMs: read.integer('RELAY_LEASE_MS', { default: 5_000, min: 100, max: 600_000 }),
     },
     nodeLivenessMs: read.integer('NODE_LIVENESS_MS', { default: 10_000, min: 100, max: 3_600_000 }),
@@ -91,6 +109,7 @@ export function readControlPlaneConfig(env: NodeJS.ProcessEnv, context: ControlP
       intervalMs: read.integer('RETENTION_INTERVAL_MS', { default: 60_000, min: 100, max: 86_400_000 }),
       batchRows: read.integer('RETENTION_BATCH_ROWS', { default: 1_000, min: 1, max: 100_000 }),
     },
+    tracingSettings: readTracingSettings(read),
   };
   // The relay says something on its connection at least every heartbeat and poll: a lease
   // shorter than twice that would end a healthy session.
@@ -99,6 +118,21 @@ export function readControlPlaneConfig(env: NodeJS.ProcessEnv, context: ControlP
   read.finish();
   return config;
 }
+
+/** `admin,node-api` → the set; unknown and repeated names are reported, and the set may not be empty. */
+function parseRoles(value: string | undefined, problem: (message: string) => void): ReadonlySet<Role> {
+  if (value === undefined) return new Set(ROLES);
+  const roles = new Set<Role>();
+  for (const entry of value.split(',').map((part) => part.trim())) {
+    if (!(ROLES as readonly string[]).includes(entry)) problem(`ROLES must list some of ${ROLES.join(', ')} separated by commas; unknown role "${entry}"`);
+    else if (roles.has(entry as Role)) problem(`ROLES lists "${entry}" twice`);
+    else roles.add(entry as Role);
+  }
+  return roles.size > 0 ? roles : new Set(ROLES);
+}
+
+/** Every variable `portcullis control-plane` reads. */
+export const controlPlaneSettingNames = (): string[] => settingNames((env) => readControlPlaneConfig(env, { dataDir: 'unused', requireNodeToken: true }));
 
 /** PUBLIC_PROXY_URL as clients write it: scheme, host and port, nothing else. */
 function readPublicProxyUrl(read: EnvReader): string | undefined {

@@ -6,6 +6,7 @@ import { retryWithBackoff } from '../lib/backoff.js';
 import { createFailureLog } from '../lib/failure-log.js';
 import type { FeedPublisher } from '../lib/feed/bus.js';
 import type { Logger } from '../lib/logger.js';
+import { TRACING_OFF, type Tracing } from '../lib/tracing/tracing.js';
 import { registerActivityRoutes } from './activity/routes.js';
 import { installErrorHandling } from './http/error-handler.js';
 import { createControlPlaneMetrics } from './metrics.js';
@@ -15,11 +16,14 @@ import { assertTeamAccess } from './http/team-access.js';
 import { loadCursorSecret } from './bootstrap.js';
 import type { ControlPlaneConfig } from './config.js';
 import { createCursorCodec } from './http/cursor.js';
+import { createHeavyCallLimit, installHeavyCallLimit, type HeavyCallLimit } from './http/heavy-calls.js';
 import { DatabaseUnavailableError, type Database } from './db/database.js';
 import { createRetention, type Retention } from './db/retention.js';
 import { migrate } from './db/migrate.js';
 import { createPgDatabase } from './db/pg-database.js';
 import { createPgliteDatabase } from './db/pglite-database.js';
+import { traceDatabase } from './db/traced-database.js';
+import { createRequestSpans, type RequestSpans } from './http/request-spans.js';
 import { registerDashboard } from './dashboard/serve-dashboard.js';
 import { registerKeyRoutes } from './keys/routes.js';
 import { registerNodeApi } from './node-api/routes.js';
@@ -34,11 +38,18 @@ import { registerUsageRoutes } from './usage/routes.js';
 import { createTotalCache } from './keys/total-cache.js';
 import { installValidation } from './http/validation.js';
 
-export type ControlPlaneOptions = Omit<ControlPlaneConfig, 'logLevel' | 'nodeToken' | 'shutdownDeadlineMs' | 'regions'> & {
+export type ControlPlaneOptions = Omit<ControlPlaneConfig, 'logLevel' | 'nodeToken' | 'shutdownDeadlineMs' | 'regions' | 'publicProxyUrl' | 'tracingSettings'> & {
   nodeToken: string;
+  /**
+   * Where clients reach the proxy, asked on every /v1/me: the all-in-one start learns its
+   * node's port only once the node listens, after the control plane.
+   */
+  publicProxyUrl?: () => string | undefined;
   logger: Logger;
   /** Each region's bus, by region name: the relay publishes revocations to all of them. */
   publishers: ReadonlyMap<string, FeedPublisher>;
+  /** Traces of API calls, their SQL and the relay's publishes; off when absent. */
+  tracing?: Tracing;
 };
 
 export interface ControlPlane {
@@ -50,10 +61,17 @@ export interface ControlPlane {
   nodeDb: Database;
   relay: Relay;
   retention: Retention;
+  heavyCalls: HeavyCallLimit;
   close(): Promise<void>;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,64}$/;
+
+/**
+ * An instance without the relay role never takes the relay's lock, so never leads: nor
+ * does it delete old rows, which only the leader does.
+ */
+const NOT_RELAYING: Relay = { isLeader: () => false, flush: async () => {}, close: async () => {} };
 
 async function openDatabases(options: ControlPlaneOptions): Promise<{ adminDb: Database; nodeDb: Database; close(): Promise<void> }> {
   if ('dataDir' in options.database) {
@@ -66,8 +84,9 @@ async function openDatabases(options: ControlPlaneOptions): Promise<{ adminDb: D
   return { adminDb, nodeDb, close: async () => void (await Promise.all([adminDb.close(), nodeDb.close()])) };
 }
 
-function buildApp(options: ControlPlaneOptions): FastifyInstance {
+function buildApp(options: ControlPlaneOptions, requestSpans: RequestSpans | undefined): FastifyInstance {
   return Fastify({
+    ...(requestSpans !== undefined && { serverFactory: requestSpans.serverFactory }),
     loggerInstance: options.logger as FastifyBaseLogger,
     // Requests are logged by our onResponse hook, at debug level, with the path only.
     logController: new LogController({ disableRequestLogging: true }),
@@ -83,7 +102,11 @@ function buildApp(options: ControlPlaneOptions): FastifyInstance {
 }
 
 export async function createControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
-  const { adminDb, nodeDb, close: closeDatabases } = await openDatabases(options);
+  const tracing = options.tracing ?? TRACING_OFF;
+  const databases = await openDatabases(options);
+  const closeDatabases = databases.close;
+  const adminDb = tracing.enabled ? traceDatabase(databases.adminDb, tracing, 'admin') : databases.adminDb;
+  const nodeDb = tracing.enabled ? traceDatabase(databases.nodeDb, tracing, 'node') : databases.nodeDb;
   let app: FastifyInstance | undefined;
   let relay: Relay | undefined;
   let retention: Retention | undefined;
@@ -99,11 +122,15 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
     await confirmEpoch(adminDb, options.logger.child({ module: 'relay' }));
     const cursors = createCursorCodec(await loadCursorSecret(adminDb));
     const registry = new Registry();
-    const metrics = createControlPlaneMetrics(registry, { admin: adminDb, node: nodeDb });
+    // The gauge reads the limit only when scraped, once both exist.
+    const metrics = createControlPlaneMetrics(registry, { admin: adminDb, node: nodeDb }, () => heavyCalls.stats());
+    const heavyCalls = createHeavyCallLimit({ ...options.heavyCalls, onRefused: metrics.heavyCallRefused });
     const auth = createAdminAuth({ db: adminDb, configuredAdminToken: options.adminToken });
     let ready = false;
 
-    app = buildApp(options);
+    const requestSpans = tracing.enabled ? createRequestSpans(tracing) : undefined;
+    app = buildApp(options, requestSpans);
+    requestSpans?.install(app);
     const routes: { method: string; url: string }[] = [];
     app.addHook('onRoute', (route) => {
       // HEAD routes are fastify's automatic twins of GET routes.
@@ -123,22 +150,26 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       request.log.debug({ method: request.method, route, status, ms: reply.elapsedTime }, 'request');
     });
 
+    const { roles } = options;
     // First, so that it sees every route registered after it.
-    await registerApiDocument(app);
-    registerOpsRoutes(app, { databases: [adminDb, nodeDb], registry, isReady: () => ready });
-    await registerDashboard(app);
-    registerNodeApi(app, { db: nodeDb, nodeToken: options.nodeToken, nodeLivenessMs: options.nodeLivenessMs, logger: options.logger.child({ module: 'node-api' }) });
-    await app.register(async (v1) => {
+    if (roles.has('admin')) await registerApiDocument(app);
+    // Ready means the pools of the roles it serves answer (the relay's connection is its own).
+    const databases = [...(roles.has('admin') || roles.has('relay') ? [adminDb] : []), ...(roles.has('node-api') ? [nodeDb] : [])];
+    registerOpsRoutes(app, { databases, registry, isReady: () => ready });
+    if (roles.has('admin')) await registerDashboard(app);
+    if (roles.has('node-api')) registerNodeApi(app, { db: nodeDb, nodeToken: options.nodeToken, nodeLivenessMs: options.nodeLivenessMs, logger: options.logger.child({ module: 'node-api' }) });
+    if (roles.has('admin')) await app.register(async (v1) => {
       v1.addHook('onRequest', async (request) => {
         request.principal = await auth.authenticate(request);
         authorize(request);
       });
+      installHeavyCallLimit(v1, heavyCalls);
       // Every call about a team checks, once validated, that the caller may see that team.
       v1.addHook('preHandler', async (request) => {
         const { team } = request.params as { team?: string };
         if (team !== undefined) await assertTeamAccess(adminDb, request, team);
       });
-      registerTeamRoutes(v1, { db: adminDb, cursors, publicProxyUrl: options.publicProxyUrl });
+      registerTeamRoutes(v1, { db: adminDb, cursors, publicProxyUrl: options.publicProxyUrl ?? (() => undefined) });
       registerTokenRoutes(v1, { db: adminDb, cursors });
       registerKeyRoutes(v1, {
         db: adminDb,
@@ -152,15 +183,18 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       registerUsageRoutes(v1, { db: adminDb, onExportPage: (rows) => metrics.exportPage('usage', rows) });
       registerRevocationStatus(v1, { db: adminDb, regions: [...options.publishers.keys()], nodeLivenessMs: options.nodeLivenessMs });
     });
-    relay = await createRelay({
-      db: adminDb,
-      publishers: options.publishers,
-      heartbeatMs: options.relay.heartbeatMs,
-      pollMs: options.relay.pollMs,
-      leaseMs: options.relay.leaseMs,
-      logger: options.logger.child({ module: 'relay' }),
-      metrics: metrics.relay,
-    });
+    relay = roles.has('relay')
+      ? await createRelay({
+          db: adminDb,
+          publishers: options.publishers,
+          heartbeatMs: options.relay.heartbeatMs,
+          pollMs: options.relay.pollMs,
+          leaseMs: options.relay.leaseMs,
+          logger: options.logger.child({ module: 'relay' }),
+          metrics: metrics.relay,
+          tracing,
+        })
+      : NOT_RELAYING;
     const leader = relay;
     retention = createRetention({
       db: adminDb,
@@ -186,6 +220,7 @@ export async function createControlPlane(options: ControlPlaneOptions): Promise<
       nodeDb,
       relay: running,
       retention: deleting,
+      heavyCalls,
       close() {
         // Not ready from the first moment of shutdown, while requests in flight finish.
         ready = false;

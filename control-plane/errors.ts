@@ -66,6 +66,7 @@ export const ERRORS = {
   database_timeout: { status: 503, message: 'the database took too long; try again', headers: RETRY_SOON },
   database_busy: { status: 503, message: 'the database is busy; try again', headers: RETRY_SOON },
   database_unavailable: { status: 503, message: 'the database cannot be reached; try again shortly', headers: RETRY_SOON },
+  busy: { status: 503, message: 'too many list, search and export calls at once; try again', headers: RETRY_SOON },
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERRORS;

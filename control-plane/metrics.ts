@@ -5,7 +5,7 @@ import type { Database } from './db/database.js';
  * A control plane's metrics, on the registry it is given. No label carries a key, team or
  * token: label values come from small fixed sets (routes, statuses, pools, regions).
  */
-export function createControlPlaneMetrics(registry: Registry, databases: Record<string, Database>) {
+export function createControlPlaneMetrics(registry: Registry, databases: Record<string, Database>, heavyCalls: () => { running: number; waiting: number }) {
   collectDefaultMetrics({ register: registry });
   const requestDuration = new Histogram({
     name: 'portcullis_http_request_duration_seconds',
@@ -27,6 +27,22 @@ export function createControlPlaneMetrics(registry: Registry, databases: Record<
         this.set({ pool, state: 'waiting' }, stats.waiting);
       }
     },
+  });
+  new Gauge({
+    name: 'portcullis_admin_heavy_calls',
+    help: 'Admin list, search and export calls running and waiting for a slot',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const stats = heavyCalls();
+      this.set({ state: 'running' }, stats.running);
+      this.set({ state: 'waiting' }, stats.waiting);
+    },
+  });
+  const heavyCallsRefused = new Counter({
+    name: 'portcullis_admin_heavy_calls_refused_total',
+    help: 'Admin list, search and export calls answered 503 busy',
+    registers: [registry],
   });
   const errors = new Counter({
     name: 'portcullis_http_errors_total',
@@ -53,6 +69,7 @@ export function createControlPlaneMetrics(registry: Registry, databases: Record<
     requestDuration,
     poolGauge,
     errors,
+    heavyCallRefused: () => heavyCallsRefused.inc(),
     exportPage: (kind: 'keys' | 'usage', rows: number) => exportPageRows.observe({ export: kind }, rows),
     relay: {
       published: (region: string, count: number) => published.inc({ region }, count),

@@ -1,5 +1,5 @@
 import { normalizeCountryCode } from '../geo/countries.js';
-import { createEnvReader, type LogLevel } from '../lib/env.js';
+import { createEnvReader, settingNames, type LogLevel } from '../lib/env.js';
 import { EXIT_TOKEN_PATTERN } from './exit-credential.js';
 
 export interface ExitConfig {
@@ -36,3 +36,6 @@ export function readExitConfig(env: NodeJS.ProcessEnv): ExitConfig {
   read.finish();
   return config;
 }
+
+/** Every variable `portcullis exit` reads. */
+export const exitSettingNames = (): string[] => settingNames(readExitConfig);

@@ -149,3 +149,25 @@ export function createEnvReader(env: NodeJS.ProcessEnv): EnvReader {
 export function redactUrlPassword(value: string): string {
   return value.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@').replace(/([?&]sentinelPassword=)[^&]*/, '$1***');
 }
+
+/**
+ * Every variable `read` looks at, found by running it on an empty environment that notes
+ * each name asked for: the settings an executable knows, from its config module itself
+ * (the deployment recipes are checked against them).
+ */
+export function settingNames(read: (env: NodeJS.ProcessEnv) => unknown): string[] {
+  const names = new Set<string>();
+  const env = new Proxy({} as NodeJS.ProcessEnv, {
+    get(_target, name) {
+      if (typeof name === 'string') names.add(name);
+      return undefined;
+    },
+  });
+  try {
+    read(env);
+  } catch (error) {
+    // Required settings are missing from an empty environment; every name was read first.
+    if (!(error instanceof ConfigError)) throw error;
+  }
+  return [...names].sort();
+}

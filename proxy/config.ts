@@ -1,7 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { availableParallelism, hostname } from 'node:os';
+import { createSecureContext } from 'node:tls';
 import { randomBytes } from 'node:crypto';
-import { createEnvReader, type EnvReader, type LogLevel } from '../lib/env.js';
+import { createEnvReader, settingNames, type EnvReader, type LogLevel } from '../lib/env.js';
 import { samePortProblems } from '../lib/startup-error.js';
+import { readTracingSettings, type TracingSettings } from '../lib/tracing/settings.js';
 import { PROXY_PROTOCOL_MODES } from './ingress/proxy-protocol.js';
 import type { ProxyNodeTuning } from './node.js';
 
@@ -11,6 +14,7 @@ export interface ProxyNodeSettings extends ProxyNodeTuning {
   verifyTimeoutMs: number;
   shutdownDeadlineMs: number;
   logLevel: LogLevel;
+  tracingSettings: TracingSettings;
 }
 
 export interface ProxyConfig extends ProxyNodeSettings {
@@ -33,6 +37,40 @@ export interface ProxyNodeDefaults {
   region: string;
 }
 
+/** A PEM file's contents, or a problem naming the variable and what is wrong with the file. */
+function readPemFile(read: EnvReader, name: string): Buffer | undefined {
+  const path = read.optionalString(name);
+  if (path === undefined) return void read.problem(`${name} is required with TLS_PROXY_PORT: the path of a PEM file`);
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'there is no such file' : code === 'EACCES' ? 'it cannot be read (permission denied)' : code === 'EISDIR' ? 'it is a directory' : `it cannot be read (${code})`;
+    return void read.problem(`${name}=${path}: ${why}`);
+  }
+}
+
+/** The HTTPS proxy listener: its port, certificate chain and private key, checked to belong together. */
+function readTlsProxySettings(read: EnvReader): ProxyNodeTuning['tlsProxy'] {
+  if (read.optionalString('TLS_PROXY_PORT') === undefined) {
+    for (const name of ['TLS_CERT_FILE', 'TLS_KEY_FILE']) if (read.optionalString(name) !== undefined) read.problem(`${name} is set but TLS_PROXY_PORT is not: set both or neither`);
+    return undefined;
+  }
+  const port = read.integer('TLS_PROXY_PORT', { default: 0, min: 0, max: 65535 });
+  const cert = readPemFile(read, 'TLS_CERT_FILE');
+  const key = readPemFile(read, 'TLS_KEY_FILE');
+  if (cert === undefined || key === undefined) return undefined;
+  try {
+    createSecureContext({ cert, key });
+  } catch (error) {
+    const message = (error as Error).message;
+    if (/key values mismatch/i.test(message)) read.problem('TLS_KEY_FILE is not the private key of the certificate in TLS_CERT_FILE');
+    else read.problem(`TLS_CERT_FILE and TLS_KEY_FILE must be a PEM certificate (chain) and its PEM private key, unencrypted: ${message}`);
+    return undefined;
+  }
+  return { port, cert, key };
+}
+
 export function readProxyNodeSettings(read: EnvReader, defaults: ProxyNodeDefaults): ProxyNodeSettings {
   const region = read.string('REGION', defaults.region);
   if (!REGION_NAME.test(region)) read.problem(`REGION must be a short lower-case name such as "eu", got "${region}"`);
@@ -43,6 +81,7 @@ export function readProxyNodeSettings(read: EnvReader, defaults: ProxyNodeDefaul
     host: read.string('HOST', '127.0.0.1'),
     port: read.integer(defaults.portVariable, { default: defaults.port, min: 0, max: 65535 }),
     socksPort: read.optionalString('SOCKS_PORT') === undefined ? undefined : read.integer('SOCKS_PORT', { default: 0, min: 0, max: 65535 }),
+    tlsProxy: readTlsProxySettings(read),
     metricsPort: read.integer('METRICS_PORT', { default: defaults.metricsPort, min: 0, max: 65535 }),
     allowPrivateDestinations: read.boolean('ALLOW_PRIVATE_DESTINATIONS', false),
     proxyProtocol: read.oneOf('PROXY_PROTOCOL', PROXY_PROTOCOL_MODES, 'off'),
@@ -76,6 +115,7 @@ export function readProxyNodeSettings(read: EnvReader, defaults: ProxyNodeDefaul
     defaultSessionMinutes: read.integer('SESSION_MINUTES', { default: 10, min: 1, max: 1_440 }),
     shutdownDeadlineMs: read.integer('SHUTDOWN_DEADLINE_MS', { default: 10_000, min: 0, max: 600_000 }),
     logLevel: read.logLevel(),
+    tracingSettings: readTracingSettings(read),
   };
 }
 
@@ -90,7 +130,10 @@ export function readProxyConfig(env: NodeJS.ProcessEnv): ProxyConfig {
   if (redisUrl === undefined) read.problem("REDIS_URL is required: the region's Redis carrying revocations");
   if (nodeToken === undefined) read.problem('NODE_TOKEN is required: the token of the node API');
   const workers = read.integer('WORKERS', { default: availableParallelism(), min: 1, max: 1_024 });
-  for (const problem of samePortProblems({ PORT: settings.port, METRICS_PORT: settings.metricsPort, SOCKS_PORT: settings.socksPort ?? 0 })) read.problem(problem);
+  for (const problem of samePortProblems({ PORT: settings.port, METRICS_PORT: settings.metricsPort, SOCKS_PORT: settings.socksPort ?? 0, TLS_PROXY_PORT: settings.tlsProxy?.port ?? 0 })) read.problem(problem);
   read.finish();
   return { ...settings, controlPlaneUrls: controlPlaneUrls!, redisUrl: redisUrl!, nodeToken: nodeToken!, workers };
 }
+
+/** Every variable `portcullis proxy` reads. */
+export const proxySettingNames = (): string[] => settingNames(readProxyConfig);

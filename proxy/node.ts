@@ -4,6 +4,7 @@ import { createExitSelector } from '../geo/exit-selection.js';
 import type { FeedSubscriber } from '../lib/feed/bus.js';
 import { createDestinationPolicy } from '../lib/http/destination-policy.js';
 import type { Logger } from '../lib/logger.js';
+import { TRACING_OFF, type Tracing } from '../lib/tracing/tracing.js';
 import { createAuthorizer } from './auth/authorize.js';
 import type { KeyGrant } from './auth/grant.js';
 import { createKeyCache } from './auth/key-cache.js';
@@ -35,6 +36,8 @@ export interface ProxyNodeTuning {
   port: number;
   /** The SOCKS5 listener's port; undefined: none. */
   socksPort: number | undefined;
+  /** The HTTPS proxy listener (clients reach the node over TLS); undefined: none. */
+  tlsProxy: { port: number; cert: Buffer; key: Buffer } | undefined;
   allowPrivateDestinations: boolean;
   /** Whether a load balancer in front sends a PROXY protocol header on each connection, and which versions. */
   proxyProtocol: ProxyProtocolMode;
@@ -82,6 +85,8 @@ export interface ProxyNodeOptions extends ProxyNodeTuning {
    */
   worker?: { index: number; workers: number; report(report: NodeReport): Promise<NodeReportAnswer> };
   now?: () => number;
+  /** Traces of requests, tunnels and revocations applied; off when absent. */
+  tracing?: Tracing;
 }
 
 export interface ProxyNode {
@@ -91,6 +96,8 @@ export interface ProxyNode {
   url: string;
   /** The SOCKS5 listener's bound port, when there is one. */
   socksPort: number | undefined;
+  /** The HTTPS proxy listener's bound port, when there is one. */
+  tlsPort: number | undefined;
   metrics: ReturnType<typeof createProxyMetrics>;
   appliedSeq(): number;
   feedSilenceMs(): number;
@@ -108,6 +115,7 @@ export interface ProxyNode {
 export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyNode> {
   const now = options.now ?? Date.now;
   const { logger } = options;
+  const tracing = options.tracing ?? TRACING_OFF;
   // The feed and the meter are created below; metrics read them only when scraped.
   const metrics = createProxyMetrics({ silenceMs: () => feed.silenceMs(), appliedSeq: () => feed.appliedSeq(), pendingUsage: () => usage.pending() });
   const policy = createDestinationPolicy({ allowPrivate: options.allowPrivateDestinations });
@@ -152,7 +160,8 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
   });
 
   const batcher = createVerifyBatcher({
-    verifyMany: (hashes) => options.api.verifyKeys(hashes),
+    verifyMany: (hashes, parent) => options.api.verifyKeys(hashes, parent),
+    ...(tracing.enabled && { activeSpan: () => tracing.activeSpan() }),
     maxBatchSize: MAX_VERIFY_BATCH,
     maxConcurrentCalls: options.maxVerifyCalls,
     onCall: (keys) => metrics.verifyBatchKeys.observe(keys),
@@ -192,6 +201,8 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     epoch: () => feed.epoch(),
     now,
     logger,
+    tracing,
+    node: { nodeId: options.nodeId, region: options.region },
   });
   const feed = createRevocationFeed({
     subscriber: options.subscriber,
@@ -243,6 +254,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     countOutcome: countTunnel,
     openTunnels: metrics.openTunnels,
     tunnelOptions: { connectTimeoutMs: options.timeouts.connectMs, idleTimeoutMs: options.timeouts.tunnelIdleMs, lookup: policy.lookup },
+    tracing,
   });
   const server = createProxyServer({
     host: options.host,
@@ -254,12 +266,14 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
       meterFor,
       countOutcome: countRequest,
       timeouts: { responseTimeoutMs: options.timeouts.responseMs },
+      tracing,
     }),
     connectRequests,
     countRequest,
     countTunnel,
     timeouts: options.timeouts,
     proxyProtocol: options.proxyProtocol,
+    tls: options.tlsProxy,
     clientAddresses,
     logger,
   });
@@ -279,10 +293,11 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
 
   let port: number;
   let socksPort: number | undefined;
+  let tlsPort: number | undefined;
   try {
     await pools.start();
     await feed.start();
-    port = await server.listen();
+    ({ port, tlsPort } = await server.listen());
     socksPort = await socks?.listen();
   } catch (error) {
     await Promise.all([server.close(0), socks?.close(0)]);
@@ -291,7 +306,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     await transports.close();
     throw error;
   }
-  logger.debug({ port, socksPort, region: options.region }, 'proxy node listening');
+  logger.debug({ port, socksPort, tlsPort, region: options.region }, 'proxy node listening');
   reporter = createNodeReporter({
     send: options.worker?.report ?? ((report) => options.api.report(report)),
     intervalMs: options.reportIntervalMs,
@@ -321,6 +336,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     port,
     url: `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
     socksPort,
+    tlsPort,
     metrics,
     appliedSeq: () => feed.appliedSeq(),
     feedSilenceMs: () => feed.silenceMs(),

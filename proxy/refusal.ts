@@ -121,9 +121,10 @@ function bodyFor(refusal: Refusal): string {
 
 /**
  * The raw HTTP/1.1 response for a refusal. `keepAlive` keeps the client connection open
- * (plain HTTP); CONNECT refusals and broken requests close it.
+ * (plain HTTP); CONNECT refusals and broken requests close it. `traceId`: the request's
+ * trace, when tracing is on.
  */
-export function renderRefusal(refusal: Refusal, keepAlive: boolean): string {
+export function renderRefusal(refusal: Refusal, keepAlive: boolean, traceId?: string): string {
   const rendered = RENDERED.get(refusal.code)!;
   const body = bodyFor(refusal);
   let head = refusal.hint === undefined ? rendered.headWithLength : `${rendered.head}Content-Length: ${Buffer.byteLength(body)}\r\n`;
@@ -131,6 +132,7 @@ export function renderRefusal(refusal: Refusal, keepAlive: boolean): string {
   if (refusal.extraHeaders !== undefined) {
     for (const name in refusal.extraHeaders) head += `${name}: ${refusal.extraHeaders[name]}\r\n`;
   }
+  if (traceId !== undefined) head += `X-Portcullis-Trace-Id: ${traceId}\r\n`;
   head += keepAlive ? 'Connection: keep-alive\r\n' : 'Connection: close\r\n';
   return `${head}\r\n${body}`;
 }

@@ -2,6 +2,7 @@ import type { FeedSubscriber } from '../lib/feed/bus.js';
 import type { Logger } from '../lib/logger.js';
 import { createOpsServer } from '../lib/ops-server.js';
 import { createRedisClient } from '../lib/redis-client.js';
+import type { Tracing } from '../lib/tracing/tracing.js';
 import type { ProxyNodeSettings } from './config.js';
 import { createNodeApiClient } from './sync/node-api-client.js';
 import { createProxyNode, type ProxyNode, type ProxyNodeOptions } from './node.js';
@@ -19,6 +20,7 @@ export async function startProxy(
   settings: ProxyNodeSettings,
   connection: { controlPlaneUrls: readonly string[]; nodeToken: string; subscriber: FeedSubscriber; redisUrl: string | undefined },
   logger: Logger,
+  tracing?: Tracing,
   worker?: ProxyNodeOptions['worker'],
 ): Promise<RunningProxy> {
   // Commands fail at once while Redis is down (no queue), so limits fall back to local.
@@ -30,10 +32,11 @@ export async function startProxy(
   limitsRedis?.on('error', () => {});
   const node = await createProxyNode({
     ...settings,
-    api: createNodeApiClient({ baseUrls: connection.controlPlaneUrls, nodeToken: connection.nodeToken, timeoutMs: settings.verifyTimeoutMs, logger }),
+    api: createNodeApiClient({ baseUrls: connection.controlPlaneUrls, nodeToken: connection.nodeToken, timeoutMs: settings.verifyTimeoutMs, logger, tracing }),
     subscriber: connection.subscriber,
     limitsRedis,
     logger,
+    tracing,
     ...(worker !== undefined && { worker }),
   }).catch((error: unknown) => {
     limitsRedis?.disconnect();

@@ -9,6 +9,8 @@ export interface AuditContext {
   actorId: string | null;
   requestId: string | null;
   ip: string | null;
+  /** The request's `traceparent` when tracing is on: outbox rows written for it carry it. */
+  traceparent?: string | null;
 }
 
 export interface ActivityEntry {
@@ -26,6 +28,7 @@ export function auditContextOf(request: FastifyRequest): AuditContext {
     actorId: principal.tokenId,
     requestId: request.id,
     ip: request.ip,
+    traceparent: request.traceparent,
   };
 }
 

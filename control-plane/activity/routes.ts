@@ -90,7 +90,7 @@ export function registerActivityRoutes(app: FastifyInstance, { db, cursors }: Ac
   app.get<{ Params: { team: string }; Querystring: { limit: number; cursor?: string } }>(
     '/v1/teams/:team/activity',
     {
-      config: { scope: 'activity:read' },
+      config: { scope: 'activity:read', heavy: true },
       schema: { tags: ['activity'], summary: "A team's activity log", params: teamParams, querystring: pageQuery, response: { 200: activityPage } },
     },
     async (request) => {
@@ -102,7 +102,7 @@ export function registerActivityRoutes(app: FastifyInstance, { db, cursors }: Ac
   app.get<{ Querystring: { limit: number; cursor?: string } }>(
     '/v1/activity',
     {
-      config: { adminOnly: true },
+      config: { adminOnly: true, heavy: true },
       schema: { tags: ['activity'], summary: 'The whole activity log', description: 'Every team, pools and platform tokens.', querystring: pageQuery, response: { 200: activityPage } },
     },
     async (request) => page('activity', null, request.query.limit, request.query.cursor),

@@ -39,6 +39,7 @@ export function errorCodesOf(route: Pick<RouteOptions, 'url' | 'method' | 'schem
   if (isAdminApi || route.url.startsWith('/internal/')) add(DATABASE_ERRORS);
   if (config.adminOnly === true) codes.add('admin_required');
   if (config.scope !== undefined) codes.add('scope_missing');
+  if (config.heavy === true) codes.add('busy');
   const methods = Array.isArray(route.method) ? route.method : [route.method];
   if (methods.some((method) => method === 'POST' || method === 'PATCH' || method === 'PUT')) add(BODY_ERRORS);
   // Path parameters can be malformed but never unknown or missing: the route names them.

@@ -64,7 +64,7 @@ export function registerKeyExport(app: FastifyInstance, { db, onPage }: KeyExpor
   app.get<{ Params: { team: string }; Querystring: KeyListFilter }>(
     '/v1/teams/:team/keys.csv',
     {
-      config: { scope: 'keys:read' },
+      config: { scope: 'keys:read', heavy: true },
       schema: {
         tags: ['keys'],
         summary: "Export a team's keys as CSV",

@@ -54,7 +54,7 @@ export function registerKeyRoutes(app: FastifyInstance, { db, cursors, totals, b
   app.get<{ Params: { team: string }; Querystring: KeyListQuery }>(
     '/v1/teams/:team/keys',
     {
-      config: { scope: 'keys:read' },
+      config: { scope: 'keys:read', heavy: true },
       schema: {
         tags: ['keys'],
         summary: "List a team's keys",

@@ -174,7 +174,7 @@ export async function revokeKey(tx: Queryable, audit: AuditContext, teamId: stri
     targetId: keyId,
     details: { name: before.name, prefix: before.prefix, revocation: `/v1/teams/${teamId}/keys/${keyId}/revocation` },
   });
-  await appendOutbox(tx, { kind: 'key.revoked', teamId, keyId, keyHash: before.key_hash });
+  await appendOutbox(tx, { kind: 'key.revoked', teamId, keyId, keyHash: before.key_hash, traceparent: audit.traceparent });
   return { view: renderKey(rows[0]!), changed: true };
 }
 
@@ -196,6 +196,6 @@ export async function rotateKey(tx: Queryable, audit: AuditContext, teamId: stri
     targetId: keyId,
     details: { previousPrefix: before.prefix, prefix: row.prefix, revocation: `/v1/teams/${teamId}/keys/${keyId}/revocation` },
   });
-  await appendOutbox(tx, { kind: 'key.rotated', teamId, keyId, keyHash: before.key_hash });
+  await appendOutbox(tx, { kind: 'key.rotated', teamId, keyId, keyHash: before.key_hash, traceparent: audit.traceparent });
   return { view: renderKey(row), secret };
 }

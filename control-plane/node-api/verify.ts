@@ -13,7 +13,8 @@ export function keysByHashesQuery(hashesHex: readonly string[]): SqlQuery {
                    SELECT 1 FROM usage_monthly u
                    WHERE u.month = date_trunc('month', now() AT TIME ZONE 'UTC')::date AND u.exceeded_at IS NOT NULL
                      AND ((u.subject_type = 'key' AND u.subject_id = k.id) OR (u.subject_type = 'team' AND u.subject_id = k.team_id))
-                 ) AS over_quota
+                 ) AS over_quota,
+                 (SELECT t.debug_enabled FROM teams t WHERE t.id = k.team_id) AS debug_enabled
           FROM (SELECT coalesce(max(seq), 0) AS seq, ${CURRENT_EPOCH} AS epoch FROM outbox) snapshot
           LEFT JOIN api_keys k ON k.key_hash = ANY (SELECT decode(wanted, 'hex') FROM unnest($1::text[]) AS wanted)`,
     params: [hashesHex],
@@ -28,7 +29,7 @@ export function keysByHashesQuery(hashesHex: readonly string[]): SqlQuery {
  */
 export async function findKeysByHashes(db: Queryable, hashesHex: readonly string[]): Promise<{ keys: Map<string, VerifiedKey>; seq: number; epoch: string }> {
   const query = keysByHashesQuery(hashesHex);
-  const { rows } = await db.query<KeyRow & { seq: number; epoch: string; hash: string | null; over_quota: boolean }>(query.sql, query.params);
+  const { rows } = await db.query<KeyRow & { seq: number; epoch: string; hash: string | null; over_quota: boolean; debug_enabled: boolean }>(query.sql, query.params);
   const keys = new Map<string, VerifiedKey>();
   for (const row of rows) {
     if (row.hash === null) continue;
@@ -42,6 +43,7 @@ export async function findKeysByHashes(db: Queryable, hashesHex: readonly string
       rateLimit: rateLimitOf(row),
       concurrency: concurrencyOf(row),
       overQuota: row.over_quota,
+      ...(row.debug_enabled && { debug: true }),
       allowedClientCidrs: row.allowed_client_cidrs,
     });
   }

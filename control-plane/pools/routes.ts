@@ -115,6 +115,7 @@ export function registerPoolRoutes(app: FastifyInstance, { db, cursors, nodeLive
   app.get<{ Querystring: { limit: number; cursor?: string } }>(
     '/v1/pools',
     {
+      config: { heavy: true },
       schema: {
         tags: ['pools'],
         summary: 'List pools',

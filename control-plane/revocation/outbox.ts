@@ -14,6 +14,8 @@ export type OutboxEvent =
       keyId: string | null;
       /** The hash nodes must evict (for a rotation, the old secret's hash); null for team events. */
       keyHash: Buffer | null;
+      /** The `traceparent` of the call making the change, when it is traced. */
+      traceparent?: string | null;
     }
   /** Pools belong to no team: nodes fetch them all again. */
   | { kind: typeof POOLS_CHANGED; teamId: null; keyId: null; keyHash: null };
@@ -27,9 +29,9 @@ export type OutboxEvent =
 export async function appendOutbox(tx: Queryable, event: OutboxEvent): Promise<number> {
   await tx.query('SELECT pg_advisory_xact_lock($1)', [OUTBOX_LOCK]);
   const { rows } = await tx.query<{ seq: number }>(
-    `INSERT INTO outbox (seq, kind, team_id, key_id, key_hash)
-     VALUES (nextval('outbox_seq'), $1, $2, $3, $4) RETURNING seq`,
-    [event.kind, event.teamId, event.keyId, event.keyHash],
+    `INSERT INTO outbox (seq, kind, team_id, key_id, key_hash, trace_parent)
+     VALUES (nextval('outbox_seq'), $1, $2, $3, $4, $5) RETURNING seq`,
+    [event.kind, event.teamId, event.keyId, event.keyHash, ('traceparent' in event && event.traceparent) || null],
   );
   // Delivered at commit: wakes the relay at once instead of at its next poll.
   await tx.query(`SELECT pg_notify('${OUTBOX_CHANNEL}', '')`);
@@ -43,9 +45,10 @@ export interface OutboxRow {
   key_id: string | null;
   key_hash: Uint8Array | null;
   created_at: Date;
+  trace_parent: string | null;
 }
 
-export const OUTBOX_COLUMNS = 'seq, kind, team_id, key_id, key_hash, created_at';
+export const OUTBOX_COLUMNS = 'seq, kind, team_id, key_id, key_hash, created_at, trace_parent';
 
 /** An outbox row as the feed and the node API carry it. */
 export function toChangeEvent(row: OutboxRow): ChangeEvent {
@@ -59,5 +62,6 @@ export function toChangeEvent(row: OutboxRow): ChangeEvent {
     keyId: row.key_id,
     keyHash: row.key_hash === null ? null : Buffer.from(row.key_hash).toString('hex'),
     at,
+    ...(row.trace_parent !== null && { traceparent: row.trace_parent }),
   };
 }

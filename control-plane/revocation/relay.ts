@@ -1,6 +1,8 @@
 import { createFailureLog, type FailureLog } from '../../lib/failure-log.js';
 import type { FeedPublisher } from '../../lib/feed/bus.js';
 import type { Logger } from '../../lib/logger.js';
+import { FEED_CHANNEL, type FeedEvent } from '../../contract/feed.js';
+import { SpanKind, TRACING_OFF, type Tracing } from '../../lib/tracing/tracing.js';
 import type { Database, DedicatedConnection, Queryable } from '../db/database.js';
 import { confirmEpoch, CURRENT_EPOCH, renewEpoch } from './feed-epoch.js';
 import { OUTBOX_CHANNEL, OUTBOX_COLUMNS, toChangeEvent, type OutboxRow } from './outbox.js';
@@ -41,14 +43,17 @@ export interface RelayOptions {
   leaseMs: number;
   logger: Logger;
   metrics: RelayMetrics;
+  /** A row written by a traced call is published in a span of that call's trace. */
+  tracing?: Tracing;
 }
 
-const RELAY_LOCK = 7_301_004;
+/** The session-level advisory lock the leader holds (its key is also how tests find the holder in pg_locks). */
+export const RELAY_LOCK = 7_301_004;
 const BATCH = 500;
 
 type EpochRow = OutboxRow & { epoch: string };
 
-export async function createRelay({ db, publishers, heartbeatMs, pollMs, leaseMs, logger, metrics }: RelayOptions): Promise<Relay> {
+export async function createRelay({ db, publishers, heartbeatMs, pollMs, leaseMs, logger, metrics, tracing = TRACING_OFF }: RelayOptions): Promise<Relay> {
   const regions = [...publishers.keys()];
   const cursors = new Map<string, number>();
   // The furthest this process has published: an outbox found below it was rewound.
@@ -145,6 +150,30 @@ export async function createRelay({ db, publishers, heartbeatMs, pollMs, leaseMs
   }
 
   /**
+   * One row to one region. A row that carries its call's trace context is published in a
+   * span of that trace, and the event names that span, so each node's application of it
+   * hangs below the publish to its region.
+   */
+  function publishRow(publisher: FeedPublisher, region: string, row: EpochRow): Promise<void> {
+    const event: FeedEvent = { type: 'event', epoch: row.epoch, ...toChangeEvent(row) };
+    const parent = tracing.enabled ? tracing.parentFrom(row.trace_parent ?? undefined) : undefined;
+    if (parent === undefined) return publisher.publish(event);
+    const span = tracing.startSpan('revocation.publish', {
+      kind: SpanKind.PRODUCER,
+      parent,
+      attributes: { 'portcullis.region': region, 'portcullis.seq': row.seq, 'portcullis.event': row.kind, 'messaging.system': 'redis', 'messaging.destination.name': FEED_CHANNEL },
+    });
+    return publisher.publish({ ...event, traceparent: tracing.traceparentOf(span) } as FeedEvent).then(
+      () => span.end(),
+      (error: unknown) => {
+        tracing.fail(span, 'publish_failed');
+        span.end();
+        throw error;
+      },
+    );
+  }
+
+  /**
    * Sends a region everything after its cursor, batch by batch, in seq order. Stops at the
    * first failed publish: that region keeps its cursor and resumes there next time.
    * Regions drain independently, so one that is down never holds up the others; regions
@@ -165,7 +194,7 @@ export async function createRelay({ db, publishers, heartbeatMs, pollMs, leaseMs
       if (rows.length === 0) return;
       // Publishes go out back to back on one connection, which keeps them in order; the
       // cursor advances past the last one confirmed before the first failure.
-      const outcomes = await Promise.allSettled(rows.map((row) => publisher.publish({ type: 'event', epoch: row.epoch, ...toChangeEvent(row) })));
+      const outcomes = await Promise.allSettled(rows.map((row) => publishRow(publisher, region, row)));
       const firstFailure = outcomes.findIndex((outcome) => outcome.status === 'rejected');
       const sent = firstFailure < 0 ? rows.length : firstFailure;
       const failed = firstFailure >= 0;

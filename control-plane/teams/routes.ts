@@ -17,28 +17,36 @@ export interface TeamRoutesOptions {
   db: Database;
   cursors: CursorCodec;
   /** Where clients reach the proxy, if this control plane knows (PUBLIC_PROXY_URL). */
-  publicProxyUrl: string | undefined;
+  publicProxyUrl: () => string | undefined;
 }
 
 interface TeamRow {
   id: string;
   name: string;
   monthly_quota_bytes: number | null;
+  debug_enabled: boolean;
   created_at: Date;
   position: string;
 }
 
-const renderTeam = (row: TeamRow) => ({ id: row.id, name: row.name, monthlyQuotaBytes: row.monthly_quota_bytes, createdAt: row.created_at.toISOString() });
-const TEAM_COLUMNS = 'id, name, monthly_quota_bytes, created_at, created_at::text AS position';
+const renderTeam = (row: TeamRow) => ({
+  id: row.id,
+  name: row.name,
+  monthlyQuotaBytes: row.monthly_quota_bytes,
+  debugEnabled: row.debug_enabled,
+  createdAt: row.created_at.toISOString(),
+});
+const TEAM_COLUMNS = 'id, name, monthly_quota_bytes, debug_enabled, created_at, created_at::text AS position';
 const nameBody = { type: 'object', additionalProperties: false, required: ['name'], properties: { name: displayNameSchema } } as const;
 
 const teamViewSchema = {
   type: 'object',
-  required: ['id', 'name', 'monthlyQuotaBytes', 'createdAt'],
+  required: ['id', 'name', 'monthlyQuotaBytes', 'debugEnabled', 'createdAt'],
   properties: {
     id: { type: 'string' },
     name: { type: 'string' },
     monthlyQuotaBytes: { type: ['integer', 'null'], description: 'bytes up and down per calendar month (UTC) for all its keys together' },
+    debugEnabled: { type: 'boolean', description: 'its keys may send `Proxy-Debug: 1` and get the decision\'s timings and path in `Proxy-Debug-Info`' },
     createdAt: timestampSchema,
   },
 } as const;
@@ -60,11 +68,11 @@ const meSchema = {
 } as const;
 
 export function registerTeamRoutes(app: FastifyInstance, { db, cursors, publicProxyUrl }: TeamRoutesOptions): void {
-  const proxyUrl = publicProxyUrl ?? null;
   // The dashboard's first call after sign-in.
   app.get('/v1/me', { schema: { tags: ['teams'], summary: 'Who the calling token belongs to', response: { 200: meSchema } } }, async (request) => {
     const principal = principalOf(request);
     const token = principal.tokenId === null ? null : await getOwnToken(db, principal.tokenId);
+    const proxyUrl = publicProxyUrl() ?? null;
     if (principal.kind === 'admin') return { kind: 'admin', team: null, scopes: principal.scopes, token, proxyUrl };
     const { rows } = await db.query<TeamRow>(`SELECT ${TEAM_COLUMNS} FROM teams WHERE id = $1`, [principal.teamId]);
     return { kind: 'team', team: rows[0] === undefined ? null : renderTeam(rows[0]), scopes: principal.scopes, token, proxyUrl };
@@ -95,7 +103,7 @@ export function registerTeamRoutes(app: FastifyInstance, { db, cursors, publicPr
   app.get<{ Querystring: { limit: number; cursor?: string } }>(
     '/v1/teams',
     {
-      config: { adminOnly: true },
+      config: { adminOnly: true, heavy: true },
       schema: { tags: ['teams'], summary: 'List teams', description: 'Newest first.', querystring: pageQuery, response: { 200: pageSchema(teamViewSchema, 'A page of teams.') } },
     },
     async (request) => {
@@ -122,34 +130,43 @@ export function registerTeamRoutes(app: FastifyInstance, { db, cursors, publicPr
     },
   );
 
-  app.patch<{ Params: { team: string }; Body: { monthlyQuotaBytes: number | null } }>(
+  app.patch<{ Params: { team: string }; Body: { monthlyQuotaBytes?: number | null; debugEnabled?: boolean } }>(
     '/v1/teams/:team',
     {
       config: { adminOnly: true },
       schema: {
         tags: ['teams'],
-        summary: "Set a team's monthly byte quota",
-        description: 'null removes it. Raised above this month\'s usage, the team works again; lowered below it, the team is over quota at once.',
+        summary: "Set a team's monthly byte quota, or whether its keys may debug",
+        description:
+          'monthlyQuotaBytes: null removes it. Raised above this month\'s usage, the team works again; lowered below it, the team is over quota at once. ' +
+          'debugEnabled: its keys may send `Proxy-Debug: 1` to a node (every node, within a second).',
         params: teamParams,
         body: {
           type: 'object',
           additionalProperties: false,
-          required: ['monthlyQuotaBytes'],
-          properties: { monthlyQuotaBytes: { type: ['integer', 'null'], minimum: 1, maximum: Number.MAX_SAFE_INTEGER } },
+          minProperties: 1,
+          properties: {
+            monthlyQuotaBytes: { type: ['integer', 'null'], minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+            debugEnabled: { type: 'boolean' },
+          },
         },
         response: { 200: teamViewSchema },
       },
     },
     async (request) => {
       const { team } = request.params;
-      const quota = request.body.monthlyQuotaBytes;
+      const { monthlyQuotaBytes: quota, debugEnabled } = request.body;
       return renderTeam(
         await db.transaction(async (tx) => {
-          const { rows } = await tx.query<TeamRow>(`UPDATE teams SET monthly_quota_bytes = $2 WHERE id = $1 RETURNING ${TEAM_COLUMNS}`, [team, quota]);
+          const { rows } = await tx.query<TeamRow>(
+            `UPDATE teams SET monthly_quota_bytes = CASE WHEN $2 THEN $3::bigint ELSE monthly_quota_bytes END, debug_enabled = coalesce($4, debug_enabled)
+             WHERE id = $1 RETURNING ${TEAM_COLUMNS}`,
+            [team, quota !== undefined, quota ?? null, debugEnabled ?? null],
+          );
           if (rows[0] === undefined) throw fail('team_not_found');
-          await reconcileQuota(tx, 'team', team, quota);
-          await recordActivity(tx, auditContextOf(request), { teamId: team, action: 'team.updated', targetType: 'team', targetId: team, details: { monthlyQuotaBytes: quota } });
-          // Nodes drop what they cached about the team's quota.
+          if (quota !== undefined) await reconcileQuota(tx, 'team', team, quota);
+          await recordActivity(tx, auditContextOf(request), { teamId: team, action: 'team.updated', targetType: 'team', targetId: team, details: request.body });
+          // Nodes drop what they cached about the team (its quota, whether it may debug).
           await appendOutbox(tx, { kind: 'team.updated', teamId: team, keyId: null, keyHash: null });
           return rows[0];
         }),

@@ -71,7 +71,7 @@ export function registerTokenRoutes(app: FastifyInstance, { db, cursors }: Token
   app.get<{ Params: { team: string }; Querystring: { limit: number; cursor?: string } }>(
     '/v1/teams/:team/tokens',
     {
-      config: { scope: 'tokens:write' },
+      config: { scope: 'tokens:write', heavy: true },
       schema: {
         tags: ['tokens'],
         summary: "List a team's tokens",

@@ -49,7 +49,7 @@ export function registerUsageExport(app: FastifyInstance, { db, onPage }: UsageE
   app.get<{ Params: { team: string }; Querystring: UsageQuery }>(
     '/v1/teams/:team/usage.csv',
     {
-      config: { scope: 'usage:read', errors: [...RANGE_ERRORS] },
+      config: { scope: 'usage:read', heavy: true, errors: [...RANGE_ERRORS] },
       schema: {
         tags: ['usage'],
         summary: "Export a team's usage per key as CSV",

@@ -43,7 +43,7 @@ export function registerUsageRoutes(app: FastifyInstance, { db, onExportPage }: 
   app.get<{ Params: { team: string }; Querystring: UsageQuery }>(
     '/v1/teams/:team/usage',
     {
-      config: { scope: 'usage:read', errors: [...RANGE_ERRORS] },
+      config: { scope: 'usage:read', heavy: true, errors: [...RANGE_ERRORS] },
       schema: { tags: ['usage'], summary: "A team's traffic per hour or day", params: teamParams, querystring: usageQuerySchema, response: { 200: seriesSchema } },
     },
     async (request) => {
@@ -56,7 +56,7 @@ export function registerUsageRoutes(app: FastifyInstance, { db, onExportPage }: 
   app.get<{ Params: { team: string; id: string }; Querystring: UsageQuery }>(
     '/v1/teams/:team/keys/:id/usage',
     {
-      config: { scope: 'usage:read', errors: ['key_not_found', ...RANGE_ERRORS] },
+      config: { scope: 'usage:read', heavy: true, errors: ['key_not_found', ...RANGE_ERRORS] },
       schema: {
         tags: ['usage'],
         summary: "A key's traffic per hour or day",

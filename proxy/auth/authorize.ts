@@ -6,6 +6,7 @@ import { readCredentials, type ClientRequestTarget } from './credentials.js';
 import type { KeyGrant } from './grant.js';
 import type { KeyCache } from './key-cache.js';
 import { Refusal } from '../refusal.js';
+import type { RequestTrace } from '../ingress/request-trace.js';
 
 export interface Authorization {
   grant: KeyGrant;
@@ -14,8 +15,8 @@ export interface Authorization {
 }
 
 export interface Authorizer {
-  /** The decision for a request: synchronous on a cache hit, a promise on a miss. */
-  authorize(headers: IncomingHttpHeaders, socket: Socket, isConnect: boolean): Authorization | Promise<Authorization>;
+  /** The decision for a request: synchronous on a cache hit, a promise on a miss. `trace`: only when tracing is on or debugging is asked for. */
+  authorize(headers: IncomingHttpHeaders, socket: Socket, isConnect: boolean, trace?: RequestTrace): Authorization | Promise<Authorization>;
   /** The same for credentials already read (a SOCKS5 login). */
   authorizeTarget(target: ClientRequestTarget, socket: Socket): Authorization | Promise<Authorization>;
 }
@@ -66,8 +67,30 @@ export function createAuthorizer({ cache, now, hasPool, clientAddressOf }: Autho
     return decide(grant, keyHash, target, socket);
   }
 
+  /** The same steps, each timed and in a span of the request's trace. */
+  function authorizeTraced(headers: IncomingHttpHeaders, socket: Socket, isConnect: boolean, trace: RequestTrace): Authorization | Promise<Authorization> {
+    const { target, keyHash } = trace.timed('auth.credentials', () => {
+      const read = readCredentials(headers, isConnect);
+      return { target: read, keyHash: hashOf(read.key, socket) };
+    }) as { target: ClientRequestTarget; keyHash: string };
+    const grant = trace.timed(
+      'auth.key',
+      () => {
+        const found = cache.lookup(keyHash, clientAddressOf(socket));
+        const path = found instanceof Promise ? 'verify' : 'hit';
+        trace.facts['portcullis.auth.cache'] = path;
+        trace.tracing.activeSpan()?.setAttribute('portcullis.auth.cache', path);
+        return found;
+      },
+      (found): Record<string, string> => (found === null ? {} : { 'portcullis.key_id': found.keyId, 'portcullis.team_id': found.teamId }),
+    );
+    if (grant instanceof Promise) return grant.then((resolved) => decide(resolved, keyHash, target, socket));
+    return decide(grant, keyHash, target, socket);
+  }
+
   return {
-    authorize: (headers, socket, isConnect) => authorizeTarget(readCredentials(headers, isConnect), socket),
+    authorize: (headers, socket, isConnect, trace) =>
+      trace === undefined ? authorizeTarget(readCredentials(headers, isConnect), socket) : authorizeTraced(headers, socket, isConnect, trace),
     authorizeTarget,
   };
 }

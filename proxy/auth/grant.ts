@@ -18,6 +18,8 @@ export interface KeyGrant {
   allowedClients: ClientAllowlist | null;
   /** The key's or its team's monthly byte quota was used up when this was verified. */
   overQuota: boolean;
+  /** Its team lets it ask for its decision's timings and path (`Proxy-Debug: 1`). */
+  debug: boolean;
   /** When the control plane last confirmed this (epoch ms). */
   verifiedAt: number;
 }
@@ -72,6 +74,7 @@ export function createGrantShapes(): GrantShapes {
         concurrency: concurrencyOf(key.concurrency),
         allowedClients: allowlistOf(key.allowedClientCidrs),
         overQuota: key.overQuota,
+        debug: key.debug === true,
         verifiedAt,
       };
     },

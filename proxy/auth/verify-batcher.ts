@@ -1,7 +1,11 @@
+import type { Span } from '../../lib/tracing/tracing.js';
 import type { BatchVerifyResult, VerifyResult } from '../sync/node-api-client.js';
 
 export interface VerifyBatcherOptions {
-  verifyMany(hashesHex: string[]): Promise<BatchVerifyResult>;
+  /** `parent`: the span of the first miss in the batch that was traced, if any. */
+  verifyMany(hashesHex: string[], parent: Span | undefined): Promise<BatchVerifyResult>;
+  /** The span active when a miss arrives (tracing on); the call made for it is its child. */
+  activeSpan?: () => Span | undefined;
   maxBatchSize: number;
   /** Calls in flight at once; misses that arrive meanwhile wait and share the next call. */
   maxConcurrentCalls: number;
@@ -14,6 +18,7 @@ export interface VerifyBatcher {
 
 interface Waiter {
   hash: string;
+  parent: Span | undefined;
   resolve(result: VerifyResult): void;
   reject(error: unknown): void;
 }
@@ -41,7 +46,7 @@ export function createVerifyBatcher(options: VerifyBatcherOptions): VerifyBatche
     const hashes = [...new Set(batch.map((waiter) => waiter.hash))];
     options.onCall(hashes.length);
     options
-      .verifyMany(hashes)
+      .verifyMany(hashes, batch.find((waiter) => waiter.parent !== undefined)?.parent)
       .then(
         ({ keys, seq, epoch }) => {
           for (const waiter of batch) waiter.resolve({ key: keys.get(waiter.hash) ?? null, seq, epoch });
@@ -59,7 +64,7 @@ export function createVerifyBatcher(options: VerifyBatcherOptions): VerifyBatche
   return {
     verify(hash) {
       return new Promise((resolve, reject) => {
-        queue.push({ hash, resolve, reject });
+        queue.push({ hash, parent: options.activeSpan?.(), resolve, reject });
         if (queue.length >= options.maxBatchSize) pump();
         else if (!scheduled) {
           scheduled = true;

@@ -2,6 +2,7 @@ import { AggregatorRegistry } from 'prom-client';
 import type { NodeReport, NodeReportAnswer } from '../../contract/node-api.js';
 import { createRedisSubscriber } from '../../lib/feed/redis-bus.js';
 import type { Logger } from '../../lib/logger.js';
+import type { Tracing } from '../../lib/tracing/tracing.js';
 import { explainListenError } from '../../lib/startup-error.js';
 import type { ProxyConfig } from '../config.js';
 import { startProxy } from '../start-proxy.js';
@@ -16,7 +17,7 @@ const READY_POLL_MS = 100;
  * feed subscription, serving the port the primary shares out, and reporting to the primary
  * rather than to the control plane. Its metrics are read by the primary's aggregator.
  */
-export async function runProxyWorker(config: ProxyConfig, baseLogger: Logger): Promise<void> {
+export async function runProxyWorker(config: ProxyConfig, baseLogger: Logger, tracing: Tracing): Promise<void> {
   const send = (message: WorkerMessage) => process.send!(message);
   const answers = new Map<number, { resolve(answer: NodeReportAnswer): void; reject(error: Error): void; timer: NodeJS.Timeout }>();
   let nextReport = 0;
@@ -52,6 +53,7 @@ export async function runProxyWorker(config: ProxyConfig, baseLogger: Logger): P
     { ...config, nodeId },
     { ...config, subscriber: createRedisSubscriber({ url: config.redisUrl, logger }) },
     logger,
+    tracing,
     { index, workers: config.workers, report },
   ).catch((error: unknown) => {
     throw explainListenError(error, { PORT: config.port });
@@ -74,13 +76,17 @@ export async function runProxyWorker(config: ProxyConfig, baseLogger: Logger): P
     draining = true;
     clearInterval(readiness);
     logger.info({ reason, deadlineMs: config.shutdownDeadlineMs }, 'proxy worker draining');
-    running.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'error while draining the worker');
-        process.exit(1);
-      },
-    );
+    running
+      .close()
+      // Spans of the requests just drained go out before the worker does.
+      .then(() => tracing.close())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error({ err: error }, 'error while draining the worker');
+          process.exit(1);
+        },
+      );
   };
   // The primary forwards SIGTERM as a message; a signal sent to the whole process group (Ctrl-C) reaches the worker too.
   process.on('SIGTERM', () => drain('SIGTERM'));

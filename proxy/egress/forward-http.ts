@@ -6,6 +6,8 @@ import type { RequestTarget } from '../../lib/http/request-target.js';
 import type { ByteMeter } from '../limits/usage-meter.js';
 import type { ExitAttempts } from './exit-attempts.js';
 import type { ExitTransport } from './exit-transport.js';
+import { DEBUG_INFO_HEADER, type RequestTrace } from '../ingress/request-trace.js';
+import type { Span } from '../../lib/tracing/tracing.js';
 
 /** Outcomes the client hears of as a refusal of ours. */
 export type ForwardRefusal = 'exit_failed' | 'destination_forbidden' | 'dns_error';
@@ -22,6 +24,8 @@ export interface HttpForward {
   onRefusal(outcome: ForwardRefusal): void;
   /** Hears once, at the end, of the payload bytes that flowed each way. */
   meter: ByteMeter;
+  /** Only when tracing is on: each exit tried and the exchange get a span. */
+  trace?: RequestTrace;
 }
 
 export interface HttpForwardOptions {
@@ -75,7 +79,7 @@ function exitErrorOf(headers: string[]): ForwardRefusal | undefined {
 export function forwardHttp(
   request: http.IncomingMessage,
   response: http.ServerResponse,
-  { target, stripAuthorization, attempts, extraResponseHeaders, onRefusal, meter }: HttpForward,
+  { target, stripAuthorization, attempts, extraResponseHeaders, onRefusal, meter, trace }: HttpForward,
   options: HttpForwardOptions,
 ): Promise<ForwardOutcome> {
   const headers = forwardedRequestHeaders(request.rawHeaders, target.authority, stripAuthorization);
@@ -85,9 +89,19 @@ export function forwardHttp(
     let bytesUp = 0;
     let bytesDown = 0;
     let abortUpstream: ((reason?: Error) => void) | undefined;
+    // The span of the step under way: an exit being tried, then the exchange with the target.
+    let stepSpan: Span | undefined;
+    const endStep = (outcome: ForwardOutcome | 'retry') => {
+      if (stepSpan === undefined) return;
+      if (outcome !== 'ok') trace!.tracing.fail(stepSpan, outcome);
+      stepSpan.end();
+      stepSpan = undefined;
+    };
     const settle = (outcome: ForwardOutcome) => {
       if (settled) return;
       settled = true;
+      endStep(outcome);
+      trace?.span?.setAttributes({ 'portcullis.bytes_up': bytesUp, 'portcullis.bytes_down': bytesDown });
       if (bytesUp > 0 || bytesDown > 0) meter(bytesUp, bytesDown);
       resolve(outcome);
     };
@@ -101,9 +115,12 @@ export function forwardHttp(
       settle('client_aborted');
     });
 
+    let tries = 0;
     const attempt = (): void => {
       const transport = attempts.next();
       if (transport === undefined) return refuse('exit_failed');
+      tries++;
+      if (trace !== undefined) stepSpan = trace.step('exit.connect', { 'portcullis.exit.id': transport.exit.id, 'portcullis.exit.country': transport.exit.country, 'portcullis.exit.direct': transport.isDirect });
       transport.dispatcher.dispatch(requestFor(transport), handlerFor(transport));
     };
 
@@ -143,6 +160,7 @@ export function forwardHttp(
           }
           const responseHeaders = forwardedResponseHeaders(received);
           if (extraResponseHeaders.length > 0) responseHeaders.push(...extraResponseHeaders);
+          if (trace?.debug === true) responseHeaders.push(DEBUG_INFO_HEADER, trace.debugInfo(transport.exit.id, tries));
           // The reason phrase means nothing (RFC 9112 §4) and may hold what Node refuses to write.
           try {
             response.writeHead(statusCode, responseHeaders);
@@ -153,6 +171,10 @@ export function forwardHttp(
             return false;
           }
           response.on('drain', resume);
+          if (stepSpan !== undefined) {
+            endStep('ok');
+            stepSpan = trace!.step('upstream.exchange', { 'http.response.status_code': statusCode });
+          }
           return true;
         },
         onData(chunk) {
@@ -176,6 +198,7 @@ export function forwardHttp(
           if (transport.isDirect && isDnsFailure(code)) return refuse('dns_error');
           if (request.destroyed) return settle('client_aborted');
           if (!written && RETRYABLE.has(code)) {
+            endStep('retry');
             attempts.failed(transport);
             return attempt();
           }

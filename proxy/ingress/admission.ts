@@ -8,6 +8,7 @@ import type { ClientRequestTarget } from '../auth/credentials.js';
 import { planExitAttempts, type ExitAttempts, type ExitAttemptsOptions } from '../egress/exit-attempts.js';
 import type { Admission, TrafficLimits } from '../limits/traffic-limits.js';
 import { Refusal } from '../refusal.js';
+import type { RequestTrace } from './request-trace.js';
 
 /** What a request that may go ahead carries: who it is, where it may go, and its limits. */
 export interface Admitted {
@@ -21,7 +22,7 @@ export interface Admitted {
  * every step is (a cached key without shared limits: the common case), a promise
  * otherwise; either way it fails only with a Refusal.
  */
-export type Admit = (request: http.IncomingMessage, socket: Socket, target: RequestTarget, isConnect: boolean) => Admitted | Promise<Admitted>;
+export type Admit = (request: http.IncomingMessage, socket: Socket, target: RequestTarget, isConnect: boolean, trace?: RequestTrace) => Admitted | Promise<Admitted>;
 
 /**
  * Admission in two steps, for SOCKS5, where the credentials come before the destination:
@@ -61,10 +62,23 @@ export function createAdmitter({ authorizer, policy, limits, attempts: attemptOp
     throw toRefusal(error);
   };
 
-  function afterAuthorization(authorization: Authorization, target: RequestTarget): Admitted | Promise<Admitted> {
+  function afterAuthorization(authorization: Authorization, target: RequestTarget, trace: RequestTrace | undefined): Admitted | Promise<Admitted> {
     if (policy.forbids(target.hostname, target.port)) throw FORBIDDEN;
+    if (trace !== undefined) return afterAuthorizationTraced(authorization, trace);
     const attempts = planExitAttempts(authorization, attemptOptions);
     const admitting = limits.admit(authorization.grant);
+    if (admitting instanceof Promise) return admitting.then((admission) => ({ authorization, attempts, admission }));
+    return { authorization, attempts, admission: admitting };
+  }
+
+  function afterAuthorizationTraced(authorization: Authorization, trace: RequestTrace): Admitted | Promise<Admitted> {
+    const attempts = trace.timed('exit.select', () => planExitAttempts(authorization, attemptOptions)) as ExitAttempts;
+    const admitting = trace.timed('limits.admit', () => limits.admit(authorization.grant), (admission): Record<string, string | number> => {
+      const remaining = admission.headers.indexOf('X-RateLimit-Remaining');
+      return remaining < 0
+        ? { 'portcullis.limiter.mode': limits.mode() }
+        : { 'portcullis.limiter.mode': limits.mode(), 'portcullis.limiter.remaining': Number(admission.headers[remaining + 1]) };
+    });
     if (admitting instanceof Promise) return admitting.then((admission) => ({ authorization, attempts, admission }));
     return { authorization, attempts, admission: admitting };
   }
@@ -72,10 +86,11 @@ export function createAdmitter({ authorizer, policy, limits, attempts: attemptOp
   // Spelled out three times rather than through a helper taking a closure: `admit` runs on
   // every request.
   return {
-    admit(request, socket, target, isConnect) {
+    admit(request, socket, target, isConnect, trace) {
       try {
-        const decided = authorizer.authorize(request.headers, socket, isConnect);
-        const admitted = decided instanceof Promise ? decided.then((authorization) => afterAuthorization(authorization, target)) : afterAuthorization(decided, target);
+        const decided = authorizer.authorize(request.headers, socket, isConnect, trace);
+        const admitted =
+          decided instanceof Promise ? decided.then((authorization) => afterAuthorization(authorization, target, trace)) : afterAuthorization(decided, target, trace);
         return admitted instanceof Promise ? admitted.catch(rethrowAsRefusal) : admitted;
       } catch (error) {
         throw toRefusal(error);
@@ -92,7 +107,7 @@ export function createAdmitter({ authorizer, policy, limits, attempts: attemptOp
       },
       admitTo(authorization, target) {
         try {
-          const admitted = afterAuthorization(authorization, target);
+          const admitted = afterAuthorization(authorization, target, undefined);
           return admitted instanceof Promise ? admitted.catch(rethrowAsRefusal) : admitted;
         } catch (error) {
           throw toRefusal(error);

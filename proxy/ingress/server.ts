@@ -1,4 +1,6 @@
 import http from 'node:http';
+import tls from 'node:tls';
+import type net from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { finished } from 'node:stream';
 import { drain } from '../../lib/drain.js';
@@ -22,13 +24,16 @@ export interface ProxyServerOptions {
   timeouts: { requestHeadersMs: number; keepAliveMs: number };
   /** Whether each connection starts with a PROXY protocol header, and which versions. */
   proxyProtocol: ProxyProtocolMode;
+  /** A second listener where clients reach the same proxy over TLS; no PROXY protocol there. */
+  tls: { port: number; cert: Buffer; key: Buffer } | undefined;
   clientAddresses: ClientAddresses;
   logger: Logger;
 }
 
 /** The listening side of a node. */
 export interface ProxyServer {
-  listen(): Promise<number>;
+  /** Resolves with the bound ports: plain, and TLS when there is a TLS listener. */
+  listen(): Promise<{ port: number; tlsPort: number | undefined }>;
   /** Client connections open now (tunnels, keep-alive and in-flight requests). */
   connections(): number;
   /** Stops accepting, lets open requests and tunnels finish up to `deadlineMs`, then closes the rest. */
@@ -49,7 +54,7 @@ const INTERNAL = new Refusal('internal');
  * before. Every connection is tracked, tunnels included (the HTTP server lets go of a
  * socket once it is a tunnel), so that shutdown can end them all.
  */
-export function createProxyServer({ host, port, httpRequests, connectRequests, countRequest, countTunnel, timeouts, proxyProtocol, clientAddresses, logger }: ProxyServerOptions): ProxyServer {
+export function createProxyServer({ host, port, httpRequests, connectRequests, countRequest, countTunnel, timeouts, proxyProtocol, tls: tlsOptions, clientAddresses, logger }: ProxyServerOptions): ProxyServer {
   const sockets = new Set<Socket>();
   let activeRequests = 0;
   // The latest response on each connection: a CONNECT pipelined behind requests waits for it.
@@ -146,14 +151,46 @@ export function createProxyServer({ host, port, httpRequests, connectRequests, c
     if (header.source !== undefined) clientAddresses.set(socket, header.source);
     serveHttp(socket);
   }
-  server.on('connection', (socket: Socket) => {
+  function track(socket: Socket): void {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     // A client socket's errors are the client's business; the handlers hear of them as 'close'.
     socket.on('error', () => socket.destroy());
+  }
+  server.on('connection', (socket: Socket) => {
+    track(socket);
     if (proxyProtocol === 'off') serveHttp(socket);
     else serveAfterProxyHeader(socket, proxyProtocol).catch(() => socket.destroy());
   });
+
+  // TLS is taken off by a TLS server; the decrypted connection is served like any other.
+  const tlsServer =
+    tlsOptions === undefined
+      ? undefined
+      : tls.createServer({ cert: tlsOptions.cert, key: tlsOptions.key, handshakeTimeout: timeouts.requestHeadersMs, allowHalfOpen: false });
+  // The TCP connections under TLS ones: ended at shutdown, counted through their TLS sockets.
+  const tlsTransports = new Set<Socket>();
+  tlsServer?.on('connection', (socket: Socket) => {
+    tlsTransports.add(socket);
+    socket.once('close', () => tlsTransports.delete(socket));
+    socket.on('error', () => socket.destroy());
+  });
+  tlsServer?.on('secureConnection', (socket: tls.TLSSocket) => {
+    track(socket);
+    serveHttp(socket);
+  });
+  // A failed handshake (a plain-HTTP client, a distrusting one, a timeout) ends the connection.
+  tlsServer?.on('tlsClientError', (_error: Error, socket: tls.TLSSocket) => socket.destroy());
+
+  function listenOn(listener: net.Server, onPort: number): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen({ host, port: onPort, backlog: LISTEN_BACKLOG }, () => {
+        listener.off('error', reject);
+        resolve((listener.address() as AddressInfo).port);
+      });
+    });
+  }
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     if (error.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
     countRequest(BAD_REQUEST.code);
@@ -162,21 +199,20 @@ export function createProxyServer({ host, port, httpRequests, connectRequests, c
   });
 
   return {
-    listen: () =>
-      new Promise<number>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ host, port, backlog: LISTEN_BACKLOG }, () => {
-          server.off('error', reject);
-          resolve((server.address() as AddressInfo).port);
-        });
-      }),
+    async listen() {
+      const bound = await listenOn(server, port);
+      const tlsPort = tlsServer === undefined ? undefined : await listenOn(tlsServer, tlsOptions!.port);
+      return { port: bound, tlsPort };
+    },
     connections: () => sockets.size,
     async close(deadlineMs) {
       const closing = new Promise<void>((resolve) => server.close(() => resolve()));
+      const closingTls = new Promise<void>((resolve) => (tlsServer === undefined ? resolve() : tlsServer.close(() => resolve())));
       server.closeIdleConnections();
       await drain(() => activeRequests === 0 && connectRequests.open() === 0, deadlineMs, () => server.closeIdleConnections());
       for (const socket of sockets) socket.destroy();
-      await closing;
+      for (const socket of tlsTransports) socket.destroy();
+      await Promise.all([closing, closingTls]);
     },
   };
 }

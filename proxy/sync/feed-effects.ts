@@ -2,6 +2,7 @@ import { isKnownEvent, type FeedEvent } from '../../contract/feed.js';
 import { MAX_REPORTED_REVOCATIONS, type AppliedRevocation } from '../../contract/node-api.js';
 import type { ExitSelector } from '../../geo/exit-selection.js';
 import type { Logger } from '../../lib/logger.js';
+import { SpanKind, type Tracing } from '../../lib/tracing/tracing.js';
 import type { KeyCache } from '../auth/key-cache.js';
 import type { ConnectionRegistry } from '../ingress/connection-registry.js';
 import type { TrafficLimits } from '../limits/traffic-limits.js';
@@ -44,6 +45,9 @@ export interface FeedEffectsOptions {
   epoch(): string | undefined;
   now(): number;
   logger: Logger;
+  /** An event carrying its call's trace context is applied in a span of that trace. */
+  tracing: Tracing;
+  node: { nodeId: string; region: string };
 }
 
 export function createFeedEffects(options: FeedEffectsOptions): FeedEffects {
@@ -51,6 +55,26 @@ export function createFeedEffects(options: FeedEffectsOptions): FeedEffects {
   // Logged once per kind: a newer control plane keeps writing the kinds it knows.
   const unknownKindsLogged = new Set<string>();
   let applied: AppliedRevocation[] = [];
+
+  /** The application's span, from the event's arrival to now, below the revoke call's trace. */
+  function recordApplication(event: { kind: string; seq: number; at: number; keyId: string | null; traceparent?: string }, receivedAt: number, closedConnections: number): void {
+    const parent = options.tracing.parentFrom(event.traceparent);
+    if (parent === undefined) return;
+    const span = options.tracing.startSpan('revocation.apply', {
+      kind: SpanKind.CONSUMER,
+      parent,
+      attributes: {
+        'portcullis.node_id': options.node.nodeId,
+        'portcullis.region': options.node.region,
+        'portcullis.seq': event.seq,
+        'portcullis.event': event.kind,
+        'portcullis.key_id': event.keyId ?? '',
+        'portcullis.closed_connections': closedConnections,
+        'portcullis.delay_ms': Math.max(0, receivedAt - event.at),
+      },
+    });
+    span.end();
+  }
 
   return {
     apply(event, receivedAt) {
@@ -80,6 +104,7 @@ export function createFeedEffects(options: FeedEffectsOptions): FeedEffects {
       if (event.kind !== 'key.revoked' && event.kind !== 'key.rotated') return;
       const closedConnections = connections.closeKey(event.keyHash);
       if (event.kind === 'key.revoked' && event.keyId !== null) selector.dropSessions(event.keyId);
+      if (options.tracing.enabled && event.traceparent !== undefined) recordApplication(event, receivedAt, closedConnections);
       if (applied.length < MAX_REPORTED_REVOCATIONS) applied.push({ seq: event.seq, appliedAt: receivedAt, closedConnections });
       onRevocationApplied();
     },

@@ -12,6 +12,7 @@ import {
 import { createFailureLog, type FailureLog } from '../../lib/failure-log.js';
 import type { Logger } from '../../lib/logger.js';
 import { createControlPlaneEndpoints } from './control-plane-endpoints.js';
+import { SpanKind, TRACING_OFF, type Span, type Tracing } from '../../lib/tracing/tracing.js';
 
 /**
  * The proxy node's side of the node API (`/internal/v1`, contract/node-api.ts). This is
@@ -38,8 +39,8 @@ export interface BatchVerifyResult {
 }
 
 export interface NodeApiClient {
-  /** Looks up to MAX_VERIFY_BATCH key hashes (hex) in one call. */
-  verifyKeys(hashesHex: readonly string[]): Promise<BatchVerifyResult>;
+  /** Looks up to MAX_VERIFY_BATCH key hashes (hex) in one call; `parent`: the traced request waiting for it. */
+  verifyKeys(hashesHex: readonly string[], parent?: Span): Promise<BatchVerifyResult>;
   revocationsAfter(seq: number, limit?: number): Promise<RevocationsAnswer>;
   /** Pools, or `undefined` when unchanged since `etag`. */
   pools(etag: string | undefined): Promise<{ pools: Pool[]; etag: string | undefined } | undefined>;
@@ -78,9 +79,11 @@ export interface NodeApiClientOptions {
   /** How long a control plane that failed is tried only after the others; 1 s unless set. */
   restMs?: number;
   now?: () => number;
+  /** A call made inside a trace (a verify for a request) gets a span and sends `traceparent`. */
+  tracing?: Tracing;
 }
 
-export function createNodeApiClient({ baseUrls, nodeToken, timeoutMs, logger, restMs = 1_000, now = Date.now }: NodeApiClientOptions): NodeApiClient {
+export function createNodeApiClient({ baseUrls, nodeToken, timeoutMs, logger, restMs = 1_000, now = Date.now, tracing = TRACING_OFF }: NodeApiClientOptions): NodeApiClient {
   const authorization = `Bearer ${nodeToken}`;
   const endpoints = createControlPlaneEndpoints({ urls: baseUrls, restMs, now });
   // Per control plane, when there are several: one of them down is worth a line, not one per call.
@@ -118,8 +121,17 @@ export function createNodeApiClient({ baseUrls, nodeToken, timeoutMs, logger, re
    * Tries the control planes in turn until one answers below 500: a 5xx or no answer from one
    * says nothing about the others (every node API call may be repeated: usage batches are
    * counted once, reports and lookups change nothing twice). The last one's 5xx is returned.
+   * A traced call has one span, over every control plane it tried.
    */
-  async function call(path: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Response> {
+  async function call(path: string, init: { method?: string; body?: unknown; headers?: Record<string, string>; parent?: Span } = {}): Promise<Response> {
+    const method = init.method ?? 'GET';
+    // Background calls (polls, reports) make no trace of their own.
+    const parent = tracing.enabled ? (init.parent ?? tracing.activeSpan()) : undefined;
+    let span: Span | undefined;
+    if (parent !== undefined) {
+      const route = path.split('?')[0]!;
+      span = tracing.startSpan(`node-api ${method} ${route}`, { kind: SpanKind.CLIENT, parent, attributes: { 'http.request.method': method, 'url.path': route } });
+    }
     const order = endpoints.order();
     const body = init.body === undefined ? undefined : JSON.stringify(init.body);
     let lastError: unknown;
@@ -129,8 +141,13 @@ export function createNodeApiClient({ baseUrls, nodeToken, timeoutMs, logger, re
       let response: Response;
       try {
         response = await fetch(new URL(path, baseUrl), {
-          method: init.method ?? 'GET',
-          headers: { authorization, ...(body !== undefined && { 'content-type': 'application/json' }), ...init.headers },
+          method,
+          headers: {
+            authorization,
+            ...(body !== undefined && { 'content-type': 'application/json' }),
+            ...(span !== undefined && { traceparent: tracing.traceparentOf(span) }),
+            ...init.headers,
+          },
           ...(body !== undefined && { body }),
           signal: AbortSignal.timeout(timeoutMs),
         });
@@ -150,7 +167,15 @@ export function createNodeApiClient({ baseUrls, nodeToken, timeoutMs, logger, re
       } else {
         endpoints.failed(baseUrl);
       }
+      if (span !== undefined) {
+        span.setAttribute('http.response.status_code', response.status);
+        span.end();
+      }
       return response;
+    }
+    if (span !== undefined) {
+      tracing.fail(span, 'unreachable');
+      span.end();
     }
     failuresOf(path).unavailable.failed({ path, err: lastError });
     throw new NodeApiError(`node API unreachable: ${(lastError as Error).message}`, { cause: lastError });
@@ -188,9 +213,9 @@ export function createNodeApiClient({ baseUrls, nodeToken, timeoutMs, logger, re
   }
 
   return {
-    async verifyKeys(hashesHex) {
+    async verifyKeys(hashesHex, parent) {
       const path = '/internal/v1/keys/verify';
-      const body = await answer(path, await call(path, { method: 'POST', body: { hashes: hashesHex } }), checkAnswer.verify);
+      const body = await answer(path, await call(path, { method: 'POST', body: { hashes: hashesHex }, parent }), checkAnswer.verify);
       return { keys: new Map(Object.entries(body.keys)), seq: body.seq, epoch: body.epoch };
     },
     async revocationsAfter(seq, limit = 1000) {

@@ -22,6 +22,8 @@ await subscriber.start({
 const cp = await startTestControlPlane({
   adminPool: { maxConnections: 2, statementTimeoutMs: 30_000, connectionTimeoutMs: 30_000 },
   nodePool: { maxConnections: 2, statementTimeoutMs: 5_000, connectionTimeoutMs: 5_000 },
+  // The pools are the bulkhead under test: the heavy-call limit (heavy-calls.test.ts) stays out of the way.
+  heavyCalls: { concurrency: 100, queue: 100, queueWaitMs: 60_000 },
   publishers: new Map([['local', bus.publisher()]]),
 });
 t.teardown(() => cp.close());

@@ -23,6 +23,8 @@ t.test('two control planes starting at once on an empty database migrate it once
     database: { url: database.url },
     adminPool: { maxConnections: 2, statementTimeoutMs: 10_000, connectionTimeoutMs: 10_000 },
     nodePool: { maxConnections: 2, statementTimeoutMs: 10_000, connectionTimeoutMs: 10_000 },
+    heavyCalls: DEFAULT_SETTINGS.heavyCalls,
+    roles: DEFAULT_SETTINGS.roles,
     adminToken: undefined,
     nodeToken: generateToken(),
     bodyLimitBytes: 65_536,
@@ -92,6 +94,8 @@ t.test('portcullis start: a working setup on the embedded database, kept across 
   t.ok(refused, 'the proxy answers');
   const teams = await fetch(`http://127.0.0.1:${port}/v1/teams`, { headers: { authorization: `Bearer ${adminToken}` } });
   t.equal(teams.status, 200, 'the admin token works');
+  const me = await fetch(`http://127.0.0.1:${port}/v1/me`, { headers: { authorization: `Bearer ${adminToken}` } });
+  t.equal(((await me.json()) as { proxyUrl: string }).proxyUrl, `http://127.0.0.1:${proxyPort}`, "the dashboard's snippets point at the embedded node's bound port");
 
   const origin = await startOrigin();
   t.teardown(() => origin.close());

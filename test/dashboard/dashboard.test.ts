@@ -98,7 +98,8 @@ if (!hasChromium()) {
     await page.getByRole('link', { name: 'Usage', exact: true }).click();
     await page.locator('#usage-summary', { hasText: 'downloaded' }).waitFor();
     t.match(await page.locator('#usage-summary').textContent(), /downloaded, .* uploaded, [1-9][\d,]* requests?, /);
-    t.equal(await page.locator('svg.chart rect').count() > 0, true, 'a bar chart');
+    await page.locator('.chart .uplot canvas').waitFor();
+    t.same(await page.locator('.chart .u-legend .u-series .u-label').allTextContents(), ['Hour', 'Downloaded', 'Uploaded', 'Requests'], 'a uPlot chart with its legend');
     await page.screenshot({ path: `${ARTIFACTS}/usage.png` });
   });
 

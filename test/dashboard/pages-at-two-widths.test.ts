@@ -5,7 +5,6 @@ import { SCREENSHOTS, WIDTHS, hasChromium, launchBrowser, layoutProblems, watchP
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { deadline, waitFor } from '../helpers/deadline.js';
-import { freePort } from '../helpers/ports.js';
 import { bearer, proxyRequest } from '../helpers/proxy-client.js';
 import { startWorld } from '../helpers/world.js';
 
@@ -19,9 +18,11 @@ const run = promisify(execFile);
 if (!hasChromium()) {
   t.test('dashboard pages at two widths', { skip: 'Chromium is not installed (.ci/run installs Debian chromium)' }, () => {});
 } else {
-  const proxyPort = await freePort();
-  const proxyUrl = `http://127.0.0.1:${proxyPort}`;
-  const world = await startWorld({ exitCountries: ['DE'], node: { port: proxyPort }, controlPlane: { publicProxyUrl: proxyUrl } });
+  // The node listens on port 0: the control plane asks for the proxy URL only when a page signs in.
+  let proxyUrl = '';
+  const world = await startWorld({ exitCountries: ['DE'], controlPlane: { publicProxyUrl: () => proxyUrl } });
+  const proxyPort = world.node.port;
+  proxyUrl = `http://127.0.0.1:${proxyPort}`;
   t.teardown(() => world.close());
   const browser = await launchBrowser();
   t.teardown(() => browser.close());
@@ -135,7 +136,11 @@ if (!hasChromium()) {
         t.match(await row.textContent(), /DE, FR/);
         t.notMatch(await row.textContent(), /per node/, 'the cleared cap is gone');
         const stored = (await world.cp.request('GET', `/v1/teams/${team.id}/keys?q=limited`, { token: team.token })).body.data[0];
-        t.same({ rateLimit: stored.rateLimit, concurrency: stored.concurrency, countries: stored.countries }, { rateLimit: { requestsPerSecond: 50, burst: 50 }, concurrency: null, countries: ['DE', 'FR'] });
+        t.same(
+          { rateLimit: stored.rateLimit, concurrency: stored.concurrency, countries: stored.countries, pools: stored.pools },
+          { rateLimit: { requestsPerSecond: 50, burst: 50 }, concurrency: null, countries: ['DE', 'FR'], pools: ['residential'] },
+          'what was changed, and the pools left as they were',
+        );
       });
 
       await t.test('rotate a key: the new secret is shown once and the old one stops working', async (t) => {
@@ -153,13 +158,62 @@ if (!hasChromium()) {
         t.equal((await proxyRequest(proxyPort, `${world.origin.url}/`, bearer(rotated))).status, 200, 'the new one works');
       });
 
+      await t.test('usage is charted with axes, time labels and a legend, inside the page', async (t) => {
+        await world.node.flushUsage();
+        await waitFor(async () => (await world.cp.request('GET', `/v1/teams/${team.id}/usage`, { token: team.token })).body.data.length > 0, {
+          what: 'the pasted curl request to be metered',
+        });
+        await page.getByRole('link', { name: 'Usage', exact: true }).click();
+        await page.locator('.chart .uplot canvas').waitFor();
+        const legend = await page.locator('.chart .u-legend .u-series .u-label').allTextContents();
+        t.same(legend, ['Hour', 'Downloaded', 'Uploaded', 'Requests'], 'a legend naming the time and each series');
+        const axes = await page.locator('.chart .u-axis').count();
+        t.equal(axes, 3, 'time along the bottom, bytes on the left, requests on the right');
+        const box = await page.locator('.chart .uplot').boundingBox();
+        t.ok(box !== null && box.x >= 0 && box.x + box.width <= width, `the chart (${box?.width} px wide) fits the viewport`);
+        t.match(await page.locator('#usage-summary').textContent(), /[1-9][\d,]* requests?/);
+        await fits(t, page, 'usage');
+      });
+
+      await t.test("a key's own usage page", async (t) => {
+        await page.getByRole('link', { name: 'Keys', exact: true }).click();
+        await page.getByRole('link', { name: 'Usage of limited' }).click();
+        await page.getByRole('heading', { name: 'Usage · limited' }).waitFor();
+        await page.locator('.chart .uplot canvas, .empty').first().waitFor();
+        t.pass('a chart, or what to do to get one');
+        await fits(t, page, 'key-usage');
+      });
+
+      await t.test('revoke a key: the propagation panel fits and reaches every node', async (t) => {
+        await world.cp.request('POST', `/v1/teams/${team.id}/keys`, { token: team.token, body: { name: 'to-revoke' } });
+        await page.getByRole('link', { name: 'Keys', exact: true }).click();
+        await page.getByRole('button', { name: 'Revoke to-revoke' }).click();
+        await fits(t, page, 'key-revoke-confirm');
+        await page.getByRole('button', { name: 'Revoke key' }).click();
+        await page.locator('#propagation-summary.done').waitFor();
+        t.match(await page.locator('#propagation-summary').textContent(), /^Revoked everywhere: 1 node/);
+        await fits(t, page, 'key-revocation-propagation');
+        await page.getByRole('button', { name: 'Close' }).click();
+        await page.locator('tbody tr', { hasText: 'to-revoke' }).locator('.status', { hasText: 'revoked' }).waitFor();
+      });
+
+      await t.test('the activity page lists what was done, each revocation linked to its propagation', async (t) => {
+        await page.getByRole('link', { name: 'Activity', exact: true }).click();
+        for (const action of ['key.created', 'key.updated', 'key.rotated', 'key.revoked']) {
+          await page.locator(`tr[data-action="${action}"]`).first().waitFor();
+        }
+        t.pass('creation, change, rotation and revocation are listed');
+        t.equal(await page.locator('tr[data-action="key.revoked"]').getByRole('link', { name: 'Propagation status' }).count(), 1);
+        await fits(t, page, 'activity');
+      });
+
       await t.test('team tokens: list, create with chosen scopes (secret shown once), revoke', async (t) => {
         t.notOk(await page.getByRole('link', { name: 'Teams', exact: true }).isVisible(), 'a team token has no Teams page');
         await page.getByRole('link', { name: 'Tokens', exact: true }).click();
         await page.locator('tbody tr', { hasText: '(you)' }).waitFor();
         t.pass('the signed-in token is listed and marked');
         await page.getByRole('button', { name: 'Create token' }).click();
-        await page.getByLabel('Name', { exact: true }).fill('ci');
+        await page.getByLabel('Name', { exact: true }).fill('nightly-export');
         await page.getByRole('checkbox', { name: /keys:write/ }).uncheck();
         await page.getByRole('checkbox', { name: /tokens:write/ }).uncheck();
         await fits(t, page, 'token-create-dialog');
@@ -171,14 +225,14 @@ if (!hasChromium()) {
         const me = await world.cp.request('GET', '/v1/me', { token });
         t.same(me.body.scopes, ['keys:read', 'usage:read', 'activity:read'], 'the new token has exactly the scopes left checked');
         await page.getByRole('button', { name: 'Done' }).click();
-        const row = page.locator('tbody tr', { hasText: 'ci' }).filter({ hasText: 'usage:read' });
+        const row = page.locator('tbody tr', { hasText: 'nightly-export' });
         await row.waitFor();
         t.notMatch(await row.textContent(), /keys:write/);
         await fits(t, page, 'tokens');
-        await row.getByRole('button', { name: 'Revoke token ci' }).click();
+        await row.getByRole('button', { name: 'Revoke token nightly-export' }).click();
         await fits(t, page, 'token-revoke-confirm');
         await page.getByRole('button', { name: 'Revoke token', exact: true }).click();
-        await page.locator('tbody tr', { hasText: 'ci' }).locator('.status', { hasText: 'revoked' }).waitFor();
+        await row.locator('.status', { hasText: 'revoked' }).waitFor();
         t.equal((await world.cp.request('GET', '/v1/me', { token })).body.error.code, 'token_revoked', 'refused on its next call');
       });
 
@@ -201,6 +255,9 @@ if (!hasChromium()) {
         await admin.getByRole('button', { name: `Switch to new team at ${width} px` }).click();
         await admin.getByRole('heading', { name: `Keys · new team at ${width} px` }).waitFor();
         await admin.locator('.empty', { hasText: 'No keys yet' }).waitFor();
+        const [brand, signOut, nav] = await Promise.all(['.brand', '#sign-out', '#nav'].map((selector) => admin.locator(selector).boundingBox()));
+        t.ok(brand && signOut && nav && signOut.y < brand.y + brand.height && signOut.x + signOut.width <= width, 'a long team name does not push Sign out off the first row');
+        t.ok(nav && signOut && (width < 600 ? nav.y >= signOut.y + signOut.height : true), 'on a phone the nav has a row of its own');
         t.notOk(await admin.getByLabel('Admin or team token').isVisible(), 'still signed in');
         await admin.getByRole('link', { name: 'Pools', exact: true }).click();
         await admin.locator('tbody tr', { hasText: 'residential' }).waitFor();

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import Fastify from 'fastify';
 import { CONTENT_SECURITY_POLICY, registerDashboard } from '../../control-plane/dashboard/serve-dashboard.js';
 
@@ -25,4 +26,18 @@ t.test('every script and style sheet in static/ is served under /assets/ with th
 t.test('the page is at / and only there', async (t) => {
   t.match((await app.inject({ url: '/' })).headers['content-type'], /^text\/html/);
   t.equal((await app.inject({ url: '/assets/index.html' })).statusCode, 404);
+});
+
+t.test("uPlot's module and style sheet are served from 'self', byte for byte the installed package's", async (t) => {
+  const packages = createRequire(import.meta.url);
+  for (const [asset, file, type] of [
+    ['uplot.js', 'uplot/dist/uPlot.esm.js', /^text\/javascript/],
+    ['uplot.css', 'uplot/dist/uPlot.min.css', /^text\/css/],
+  ] as const) {
+    const response = await app.inject({ url: `/assets/${asset}` });
+    t.equal(response.statusCode, 200, asset);
+    t.match(response.headers['content-type'], type, `${asset} type`);
+    t.equal(response.headers['content-security-policy'], CONTENT_SECURITY_POLICY, `${asset} CSP`);
+    t.equal(response.body, readFileSync(packages.resolve(file), 'utf8'), `${asset} is the package's file`);
+  }
 });

@@ -83,6 +83,10 @@ t.test('a partition between the relay leader and PostgreSQL: another instance ta
   await first.waitForLog('relay uses the database again', undefined, 20_000);
   const healedAt = Date.now();
   await waitFor(() => heartbeats.some((heartbeat) => heartbeat.at > healedAt + 500), { what: 'heartbeats after the heal' });
-  t.equal(first.logLines().filter((line) => line.msg === 'relay leadership taken').length, 1, 'the old leader came back as a follower');
+  // On a loaded machine the new leader may itself lose its session, and then the old one may
+  // lead again; what must never happen is the old leader taking over from a healthy one.
+  const count = (server: typeof first, msg: string) => server.logLines().filter((line) => line.msg === msg).length;
+  const newLeaderLost = count(second, 'relay leadership lost with its database connection');
+  t.ok(count(first, 'relay leadership taken') <= 1 + newLeaderLost, 'the old leader came back as a follower');
   t.equal(first.process.exitCode, null, 'and never died');
 });

@@ -56,6 +56,8 @@ export function testControlPlaneOptions(databaseUrl: string, overrides: Partial<
     database: { url: databaseUrl },
     adminPool: { maxConnections: 8, statementTimeoutMs: 10_000, connectionTimeoutMs: 10_000 },
     nodePool: { maxConnections: 4, statementTimeoutMs: 5_000, connectionTimeoutMs: 5_000 },
+    heavyCalls: DEFAULT_SETTINGS.heavyCalls,
+    roles: DEFAULT_SETTINGS.roles,
     bodyLimitBytes: 64 * 1024,
     trustProxy: false,
     publishers: new Map(),

@@ -37,6 +37,7 @@ export interface WorldOptions {
   /** Instead of `exitCountries`: exits placed more finely. */
   exitPlacements?: ExitPlacement[];
   node?: Partial<TestProxyNodeOptions>;
+  /** Options for the control plane (its tracing, say). */
   controlPlane?: Partial<ControlPlaneOptions>;
 }
 

@@ -1,13 +1,13 @@
 import t from 'tap';
 import net from 'node:net';
 import { parseProxyHeader } from '../../proxy/ingress/proxy-protocol.js';
-import { within } from '../helpers/deadline.js';
+import { deadline, within } from '../helpers/deadline.js';
 import { proxyRequest } from '../helpers/proxy-client.js';
 import { startWorld } from '../helpers/world.js';
 
 const world = await startWorld({ exitCountries: ['DE'] });
 t.teardown(() => world.close());
-const anyVersion = await world.startNode({ proxyProtocol: 'any', timeouts: { connectMs: 2_000, responseMs: 30_000, tunnelIdleMs: 60_000, requestHeadersMs: 500, keepAliveMs: 5_000 } });
+const anyVersion = await world.startNode({ proxyProtocol: 'any', timeouts: { connectMs: 2_000, responseMs: 30_000, tunnelIdleMs: 60_000, requestHeadersMs: deadline(1_000), keepAliveMs: 5_000 } });
 const v1Only = await world.startNode({ proxyProtocol: 'v1' });
 const originPort = new URL(world.origin.url).port;
 const url = `${world.origin.url}/proxied`;

@@ -3,13 +3,14 @@ import { execFile } from 'node:child_process';
 import net from 'node:net';
 import { promisify } from 'node:util';
 import { readGreeting, readLogin, readRequest } from '../../proxy/ingress/socks-messages.js';
-import { waitFor, within } from '../helpers/deadline.js';
+import { deadline, waitFor, within } from '../helpers/deadline.js';
 import { startWorld } from '../helpers/world.js';
 
 const run = promisify(execFile);
 const world = await startWorld({ exitCountries: ['DE', 'US'] });
 t.teardown(() => world.close());
-const HANDSHAKE_MS = 500;
+// Long enough for a login whose key the node must first verify with the control plane.
+const HANDSHAKE_MS = deadline(2_000);
 const timeouts = { connectMs: 2_000, responseMs: 30_000, tunnelIdleMs: 60_000, requestHeadersMs: HANDSHAKE_MS, keepAliveMs: 5_000 };
 const node = await world.startNode({ socksPort: 0, timeouts });
 const guarded = await world.startNode({ socksPort: 0, allowPrivateDestinations: false });
@@ -233,4 +234,19 @@ t.test('a handshake that stalls or overflows is closed', async () => {
   await closed(connect(Buffer.from([0x05, 0x01, 0x02, 0x01, 0x08])));
   await closed(connect(Buffer.concat([Buffer.from([0x05, 0xff]), Buffer.alloc(2_000)])));
   await closed(connect('GET / HTTP/1.1\r\n\r\n'));
+});
+
+t.test('shutting a node down ends SOCKS handshakes at once and its tunnels at the deadline', async (t) => {
+  const closing = await world.startNode({ socksPort: 0, timeouts });
+  const tunnel = await socksHandshake(closing.socksPort!);
+  t.equal(tunnel.reply, 0x00);
+  const handshaking = net.connect(closing.socksPort!, '127.0.0.1');
+  handshaking.on('error', () => {});
+  handshaking.resume();
+  await waitFor(() => closing.openConnections() === 2, { what: 'both connections to be open' });
+  const shutDown = within(closing.close(200), { what: 'the node to close' });
+  await within(new Promise<void>((resolve) => handshaking.once('close', () => resolve())), { what: 'the handshake to be ended' });
+  await within(new Promise<void>((resolve) => (tunnel.socket.destroyed ? resolve() : tunnel.socket.once('close', () => resolve()))), { what: 'the tunnel to be ended' });
+  await shutDown;
+  t.equal(closing.openConnections(), 0);
 });

@@ -81,6 +81,8 @@ function setChrome(signedIn) {
   /** @type {HTMLElement} */ (document.getElementById('sign-out')).hidden = !signedIn;
   const who = /** @type {HTMLElement} */ (document.getElementById('who'));
   who.textContent = !signedIn || session.me === null ? '' : session.me.kind === 'admin' ? `Platform admin${session.team ? ` · ${session.team.name}` : ''}` : `Team ${session.team?.name ?? ''}`;
+  // Cut short on a phone: the whole text stays one hover or long-press away.
+  who.title = who.textContent;
 }
 
 async function start() {

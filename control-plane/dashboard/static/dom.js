@@ -27,20 +27,6 @@ export function el(tag, attributes = {}, ...children) {
   return element;
 }
 
-const SVG = 'http://www.w3.org/2000/svg';
-
-/**
- * @param {string} tag
- * @param {Record<string, string | number>} attributes
- * @param {(Node | string)[]} children
- */
-export function svg(tag, attributes, ...children) {
-  const element = document.createElementNS(SVG, tag);
-  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, String(value));
-  element.append(...children);
-  return element;
-}
-
 /**
  * A table whose cells carry their column's title, so that on a narrow screen each row can
  * show as a card of labelled lines; wider tables scroll inside their own box, never the page.

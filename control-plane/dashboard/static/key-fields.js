@@ -52,8 +52,11 @@ export function keyFields(key) {
   const perRegion = numberField('key-per-region', 'Connections per region', key?.concurrency?.perRegion);
   const quota = numberField('key-quota', 'Monthly quota (GB)', key?.monthlyQuotaBytes == null ? null : key.monthlyQuotaBytes / BYTES_PER_GB, { step: 'any', min: '0.000000001', inputmode: 'decimal' });
   const poolChecks = el('div', { class: 'checks' }, el('span', { class: 'muted' }, 'Loading pools…'));
+  // Until the pools are listed, no box is checked: an edit sent meanwhile must leave the key's pools alone, not widen them to all.
+  let poolsShown = false;
   api('GET', '/v1/pools?limit=500').then(
     (page) => {
+      poolsShown = true;
       poolChecks.replaceChildren(
         ...page.data.map((/** @type {{ name: string }} */ pool) =>
           el('label', {}, el('input', { type: 'checkbox', name: 'pool', value: pool.name, checked: key?.pools.includes(pool.name) ?? false }), pool.name),
@@ -97,7 +100,7 @@ export function keyFields(key) {
         if (monthlyQuotaBytes !== null) body.monthlyQuotaBytes = monthlyQuotaBytes;
         return body;
       }
-      return { ...body, pools, countries: codes, rateLimit, concurrency, monthlyQuotaBytes };
+      return { ...body, ...(poolsShown ? { pools } : {}), countries: codes, rateLimit, concurrency, monthlyQuotaBytes };
     },
   };
 }

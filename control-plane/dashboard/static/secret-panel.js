@@ -66,5 +66,6 @@ export function showSecret(dialog, { title, secret, what, proxyUrl }) {
       el('div', { class: 'actions' }, done),
     ),
   );
-  done.focus();
+  // Focus on Done without scrolling the secret, at the top, out of view.
+  done.focus({ preventScroll: true });
 }

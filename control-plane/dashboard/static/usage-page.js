@@ -1,46 +1,25 @@
 // @ts-check
 import { api } from './api.js';
-import { dataTable, el, emptyState, errorBox, formatBytes, formatTime, main, svg } from './dom.js';
+import { dataTable, el, emptyState, errorBox, formatBytes, formatTime, main } from './dom.js';
 
 /** @import { Team } from './api.js' */
 
-/**
- * A bar per bucket, traffic in and out stacked; the numbers are in the table below it.
- * @param {{ start: string, bytesUp: number, bytesDown: number }[]} points
- */
-function usageChart(points) {
-  const width = 960;
-  const height = 220;
-  const max = Math.max(1, ...points.map((point) => point.bytesUp + point.bytesDown));
-  const step = width / Math.max(points.length, 1);
-  const bars = points.map((point, i) => {
-    const outHeight = (point.bytesDown / max) * (height - 20);
-    const inHeight = (point.bytesUp / max) * (height - 20);
-    const x = i * step + 1;
-    const barWidth = Math.max(1, step - 2);
-    return svg(
-      'g',
-      {},
-      svg('title', {}, `${new Date(point.start).toLocaleString()}: ${formatBytes(point.bytesDown)} down, ${formatBytes(point.bytesUp)} up`),
-      svg('rect', { x, y: height - outHeight, width: barWidth, height: outHeight, class: 'bar-out' }),
-      svg('rect', { x, y: height - outHeight - inHeight, width: barWidth, height: inHeight, class: 'bar-in' }),
-    );
-  });
-  return svg('svg', { viewBox: `0 0 ${width} ${height}`, class: 'chart', role: 'img', 'aria-label': 'Traffic per period' }, ...bars);
-}
+/** @typedef {{ start: string, bytesUp: number, bytesDown: number, requests: number, tunnels: number }} UsagePoint */
 
 /**
- * Every bucket of the range, with zero where there was no traffic, so bars line up with time.
- * @param {{ start: string, bytesUp: number, bytesDown: number }[]} points
+ * Every period of the range, with zero where there was no traffic, so that the chart's
+ * lines drop to zero instead of joining the periods on either side of a gap.
+ * @param {UsagePoint[]} points
  * @param {string} from
  * @param {string} to
  * @param {number} bucketMs
  */
 function fillGaps(points, from, to, bucketMs) {
   const byStart = new Map(points.map((point) => [new Date(point.start).getTime(), point]));
+  /** @type {UsagePoint[]} */
   const filled = [];
   for (let start = Math.floor(Date.parse(from) / bucketMs) * bucketMs; start < Date.parse(to); start += bucketMs) {
-    filled.push(byStart.get(start) ?? { start: new Date(start).toISOString(), bytesUp: 0, bytesDown: 0 });
+    filled.push(byStart.get(start) ?? { start: new Date(start).toISOString(), bytesUp: 0, bytesDown: 0, requests: 0, tunnels: 0 });
   }
   return filled;
 }
@@ -74,7 +53,7 @@ export function renderUsage(team, keyId) {
     summary.textContent = 'Loading…';
     try {
       const usage = await api('GET', `${base}/usage?granularity=${granularity}&from=${encodeURIComponent(from)}`);
-      /** @type {{ start: string, bytesUp: number, bytesDown: number, requests: number, tunnels: number }[]} */
+      /** @type {UsagePoint[]} */
       const points = usage.data;
       const chartPoints = fillGaps(points, usage.from, usage.to, granularity === 'hour' ? 3_600_000 : 86_400_000);
       const total = points.reduce((sum, point) => ({ down: sum.down + point.bytesDown, up: sum.up + point.bytesUp, requests: sum.requests + point.requests, tunnels: sum.tunnels + point.tunnels }), {
@@ -85,9 +64,13 @@ export function renderUsage(team, keyId) {
       });
       const plural = (/** @type {number} */ count, /** @type {string} */ word) => `${count.toLocaleString()} ${word}${count === 1 ? '' : 's'}`;
       summary.textContent = `${formatBytes(total.down)} downloaded, ${formatBytes(total.up)} uploaded, ${plural(total.requests, 'request')}, ${plural(total.tunnels, 'tunnel')}.`;
-      chart.replaceChildren(points.length === 0
-          ? emptyState('No traffic in this period', 'Send a request through the proxy with one of your keys; it shows here within a few seconds.', el('a', { href: '#/keys' }, 'See your keys'))
-          : usageChart(chartPoints));
+      if (points.length === 0) {
+        chart.replaceChildren(emptyState('No traffic in this period', 'Send a request through the proxy with one of your keys; it shows here within a few seconds.', el('a', { href: '#/keys' }, 'See your keys')));
+      } else {
+        // uPlot is most of the dashboard's bytes: loaded when a chart is first drawn, not at sign-in.
+        const { usageChart } = await import('./usage-chart.js');
+        chart.replaceChildren(usageChart(chartPoints, granularity === 'hour' ? 'hour' : 'day'));
+      }
       periods.body.replaceChildren(
         ...points.map((point) =>
           periods.row({}, el('td', {}, formatTime(point.start)), el('td', {}, formatBytes(point.bytesDown)), el('td', {}, formatBytes(point.bytesUp)), el('td', {}, point.requests.toLocaleString()), el('td', {}, point.tunnels.toLocaleString())),
