@@ -70,6 +70,7 @@ async function profileNode(title: string, load: (nodePort: number, key: string, 
       command: [process.execPath, '--cpu-prof', `--cpu-prof-dir=${dir}`, 'dist/bin/portcullis.js', 'proxy'],
       env: {
         REGION: 'bench',
+        WORKERS: '1',
         REDIS_URL: redis.url,
         CONTROL_PLANE_URL: cp.url,
         NODE_TOKEN: cp.nodeToken,

@@ -9,12 +9,16 @@
  * proxy under test runs pinned to core 0; the load generator (wrk when installed, else
  * autocannon) and the origin on core 1.
  *
+ * Then plain HTTP through a node per worker count (WORKERS 1 and 2), with the scaling ratio
+ * and requests per CPU-second of the node's processes together; `--workers` runs that alone
+ * (BENCH_WORKERS sets the counts, 1,2 by default).
+ *
  * Settings: BENCH_DURATION (seconds per HTTP run, 10), BENCH_ROUNDS (3),
  * BENCH_CONNECTIONS (50,500), BENCH_TUNNEL_BYTES (1 GiB).
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { createRedisPublisher } from '../lib/feed/redis-bus.js';
@@ -34,6 +38,7 @@ import { runLoad, type LoadResult } from './lib/load.js';
 import { hasSquid, startSquid } from './lib/squid.js';
 import { printTable, saveResults } from './lib/table.js';
 import { measureTunnelThroughput } from './lib/tunnel-throughput.js';
+import { measureWorkerScaling } from './lib/worker-scaling.js';
 import { hasWrk, runWrk } from './lib/wrk.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
@@ -41,6 +46,9 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '50,500').split(',').map(Number);
 const TUNNEL_BYTES = Number(process.env.BENCH_TUNNEL_BYTES ?? 2 ** 30);
 const GiB = 2 ** 30;
+const WORKER_COUNTS = (process.env.BENCH_WORKERS ?? '1,2').split(',').map(Number);
+/** `npm run bench:proxy -- --workers`: only the table of worker counts (try it with BENCH_DURATION=2 BENCH_ROUNDS=1). */
+const WORKERS_ONLY = process.argv.includes('--workers');
 
 /** A proxy (or none) that the load is sent through. */
 interface Contender {
@@ -107,6 +115,8 @@ try {
       METRICS_PORT: String(await freePort()),
       ALLOW_PRIVATE_DESTINATIONS: 'true',
       LOG_LEVEL: 'info',
+      // Pinned to one core: one process, as the other contenders.
+      WORKERS: '1',
     },
     ready: /proxy node listening/,
   });
@@ -135,131 +145,149 @@ try {
     return { ...result, cpuSeconds: cpuBefore === undefined || cpuAfter === undefined ? NaN : cpuAfter - cpuBefore };
   }
 
-  // Warm the key cache, keep-alive pools and JIT of every contender.
-  for (const contender of contenders) await httpRun(contender, 10, 1);
+  const scaling = await measureWorkerScaling({
+    workerCounts: WORKER_COUNTS,
+    nodeEnv: { REGION: 'bench', REDIS_URL: redis.url, CONTROL_PLANE_URL: cp.url, NODE_TOKEN: cp.nodeToken, ALLOW_PRIVATE_DESTINATIONS: 'true' },
+    originUrl,
+    headers: { host: `127.0.0.1:${originPort}`, ...bearer(directKey) },
+    connections: CONNECTIONS[0]!,
+    durationSeconds: DURATION,
+    rounds: ROUNDS,
+    useWrk,
+  });
+  printTable(
+    `Plain HTTP through a node per WORKERS (${CONNECTIONS[0]} connections, not pinned: the load generator shares the ${cpus().length} cores), and requests per CPU-second of all its processes`,
+    scaling.rows,
+  );
+  if (WORKERS_ONLY) {
+    process.stdout.write(`results: ${saveResults('proxy-workers', { workerScaling: scaling.raw })}\n`);
+  } else {
+    // Warm the key cache, keep-alive pools and JIT of every contender.
+    for (const contender of contenders) await httpRun(contender, 10, 1);
 
-  const httpRows: Record<string, string | number>[] = [];
-  const httpRaw: Record<string, unknown> = {};
-  for (const connections of CONNECTIONS) {
-    const runs = await interleave(contenders, ROUNDS, (contender) => httpRun(contender, connections, DURATION));
-    const medianOk = (contender: Contender | undefined) => (contender === undefined ? undefined : median(runs.get(contender)!.map((run) => run.okPerSecond)));
-    for (const contender of contenders) {
-      const results = runs.get(contender)!;
-      const okPerSecond = results.map((run) => run.okPerSecond);
-      const isOurs = contender.title.startsWith('portcullis');
-      const p99Bound = (2 * connections) / median(okPerSecond);
-      httpRows.push({
-        scenario: contender.title,
-        conns: connections,
-        'req/s (2xx)': medianWithRange(okPerSecond),
-        'p99 ms': medianWithRange(results.map((run) => run.p99Ms), 1),
-        'req per CPU-s': contender.pid === undefined ? '' : medianWithRange(results.map((run) => (run.okPerSecond * DURATION) / run.cpuSeconds)),
-        'non-2xx': results.reduce((sum, run) => sum + run.non2xx + run.errors + run.timeouts, 0),
-        'vs squid': isOurs ? ratio(median(okPerSecond), medianOk(squidContender)) : '',
-        'vs proxy-chain': isOurs ? ratio(median(okPerSecond), medianOk(proxyChain)) : '',
-        'p99 ≤ 2×conns/tput': isOurs ? (median(results.map((run) => run.p99Ms)) <= p99Bound * 1000 ? 'yes' : `no (${(p99Bound * 1000).toFixed(0)} ms)`) : '',
-      });
-      httpRaw[`${contender.title} @${connections}`] = results;
+    const httpRows: Record<string, string | number>[] = [];
+    const httpRaw: Record<string, unknown> = {};
+    for (const connections of CONNECTIONS) {
+      const runs = await interleave(contenders, ROUNDS, (contender) => httpRun(contender, connections, DURATION));
+      const medianOk = (contender: Contender | undefined) => (contender === undefined ? undefined : median(runs.get(contender)!.map((run) => run.okPerSecond)));
+      for (const contender of contenders) {
+        const results = runs.get(contender)!;
+        const okPerSecond = results.map((run) => run.okPerSecond);
+        const isOurs = contender.title.startsWith('portcullis');
+        const p99Bound = (2 * connections) / median(okPerSecond);
+        httpRows.push({
+          scenario: contender.title,
+          conns: connections,
+          'req/s (2xx)': medianWithRange(okPerSecond),
+          'p99 ms': medianWithRange(results.map((run) => run.p99Ms), 1),
+          'req per CPU-s': contender.pid === undefined ? '' : medianWithRange(results.map((run) => (run.okPerSecond * DURATION) / run.cpuSeconds)),
+          'non-2xx': results.reduce((sum, run) => sum + run.non2xx + run.errors + run.timeouts, 0),
+          'vs squid': isOurs ? ratio(median(okPerSecond), medianOk(squidContender)) : '',
+          'vs proxy-chain': isOurs ? ratio(median(okPerSecond), medianOk(proxyChain)) : '',
+          'p99 ≤ 2×conns/tput': isOurs ? (median(results.map((run) => run.p99Ms)) <= p99Bound * 1000 ? 'yes' : `no (${(p99Bound * 1000).toFixed(0)} ms)`) : '',
+        });
+        httpRaw[`${contender.title} @${connections}`] = results;
+      }
     }
-  }
-  printTable(`Plain HTTP through the proxy, 1 KiB responses, ${DURATION} s per run, ${ROUNDS} interleaved rounds, load by ${useWrk ? 'wrk' : 'autocannon'}`, httpRows);
+    printTable(`Plain HTTP through the proxy, 1 KiB responses, ${DURATION} s per run, ${ROUNDS} interleaved rounds, load by ${useWrk ? 'wrk' : 'autocannon'}`, httpRows);
 
-  const connects = await interleave(proxies, ROUNDS, async (contender) => {
-    const seconds = Math.min(DURATION, 5);
-    const cpuBefore = cpuSecondsOfTree(contender.pid!) ?? NaN;
-    const result = await measureConnectRate(contender.port!, `127.0.0.1:${tcpPort}`, contender.headers, 50, seconds);
-    return { ...result, cpuSeconds: (cpuSecondsOfTree(contender.pid!) ?? NaN) - cpuBefore, seconds };
-  });
-  const connectRate = (contender: Contender | undefined) => (contender === undefined ? undefined : median(connects.get(contender)!.map((run) => run.tunnelsPerSecond)));
-  // The same node, key, target and clients over SOCKS5: greeting, login and request are three round trips to CONNECT's one.
-  const socksRuns = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    const seconds = Math.min(DURATION, 5);
-    const cpuBefore = cpuSecondsOfTree(node.pid) ?? NaN;
-    const result = await measureSocksRate(socksPort, { host: '127.0.0.1', port: tcpPort! }, { username: 'bench', password: directKey }, 50, seconds);
-    socksRuns.push({ ...result, cpuSeconds: (cpuSecondsOfTree(node.pid) ?? NaN) - cpuBefore, seconds });
-  }
-  const socksRate = median(socksRuns.map((run) => run.tunnelsPerSecond));
-  printTable('CONNECT and SOCKS5 tunnel setup (50 concurrent clients: connect, CONNECT or SOCKS5 handshake, one reply, close)', [
-    ...proxies.map((contender) => {
-      const runs = connects.get(contender)!;
-      const rate = connectRate(contender)!;
-      return {
-        scenario: contender.title,
-        'tunnels/s': medianWithRange(runs.map((run) => run.tunnelsPerSecond)),
-        'p99 ms': medianWithRange(runs.map((run) => run.p99Ms), 1),
-        'tunnels per CPU-s': medianWithRange(runs.map((run) => (run.tunnelsPerSecond * run.seconds) / run.cpuSeconds)),
-        failures: runs.reduce((sum, run) => sum + run.failures, 0),
-        'vs squid': contender === ours ? ratio(rate, connectRate(squidContender)) : '',
-        'vs proxy-chain': contender === ours ? ratio(rate, connectRate(proxyChain)) : '',
-      };
-    }),
-    {
-      scenario: 'portcullis node, SOCKS5 (username/password), cached key, direct egress',
-      'tunnels/s': medianWithRange(socksRuns.map((run) => run.tunnelsPerSecond)),
-      'p99 ms': medianWithRange(socksRuns.map((run) => run.p99Ms), 1),
-      'tunnels per CPU-s': medianWithRange(socksRuns.map((run) => (run.tunnelsPerSecond * run.seconds) / run.cpuSeconds)),
-      failures: socksRuns.reduce((sum, run) => sum + run.failures, 0),
-      'vs our CONNECT': ratio(socksRate, connectRate(ours)),
-    },
-  ]);
+    const connects = await interleave(proxies, ROUNDS, async (contender) => {
+      const seconds = Math.min(DURATION, 5);
+      const cpuBefore = cpuSecondsOfTree(contender.pid!) ?? NaN;
+      const result = await measureConnectRate(contender.port!, `127.0.0.1:${tcpPort}`, contender.headers, 50, seconds);
+      return { ...result, cpuSeconds: (cpuSecondsOfTree(contender.pid!) ?? NaN) - cpuBefore, seconds };
+    });
+    const connectRate = (contender: Contender | undefined) => (contender === undefined ? undefined : median(connects.get(contender)!.map((run) => run.tunnelsPerSecond)));
+    // The same node, key, target and clients over SOCKS5: greeting, login and request are three round trips to CONNECT's one.
+    const socksRuns = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const seconds = Math.min(DURATION, 5);
+      const cpuBefore = cpuSecondsOfTree(node.pid) ?? NaN;
+      const result = await measureSocksRate(socksPort, { host: '127.0.0.1', port: tcpPort! }, { username: 'bench', password: directKey }, 50, seconds);
+      socksRuns.push({ ...result, cpuSeconds: (cpuSecondsOfTree(node.pid) ?? NaN) - cpuBefore, seconds });
+    }
+    const socksRate = median(socksRuns.map((run) => run.tunnelsPerSecond));
+    printTable('CONNECT and SOCKS5 tunnel setup (50 concurrent clients: connect, CONNECT or SOCKS5 handshake, one reply, close)', [
+      ...proxies.map((contender) => {
+        const runs = connects.get(contender)!;
+        const rate = connectRate(contender)!;
+        return {
+          scenario: contender.title,
+          'tunnels/s': medianWithRange(runs.map((run) => run.tunnelsPerSecond)),
+          'p99 ms': medianWithRange(runs.map((run) => run.p99Ms), 1),
+          'tunnels per CPU-s': medianWithRange(runs.map((run) => (run.tunnelsPerSecond * run.seconds) / run.cpuSeconds)),
+          failures: runs.reduce((sum, run) => sum + run.failures, 0),
+          'vs squid': contender === ours ? ratio(rate, connectRate(squidContender)) : '',
+          'vs proxy-chain': contender === ours ? ratio(rate, connectRate(proxyChain)) : '',
+        };
+      }),
+      {
+        scenario: 'portcullis node, SOCKS5 (username/password), cached key, direct egress',
+        'tunnels/s': medianWithRange(socksRuns.map((run) => run.tunnelsPerSecond)),
+        'p99 ms': medianWithRange(socksRuns.map((run) => run.p99Ms), 1),
+        'tunnels per CPU-s': medianWithRange(socksRuns.map((run) => (run.tunnelsPerSecond * run.seconds) / run.cpuSeconds)),
+        failures: socksRuns.reduce((sum, run) => sum + run.failures, 0),
+        'vs our CONNECT': ratio(socksRate, connectRate(ours)),
+      },
+    ]);
 
-  const tunnels = await interleave([direct, ...proxies], ROUNDS, async (contender) => {
-    const cpuBefore = contender.pid === undefined ? undefined : cpuSecondsOfTree(contender.pid);
-    const result = await measureTunnelThroughput(contender.port, `127.0.0.1:${bulkPort}`, contender.headers);
-    const cpuAfter = contender.pid === undefined ? undefined : cpuSecondsOfTree(contender.pid);
-    return { ...result, cpuSecondsPerGiB: cpuBefore === undefined || cpuAfter === undefined ? NaN : ((cpuAfter - cpuBefore) * GiB) / result.bytes };
-  });
-  const tunnelRate = (contender: Contender | undefined) => (contender === undefined ? undefined : median(tunnels.get(contender)!.map((run) => run.megabytesPerSecond)));
-  printTable(
-    `Bulk download through one CONNECT tunnel (${(TUNNEL_BYTES / GiB).toFixed(2)} GiB), and the proxy's CPU for it`,
-    [direct, ...proxies].map((contender) => {
-      const runs = tunnels.get(contender)!;
-      return {
-        scenario: contender.title,
-        'MB/s': medianWithRange(runs.map((run) => run.megabytesPerSecond)),
-        'CPU-s per GiB': contender.pid === undefined ? '' : medianWithRange(runs.map((run) => run.cpuSecondsPerGiB), 2),
-        'vs squid': contender === ours ? ratio(tunnelRate(contender)!, tunnelRate(squidContender)) : '',
-        'vs proxy-chain': contender === ours ? ratio(tunnelRate(contender)!, tunnelRate(proxyChain)) : '',
-      };
-    }),
-  );
+    const tunnels = await interleave([direct, ...proxies], ROUNDS, async (contender) => {
+      const cpuBefore = contender.pid === undefined ? undefined : cpuSecondsOfTree(contender.pid);
+      const result = await measureTunnelThroughput(contender.port, `127.0.0.1:${bulkPort}`, contender.headers);
+      const cpuAfter = contender.pid === undefined ? undefined : cpuSecondsOfTree(contender.pid);
+      return { ...result, cpuSecondsPerGiB: cpuBefore === undefined || cpuAfter === undefined ? NaN : ((cpuAfter - cpuBefore) * GiB) / result.bytes };
+    });
+    const tunnelRate = (contender: Contender | undefined) => (contender === undefined ? undefined : median(tunnels.get(contender)!.map((run) => run.megabytesPerSecond)));
+    printTable(
+      `Bulk download through one CONNECT tunnel (${(TUNNEL_BYTES / GiB).toFixed(2)} GiB), and the proxy's CPU for it`,
+      [direct, ...proxies].map((contender) => {
+        const runs = tunnels.get(contender)!;
+        return {
+          scenario: contender.title,
+          'MB/s': medianWithRange(runs.map((run) => run.megabytesPerSecond)),
+          'CPU-s per GiB': contender.pid === undefined ? '' : medianWithRange(runs.map((run) => run.cpuSecondsPerGiB), 2),
+          'vs squid': contender === ours ? ratio(tunnelRate(contender)!, tunnelRate(squidContender)) : '',
+          'vs proxy-chain': contender === ours ? ratio(tunnelRate(contender)!, tunnelRate(proxyChain)) : '',
+        };
+      }),
+    );
 
-  const micro = await measureAuthDecision();
-  printTable(
-    'Auth decision on a cache hit (in-process micro-benchmark)',
-    micro.map((entry) => ({ path: entry.name, 'µs per decision': entry.nsPerDecision / 1000, 'under 5 µs': entry.nsPerDecision < 5000 ? 'yes' : 'NO' })),
-  );
-  const limiter = await measureLimiterDecision(redis.url);
-  printTable(
-    'Rate-limit decision against Redis (GCRA Lua script, in-process)',
-    limiter.map((entry) => ({ mode: entry.name, 'µs per decision': entry.microsecondsPerDecision, 'decisions/s': Math.round(entry.decisionsPerSecond) })),
-  );
-  const memory = [];
-  for (const entries of [100_000, 1_000_000]) {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/lib/key-cache-memory.ts', String(entries)], { maxBuffer: 1 << 20 });
-    memory.push(JSON.parse(stdout) as { entries: number; bytesPerEntry: number; heapMb: number });
+    const micro = await measureAuthDecision();
+    printTable(
+      'Auth decision on a cache hit (in-process micro-benchmark)',
+      micro.map((entry) => ({ path: entry.name, 'µs per decision': entry.nsPerDecision / 1000, 'under 5 µs': entry.nsPerDecision < 5000 ? 'yes' : 'NO' })),
+    );
+    const limiter = await measureLimiterDecision(redis.url);
+    printTable(
+      'Rate-limit decision against Redis (GCRA Lua script, in-process)',
+      limiter.map((entry) => ({ mode: entry.name, 'µs per decision': entry.microsecondsPerDecision, 'decisions/s': Math.round(entry.decisionsPerSecond) })),
+    );
+    const memory = [];
+    for (const entries of [100_000, 1_000_000]) {
+      const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/lib/key-cache-memory.ts', String(entries)], { maxBuffer: 1 << 20 });
+      memory.push(JSON.parse(stdout) as { entries: number; bytesPerEntry: number; heapMb: number });
+    }
+    printTable(
+      'Heap per cached key (key cache alone, answers parsed from JSON as a node receives them; 100 teams, 4 grant shapes)',
+      memory.map((entry) => ({ 'cached keys': entry.entries, 'heap MB': entry.heapMb, 'bytes per key': Math.round(entry.bytesPerEntry), '≤ 500 B': entry.bytesPerEntry <= 500 ? 'yes' : 'NO' })),
+    );
+    // The whole node: every key verified, cached, admitted and metered through a real request.
+    const nodeKeys = 100_000;
+    const secrets = await seedUsableKeys(cp.adminDb, team.id, nodeKeys);
+    const keysFile = join(mkdtempSync(join(tmpdir(), 'bench-keys-')), 'keys.txt');
+    writeFileSync(keysFile, `${secrets.join('\n')}\n`);
+    const { stdout: nodeMemoryOut } = await promisify(execFile)(
+      process.execPath,
+      ['--expose-gc', '--import', 'tsx', 'bench/lib/node-memory.ts', cp.url, cp.nodeToken, redis.url, originUrl, keysFile],
+      { maxBuffer: 1 << 20 },
+    );
+    rmSync(dirname(keysFile), { recursive: true, force: true });
+    const nodeMemory = JSON.parse(nodeMemoryOut) as { keys: number; failed: number; bytesPerKey: number; heapMb: number };
+    printTable('Heap per cached key in a whole node (one proxied request per key: verified, cached, admitted, metered)', [
+      { 'cached keys': nodeMemory.keys, 'failed requests': nodeMemory.failed, 'heap MB': nodeMemory.heapMb, 'bytes per key': Math.round(nodeMemory.bytesPerKey), '≤ 500 B': nodeMemory.bytesPerKey <= 500 ? 'yes' : 'NO' },
+    ]);
+    process.stdout.write(`results: ${saveResults('proxy', { workerScaling: scaling.raw, nodeMemory, httpRaw, connects: Object.fromEntries([...connects].map(([c, r]) => [c.title, r])), socks: socksRuns, tunnels: Object.fromEntries([...tunnels].map(([c, r]) => [c.title, r])), micro, limiter, memory })}\n`);
   }
-  printTable(
-    'Heap per cached key (key cache alone, answers parsed from JSON as a node receives them; 100 teams, 4 grant shapes)',
-    memory.map((entry) => ({ 'cached keys': entry.entries, 'heap MB': entry.heapMb, 'bytes per key': Math.round(entry.bytesPerEntry), '≤ 500 B': entry.bytesPerEntry <= 500 ? 'yes' : 'NO' })),
-  );
-  // The whole node: every key verified, cached, admitted and metered through a real request.
-  const nodeKeys = 100_000;
-  const secrets = await seedUsableKeys(cp.adminDb, team.id, nodeKeys);
-  const keysFile = join(mkdtempSync(join(tmpdir(), 'bench-keys-')), 'keys.txt');
-  writeFileSync(keysFile, `${secrets.join('\n')}\n`);
-  const { stdout: nodeMemoryOut } = await promisify(execFile)(
-    process.execPath,
-    ['--expose-gc', '--import', 'tsx', 'bench/lib/node-memory.ts', cp.url, cp.nodeToken, redis.url, originUrl, keysFile],
-    { maxBuffer: 1 << 20 },
-  );
-  rmSync(dirname(keysFile), { recursive: true, force: true });
-  const nodeMemory = JSON.parse(nodeMemoryOut) as { keys: number; failed: number; bytesPerKey: number; heapMb: number };
-  printTable('Heap per cached key in a whole node (one proxied request per key: verified, cached, admitted, metered)', [
-    { 'cached keys': nodeMemory.keys, 'failed requests': nodeMemory.failed, 'heap MB': nodeMemory.heapMb, 'bytes per key': Math.round(nodeMemory.bytesPerKey), '≤ 500 B': nodeMemory.bytesPerKey <= 500 ? 'yes' : 'NO' },
-  ]);
-  process.stdout.write(`results: ${saveResults('proxy', { nodeMemory, httpRaw, connects: Object.fromEntries([...connects].map(([c, r]) => [c.title, r])), socks: socksRuns, tunnels: Object.fromEntries([...tunnels].map(([c, r]) => [c.title, r])), micro, limiter, memory })}\n`);
 } finally {
   await Promise.all(children.map((child) => child.stop()));
   for (const close of closers) await close();

@@ -37,6 +37,7 @@ for (const region of REGIONS) {
       args: ['proxy'],
       env: {
         NODE_ID: `${region}-node-${i}`,
+        WORKERS: '1',
         REGION: region,
         REDIS_URL: world.redis.get(region)!.url,
         CONTROL_PLANE_URL: world.cp.url,

@@ -11,7 +11,7 @@ import { generateToken } from '../lib/secret-format.js';
 import { exitOnSignal } from '../lib/shutdown.js';
 import { explainListenError, samePortProblems } from '../lib/startup-error.js';
 import { readProxyNodeSettings } from '../proxy/config.js';
-import { startProxy } from '../proxy/main.js';
+import { startProxy } from '../proxy/start-proxy.js';
 
 /**
  * The embedded node's address as a client on this machine writes it: a wildcard listening
@@ -60,7 +60,7 @@ export async function runStart(env: NodeJS.ProcessEnv): Promise<void> {
   await createQuickstartPool(controlPlane.adminDb, directCountry!);
   const proxy = await startProxy(
     proxySettings,
-    { controlPlaneUrl: controlPlane.url, nodeToken, subscriber: bus.subscriber(), redisUrl: undefined },
+    { controlPlaneUrls: [controlPlane.url], nodeToken, subscriber: bus.subscriber(), redisUrl: undefined },
     logger.child({ component: 'proxy' }),
     tracing,
   ).catch(async (error: unknown) => {

@@ -1,4 +1,5 @@
-import { createEnvReader, settingNames, type EnvReader, type LogLevel } from '../lib/env.js';
+import { createEnvReader, redactUrlPassword, settingNames, type EnvReader, type LogLevel } from '../lib/env.js';
+import { parseRedisTarget } from '../lib/redis-target.js';
 import { readTracingSettings, type TracingSettings } from '../lib/tracing/settings.js';
 import type { RetentionSettings } from './db/retention.js';
 import type { HeavyCallSettings } from './http/heavy-calls.js';
@@ -150,18 +151,25 @@ function readPublicProxyUrl(read: EnvReader): string | undefined {
 
 const REGION_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
-/** `us=redis://…,eu=redis://…` → Map; each malformed entry is reported by name. */
+/**
+ * `us=redis://…,eu=redis+sentinel://h1:26379,h2:26379/mymaster` → Map; each malformed entry
+ * is reported by name. A comma starts a new region only before `name=`: the commas of a
+ * Sentinel URL's host list stay in its URL.
+ */
 function parseRegions(value: string | undefined, problem: (message: string) => void): Map<string, string> {
   const regions = new Map<string, string>();
   if (value === undefined) return regions;
-  for (const entry of value.split(',')) {
-    const [name, url, extra] = entry.trim().split('=');
-    if (name === undefined || url === undefined || extra !== undefined || !REGION_NAME.test(name)) {
-      problem(`REGIONS must look like "us=redis://host:6379,eu=redis://host:6379"; bad entry "${entry.trim()}"`);
+  for (const entry of value.split(/,(?=\s*[a-z0-9][a-z0-9-]*=)/)) {
+    const separator = entry.indexOf('=');
+    const name = entry.slice(0, Math.max(0, separator)).trim();
+    const url = entry.slice(separator + 1).trim();
+    if (separator < 0 || !REGION_NAME.test(name)) {
+      problem(`REGIONS must look like "us=redis://host:6379,eu=redis://host:6379"; bad entry "${redactUrlPassword(entry.trim())}"`);
       continue;
     }
-    if (!/^rediss?:\/\/.+/.test(url)) {
-      problem(`REGIONS entry "${name}" must be a redis:// or rediss:// URL`);
+    const target = parseRedisTarget(url);
+    if ('problem' in target) {
+      problem(`REGIONS entry "${name}" ${target.problem}`);
       continue;
     }
     if (regions.has(name)) problem(`REGIONS lists "${name}" twice`);

@@ -4,6 +4,8 @@
  * together, naming the variable, before anything starts.
  */
 
+import { parseRedisTarget } from './redis-target.js';
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -28,6 +30,10 @@ export interface EnvReader {
   boolean(name: string, fallback: boolean): boolean;
   /** A URL whose protocol is one of `protocols`; undefined when unset. */
   optionalUrl(name: string, protocols: string[]): string | undefined;
+  /** Comma-separated URLs, each with one of `protocols`, none twice; undefined when unset. */
+  optionalUrlList(name: string, protocols: string[]): string[] | undefined;
+  /** A Redis URL (`redis://`, `rediss://` or `redis+sentinel://`, lib/redis-target.ts); undefined when unset. */
+  optionalRedisUrl(name: string): string | undefined;
   oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T;
   /** LOG_LEVEL, a pino level; `info` by default. */
   logLevel(): LogLevel;
@@ -43,6 +49,21 @@ export function createEnvReader(env: NodeJS.ProcessEnv): EnvReader {
   function raw(name: string): string | undefined {
     const value = env[name];
     return value === undefined || value.trim() === '' ? undefined : value.trim();
+  }
+
+  function checkedUrl(name: string, value: string, protocols: string[]): string | undefined {
+    let parsed: URL;
+    try {
+      parsed = new URL(value);
+    } catch {
+      problems.push(`${name} must be a URL, got "${redactUrlPassword(value)}"`);
+      return undefined;
+    }
+    if (!protocols.includes(parsed.protocol)) {
+      problems.push(`${name} must use ${protocols.join(' or ')}, got "${parsed.protocol}"`);
+      return undefined;
+    }
+    return value;
   }
 
   return {
@@ -76,16 +97,30 @@ export function createEnvReader(env: NodeJS.ProcessEnv): EnvReader {
     },
     optionalUrl(name, protocols) {
       const value = raw(name);
+      return value === undefined ? undefined : checkedUrl(name, value, protocols);
+    },
+    optionalUrlList(name, protocols) {
+      const value = raw(name);
       if (value === undefined) return undefined;
-      let parsed: URL;
-      try {
-        parsed = new URL(value);
-      } catch {
-        problems.push(`${name} must be a URL, got "${redactUrlPassword(value)}"`);
-        return undefined;
+      const urls: string[] = [];
+      for (const entry of value.split(',').map((part) => part.trim())) {
+        if (entry === '') {
+          problems.push(`${name} has an empty entry in its comma-separated list`);
+          continue;
+        }
+        const url = checkedUrl(name, entry, protocols);
+        if (url === undefined) continue;
+        if (urls.includes(url)) problems.push(`${name} lists "${redactUrlPassword(url)}" twice`);
+        else urls.push(url);
       }
-      if (!protocols.includes(parsed.protocol)) {
-        problems.push(`${name} must use ${protocols.join(' or ')}, got "${parsed.protocol}"`);
+      return urls.length > 0 ? urls : undefined;
+    },
+    optionalRedisUrl(name) {
+      const value = raw(name);
+      if (value === undefined) return undefined;
+      const parsed = parseRedisTarget(value);
+      if ('problem' in parsed) {
+        problems.push(`${name} ${parsed.problem}, got "${redactUrlPassword(value)}"`);
         return undefined;
       }
       return value;
@@ -112,7 +147,7 @@ export function createEnvReader(env: NodeJS.ProcessEnv): EnvReader {
 }
 
 export function redactUrlPassword(value: string): string {
-  return value.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
+  return value.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@').replace(/([?&]sentinelPassword=)[^&]*/, '$1***');
 }
 
 /**

@@ -1,11 +1,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
 
 export interface OpsServerOptions {
   host: string;
   port: number;
-  registry: Registry;
+  /** A prom-client registry, or anything that renders metrics the same way (a node's workers' aggregated). */
+  registry: { contentType: string; metrics(): Promise<string> };
   isReady(): boolean;
 }
 

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { createSecureContext } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { createEnvReader, settingNames, type EnvReader, type LogLevel } from '../lib/env.js';
@@ -18,9 +18,12 @@ export interface ProxyNodeSettings extends ProxyNodeTuning {
 }
 
 export interface ProxyConfig extends ProxyNodeSettings {
-  controlPlaneUrl: string;
+  /** One control plane, or several on one database (CONTROL_PLANE_URL lists them, comma-separated). */
+  controlPlaneUrls: string[];
   nodeToken: string;
   redisUrl: string;
+  /** Processes serving the node's one port (node:cluster); 1 runs the node in this process alone. */
+  workers: number;
 }
 
 const REGION_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
@@ -120,15 +123,16 @@ export function readProxyNodeSettings(read: EnvReader, defaults: ProxyNodeDefaul
 export function readProxyConfig(env: NodeJS.ProcessEnv): ProxyConfig {
   const read = createEnvReader(env);
   const settings = readProxyNodeSettings(read, { portVariable: 'PORT', port: 8000, metricsPort: 9091, region: 'local' });
-  const controlPlaneUrl = read.optionalUrl('CONTROL_PLANE_URL', ['http:', 'https:']);
-  const redisUrl = read.optionalUrl('REDIS_URL', ['redis:', 'rediss:']);
+  const controlPlaneUrls = read.optionalUrlList('CONTROL_PLANE_URL', ['http:', 'https:']);
+  const redisUrl = read.optionalRedisUrl('REDIS_URL');
   const nodeToken = read.optionalString('NODE_TOKEN');
-  if (controlPlaneUrl === undefined) read.problem('CONTROL_PLANE_URL is required: where the node verifies keys');
+  if (controlPlaneUrls === undefined) read.problem('CONTROL_PLANE_URL is required: where the node verifies keys (one URL, or several on one database, comma-separated)');
   if (redisUrl === undefined) read.problem("REDIS_URL is required: the region's Redis carrying revocations");
   if (nodeToken === undefined) read.problem('NODE_TOKEN is required: the token of the node API');
+  const workers = read.integer('WORKERS', { default: availableParallelism(), min: 1, max: 1_024 });
   for (const problem of samePortProblems({ PORT: settings.port, METRICS_PORT: settings.metricsPort, SOCKS_PORT: settings.socksPort ?? 0, TLS_PROXY_PORT: settings.tlsProxy?.port ?? 0 })) read.problem(problem);
   read.finish();
-  return { ...settings, controlPlaneUrl: controlPlaneUrl!, redisUrl: redisUrl!, nodeToken: nodeToken! };
+  return { ...settings, controlPlaneUrls: controlPlaneUrls!, redisUrl: redisUrl!, nodeToken: nodeToken!, workers };
 }
 
 /** Every variable `portcullis proxy` reads. */

@@ -59,6 +59,8 @@ export function createProxyMetrics(state: NodeState) {
       name: 'portcullis_proxy_feed_silence_seconds',
       help: 'Time since the revocation feed last said anything',
       registers,
+      // Across a node's workers, the one that has heard least.
+      aggregator: 'max',
       collect() {
         const silence = state.silenceMs();
         this.set(Number.isFinite(silence) ? silence / 1000 : -1);
@@ -68,6 +70,8 @@ export function createProxyMetrics(state: NodeState) {
       name: 'portcullis_proxy_applied_seq',
       help: 'Highest revocation seq applied',
       registers,
+      // A node has applied what every one of its workers has.
+      aggregator: 'min',
       collect() {
         this.set(state.appliedSeq());
       },
@@ -95,7 +99,7 @@ export function createProxyMetrics(state: NodeState) {
         this.set(state.pendingUsage().batches);
       },
     }),
-    limiterMode: new Gauge({ name: 'portcullis_proxy_rate_limiter_redis', help: '1 while rate limits are shared through Redis, 0 while local', registers }),
+    limiterMode: new Gauge({ name: 'portcullis_proxy_rate_limiter_redis', help: '1 while rate limits are shared through Redis, 0 while local', registers, aggregator: 'min' }),
     limitDecisions: new Counter({
       name: 'portcullis_proxy_limit_decisions_total',
       help: 'Rate, concurrency and quota decisions by result',

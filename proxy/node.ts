@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { MAX_VERIFY_BATCH } from '../contract/node-api.js';
+import { MAX_VERIFY_BATCH, type NodeReport, type NodeReportAnswer } from '../contract/node-api.js';
 import { createExitSelector } from '../geo/exit-selection.js';
 import type { FeedSubscriber } from '../lib/feed/bus.js';
 import { createDestinationPolicy } from '../lib/http/destination-policy.js';
@@ -79,6 +79,12 @@ export interface ProxyNodeOptions extends ProxyNodeTuning {
    * undefined in a single-process deployment, where they are kept in memory.
    */
   limitsRedis: Redis | undefined;
+  /**
+   * A worker of a node that runs several (WORKERS): its number, which sets it apart in the
+   * region's Redis, how many workers share the node's per-node caps, and where its reports
+   * go (the primary, which reports for the whole node once every worker applied a revocation).
+   */
+  worker?: { index: number; workers: number; report(report: NodeReport): Promise<NodeReportAnswer> };
   now?: () => number;
   /** Traces of requests, tunnels and revocations applied; off when absent. */
   tracing?: Tracing;
@@ -124,7 +130,8 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
   const startedAt = now();
   const limits = createTrafficLimits({
     redis: options.limitsRedis,
-    nodeId: options.nodeId,
+    nodeId: options.worker === undefined ? options.nodeId : `${options.nodeId}:worker-${options.worker.index}`,
+    processesPerNode: options.worker?.workers ?? 1,
     now,
     regionNodes: () => regionNodes,
     cooldownMs: options.limiterCooldownMs,
@@ -304,7 +311,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
   }
   logger.debug({ port, socksPort, tlsPort, region: options.region }, 'proxy node listening');
   reporter = createNodeReporter({
-    api: options.api,
+    send: options.worker?.report ?? ((report) => options.api.report(report)),
     intervalMs: options.reportIntervalMs,
     logger,
     takeApplied: effects.takeApplied,

@@ -1,13 +1,14 @@
-import { Redis } from 'ioredis';
 import { encodeFeedMessage, FEED_CHANNEL } from '../../contract/feed.js';
 import { createFailureLog } from '../failure-log.js';
 import type { Logger } from '../logger.js';
+import { createRedisClient } from '../redis-client.js';
 import type { FeedPublisher, FeedSubscriber } from './bus.js';
 
 const MAX_RECONNECT_DELAY_MS = 1_000;
 const reconnectDelay = (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 5), MAX_RECONNECT_DELAY_MS);
 
 export interface RedisBusOptions {
+  /** One server, or a Sentinel-managed primary (lib/redis-client.ts). */
   url: string;
   /** How long a publish may wait for the server before the relay treats the region as down. */
   commandTimeoutMs?: number;
@@ -19,7 +20,7 @@ export interface RedisBusOptions {
  * backlog goes out in order when the server is back.
  */
 export function createRedisPublisher({ url, commandTimeoutMs = 1_000 }: RedisBusOptions): FeedPublisher {
-  const client = new Redis(url, {
+  const client = createRedisClient(url, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: commandTimeoutMs,
@@ -50,7 +51,7 @@ export interface RedisSubscriberOptions {
  * the catch-up it then makes covers everything published before.
  */
 export function createRedisSubscriber({ url, logger }: RedisSubscriberOptions): FeedSubscriber {
-  const client = new Redis(url, { retryStrategy: reconnectDelay, maxRetriesPerRequest: null, lazyConnect: true, autoResubscribe: false });
+  const client = createRedisClient(url, { retryStrategy: reconnectDelay, maxRetriesPerRequest: null, lazyConnect: true, autoResubscribe: false });
   const failures = createFailureLog(logger, {
     failing: "the region's Redis is unreachable: no revocation feed until it is back (revocations are polled from the control plane past the staleness bound)",
     recovered: "the region's Redis is back: subscribed to the revocation feed",

@@ -13,8 +13,12 @@ import { Refusal } from '../../access/refusal.js';
 export interface ConcurrencyLimiterOptions {
   /** The region's Redis; without one the regional cap is this node's cap. */
   redis: Redis | undefined;
+  /** This process's field in each key's hash: the node id, with the worker's number when a node runs several. */
   nodeId: string;
+  /** Live processes in the region (nodes times their workers): the regional cap's local share while Redis is down. */
   regionNodes(): number;
+  /** Processes sharing this node's per-node cap (its workers); each keeps its share, at least 1. */
+  processesPerNode: number;
   /** How long a node's count stands in Redis without a refresh. */
   entryTtlMs: number;
 }
@@ -62,7 +66,7 @@ declare module 'ioredis' {
 
 const hashKey = (keyId: string) => `portcullis:conc:${keyId}`;
 
-export function createConcurrencyLimiter({ redis, nodeId, regionNodes, entryTtlMs }: ConcurrencyLimiterOptions): ConcurrencyLimiter {
+export function createConcurrencyLimiter({ redis, nodeId, regionNodes, processesPerNode, entryTtlMs }: ConcurrencyLimiterOptions): ConcurrencyLimiter {
   redis?.defineCommand('portcullisAcquire', { numberOfKeys: 1, lua: ACQUIRE });
   redis?.defineCommand('portcullisSetOwn', { numberOfKeys: 1, lua: SET_OWN });
   const open = new Map<string, number>();
@@ -128,7 +132,7 @@ export function createConcurrencyLimiter({ redis, nodeId, regionNodes, entryTtlM
   return {
     async acquire(keyId, limit) {
       const reserved = (open.get(keyId) ?? 0) + 1;
-      if (limit.perNode !== null && reserved > limit.perNode) throw new Refusal('concurrency_exceeded', 1);
+      if (limit.perNode !== null && reserved > Math.max(1, Math.floor(limit.perNode / processesPerNode))) throw new Refusal('concurrency_exceeded', 1);
       open.set(keyId, reserved);
       if (limit.perRegion !== null && !(await acquireRegional(keyId, limit.perRegion, reserved))) throw new Refusal('concurrency_exceeded', 1);
       return releaser(keyId);

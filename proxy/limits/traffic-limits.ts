@@ -29,9 +29,13 @@ export interface TrafficLimits {
 
 export interface TrafficLimitsOptions {
   redis: Redis | undefined;
+  /** This process's identity in the region's Redis (the node id, and the worker's number when it has several). */
   nodeId: string;
   now(): number;
+  /** Live processes in the region: local shares of regional limits while Redis is down. */
   regionNodes(): number;
+  /** Processes sharing this node's per-node caps (its workers). */
+  processesPerNode: number;
   cooldownMs: number;
   onModeChange(mode: LimiterMode): void;
   onDecision(result: 'allowed' | 'rate_limited' | 'concurrency_exceeded' | 'quota_exceeded'): void;
@@ -50,7 +54,7 @@ function rateHeaders(decision: RateDecision): string[] {
 export function createTrafficLimits(options: TrafficLimitsOptions): TrafficLimits {
   const { now } = options;
   const rates = createRateLimiter({ redis: options.redis, now, regionNodes: options.regionNodes, cooldownMs: options.cooldownMs, onModeChange: options.onModeChange });
-  const concurrency = createConcurrencyLimiter({ redis: options.redis, nodeId: options.nodeId, regionNodes: options.regionNodes, entryTtlMs: 30_000 });
+  const concurrency = createConcurrencyLimiter({ redis: options.redis, nodeId: options.nodeId, regionNodes: options.regionNodes, processesPerNode: options.processesPerNode, entryTtlMs: 30_000 });
   // Teams over their monthly quota, until the month ends.
   const overQuotaTeams = new Map<string, number>();
 

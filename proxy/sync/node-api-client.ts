@@ -11,6 +11,7 @@ import {
 } from '../../contract/node-api.js';
 import { createFailureLog, type FailureLog } from '../../lib/failure-log.js';
 import type { Logger } from '../../lib/logger.js';
+import { createControlPlaneEndpoints } from './control-plane-endpoints.js';
 import { SpanKind, TRACING_OFF, type Span, type Tracing } from '../../lib/tracing/tracing.js';
 
 /**
@@ -63,7 +64,11 @@ export class NodeApiError extends Error {
 }
 
 export interface NodeApiClientOptions {
-  baseUrl: string;
+  /**
+   * One control plane, or several on one database: calls are spread over them and one that
+   * cannot answer is skipped while another remains (proxy/sync/control-plane-endpoints.ts).
+   */
+  baseUrls: readonly string[];
   nodeToken: string;
   timeoutMs: number;
   /**
@@ -71,12 +76,26 @@ export interface NodeApiClientOptions {
    * field an answer breaks the contract on) and once when they work again.
    */
   logger: Logger;
+  /** How long a control plane that failed is tried only after the others; 1 s unless set. */
+  restMs?: number;
+  now?: () => number;
   /** A call made inside a trace (a verify for a request) gets a span and sends `traceparent`. */
   tracing?: Tracing;
 }
 
-export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger, tracing = TRACING_OFF }: NodeApiClientOptions): NodeApiClient {
+export function createNodeApiClient({ baseUrls, nodeToken, timeoutMs, logger, restMs = 1_000, now = Date.now, tracing = TRACING_OFF }: NodeApiClientOptions): NodeApiClient {
   const authorization = `Bearer ${nodeToken}`;
+  const endpoints = createControlPlaneEndpoints({ urls: baseUrls, restMs, now });
+  // Per control plane, when there are several: one of them down is worth a line, not one per call.
+  const endpointFailures = new Map(
+    baseUrls.map((url) => [
+      url,
+      createFailureLog(logger, {
+        failing: 'a control plane cannot answer: calls go to the others while it rests',
+        recovered: 'a control plane answers again: calls are spread over it again',
+      }),
+    ]),
+  );
   // Per route: one call failing while the others work must not be logged at every retry.
   const failureLogs = new Map<string, { unavailable: FailureLog; contractBreaks: FailureLog }>();
   function failuresOf(path: string) {
@@ -98,6 +117,12 @@ export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger, tra
     return logs;
   }
 
+  /**
+   * Tries the control planes in turn until one answers below 500: a 5xx or no answer from one
+   * says nothing about the others (every node API call may be repeated: usage batches are
+   * counted once, reports and lookups change nothing twice). The last one's 5xx is returned.
+   * A traced call has one span, over every control plane it tried.
+   */
   async function call(path: string, init: { method?: string; body?: unknown; headers?: Record<string, string>; parent?: Span } = {}): Promise<Response> {
     const method = init.method ?? 'GET';
     // Background calls (polls, reports) make no trace of their own.
@@ -107,32 +132,58 @@ export function createNodeApiClient({ baseUrl, nodeToken, timeoutMs, logger, tra
       const route = path.split('?')[0]!;
       span = tracing.startSpan(`node-api ${method} ${route}`, { kind: SpanKind.CLIENT, parent, attributes: { 'http.request.method': method, 'url.path': route } });
     }
-    let response: Response;
-    try {
-      response = await fetch(new URL(path, baseUrl), {
-        method,
-        headers: {
-          authorization,
-          ...(init.body !== undefined && { 'content-type': 'application/json' }),
-          ...(span !== undefined && { traceparent: tracing.traceparentOf(span) }),
-          ...init.headers,
-        },
-        ...(init.body !== undefined && { body: JSON.stringify(init.body) }),
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-    } catch (error) {
+    const order = endpoints.order();
+    const body = init.body === undefined ? undefined : JSON.stringify(init.body);
+    let lastError: unknown;
+    for (let i = 0; i < order.length; i++) {
+      const baseUrl = order[i]!;
+      const isLast = i === order.length - 1;
+      let response: Response;
+      try {
+        response = await fetch(new URL(path, baseUrl), {
+          method,
+          headers: {
+            authorization,
+            ...(body !== undefined && { 'content-type': 'application/json' }),
+            ...(span !== undefined && { traceparent: tracing.traceparentOf(span) }),
+            ...init.headers,
+          },
+          ...(body !== undefined && { body }),
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+      } catch (error) {
+        lastError = error;
+        noAnswerFrom(baseUrl, { path, err: error });
+        continue;
+      }
+      if (response.status >= 500 && !isLast) {
+        await response.body?.cancel();
+        noAnswerFrom(baseUrl, { path, status: response.status });
+        continue;
+      }
+      if (response.status < 500) {
+        endpoints.worked(baseUrl);
+        endpointFailures.get(baseUrl)?.recovered({ controlPlane: baseUrl });
+      } else {
+        endpoints.failed(baseUrl);
+      }
       if (span !== undefined) {
-        tracing.fail(span, 'unreachable');
+        span.setAttribute('http.response.status_code', response.status);
         span.end();
       }
-      failuresOf(path).unavailable.failed({ path, err: error });
-      throw new NodeApiError(`node API unreachable: ${(error as Error).message}`, { cause: error });
+      return response;
     }
     if (span !== undefined) {
-      span.setAttribute('http.response.status_code', response.status);
+      tracing.fail(span, 'unreachable');
       span.end();
     }
-    return response;
+    failuresOf(path).unavailable.failed({ path, err: lastError });
+    throw new NodeApiError(`node API unreachable: ${(lastError as Error).message}`, { cause: lastError });
+  }
+
+  function noAnswerFrom(baseUrl: string, details: Record<string, unknown>): void {
+    endpoints.failed(baseUrl);
+    if (baseUrls.length > 1) endpointFailures.get(baseUrl)?.failed({ controlPlane: baseUrl, ...details });
   }
 
   /** The body of a 200 answer, checked; anything else is a NodeApiError. */

@@ -1,7 +1,6 @@
 import { createFailureLog } from '../../lib/failure-log.js';
 import type { Logger } from '../../lib/logger.js';
-import { MAX_REPORTED_REVOCATIONS, type AppliedRevocation, type NodeReport } from '../../contract/node-api.js';
-import type { NodeApiClient } from './node-api-client.js';
+import { MAX_REPORTED_REVOCATIONS, type AppliedRevocation, type NodeReport, type NodeReportAnswer } from '../../contract/node-api.js';
 
 /**
  * Tells the control plane which revocations this node has applied and when (the proof of
@@ -15,7 +14,8 @@ export interface NodeReporter {
 }
 
 export interface NodeReporterOptions {
-  api: NodeApiClient;
+  /** Delivers a report: the node API, or a worker's primary, which reports for the whole node. */
+  send(report: NodeReport): Promise<NodeReportAnswer>;
   intervalMs: number;
   logger: Logger;
   /** The node's state now: everything a report carries but the revocations applied. */
@@ -27,7 +27,7 @@ export interface NodeReporterOptions {
 
 const NUDGE_DELAY_MS = 20;
 
-export function createNodeReporter({ api, intervalMs, logger, snapshot, takeApplied, onRegionNodes }: NodeReporterOptions): NodeReporter {
+export function createNodeReporter({ send: deliver, intervalMs, logger, snapshot, takeApplied, onRegionNodes }: NodeReporterOptions): NodeReporter {
   let unsent: AppliedRevocation[] = [];
   let sending: Promise<void> | undefined;
   let again = false;
@@ -42,7 +42,7 @@ export function createNodeReporter({ api, intervalMs, logger, snapshot, takeAppl
     const batch = unsent;
     unsent = [];
     try {
-      const answer = await api.report({ ...snapshot(), applied: batch });
+      const answer = await deliver({ ...snapshot(), applied: batch });
       onRegionNodes(answer.regionNodes);
       failures.recovered();
     } catch (error) {

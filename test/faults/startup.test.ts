@@ -35,7 +35,7 @@ const squatter = net.createServer();
 await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
 t.teardown(() => squatter.close());
 const taken = String((squatter.address() as net.AddressInfo).port);
-const proxyEnv = { CONTROL_PLANE_URL: controlPlane.url, REDIS_URL: redis.url, NODE_TOKEN: nodeToken, PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'info' };
+const proxyEnv = { CONTROL_PLANE_URL: controlPlane.url, REDIS_URL: redis.url, NODE_TOKEN: nodeToken, PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'info', WORKERS: '1' };
 
 /** What a failed start wrote that is not a JSON log line. */
 const messageLines = (output: string) => output.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('{'));

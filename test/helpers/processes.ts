@@ -132,12 +132,15 @@ export interface ProxyProcess extends ChildServer {
   nodeId: string;
 }
 
-/** `portcullis proxy` with `env` (CONTROL_PLANE_URL, REDIS_URL and NODE_TOKEN at least), on free ports; loopback targets allowed. */
+/**
+ * `portcullis proxy` with `env` (CONTROL_PLANE_URL, REDIS_URL and NODE_TOKEN at least), on free
+ * ports; loopback targets allowed; one process unless `env` sets WORKERS.
+ */
 export async function startProxyProcess(env: NodeJS.ProcessEnv, { fileLimit }: Pick<StartProcessOptions, 'fileLimit'> = {}): Promise<ProxyProcess> {
   const child = await startProcess({
     entry: 'bin/portcullis.ts',
     args: ['proxy'],
-    env: { PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'info', ALLOW_PRIVATE_DESTINATIONS: 'true', ...env },
+    env: { PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'info', ALLOW_PRIVATE_DESTINATIONS: 'true', WORKERS: '1', ...env },
     ready: /proxy node listening/,
     ...(fileLimit !== undefined && { fileLimit }),
   });

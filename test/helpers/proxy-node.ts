@@ -5,7 +5,8 @@ import { createNodeApiClient, type NodeApiClient } from '../../proxy/sync/node-a
 import { createProxyNode, type ProxyNode, type ProxyNodeOptions } from '../../proxy/node.js';
 
 export interface TestProxyNodeOptions extends Partial<Omit<ProxyNodeOptions, 'api' | 'subscriber'>> {
-  controlPlaneUrl: string;
+  /** One control plane, or several on one database. */
+  controlPlaneUrl: string | readonly string[];
   nodeToken: string;
   subscriber: FeedSubscriber;
   /** Puts a fault in front of the real node API client (a delay, a gate). */
@@ -22,7 +23,7 @@ export function startTestProxyNode({ controlPlaneUrl, nodeToken, subscriber, wra
     port: 0,
     socksPort: undefined,
     tlsProxy: undefined,
-    api: wrapApi(createNodeApiClient({ baseUrl: controlPlaneUrl, nodeToken, timeoutMs: 2_000, logger, tracing: overrides.tracing })),
+    api: wrapApi(createNodeApiClient({ baseUrls: typeof controlPlaneUrl === 'string' ? [controlPlaneUrl] : controlPlaneUrl, nodeToken, timeoutMs: 2_000, logger, tracing: overrides.tracing })),
     subscriber,
     logger,
     allowPrivateDestinations: true,

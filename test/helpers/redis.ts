@@ -20,12 +20,12 @@ const ATTEMPTS = 5;
  * The port is only free "a moment ago", so a server that cannot bind it is retried on
  * another, and the server is only trusted once it answers PING itself.
  */
-export async function startRedis(): Promise<TestRedis> {
+export async function startRedis({ args = [] }: { args?: string[] } = {}): Promise<TestRedis> {
   let child: ChildProcess | undefined;
   let port = 0;
 
   async function launch(): Promise<boolean> {
-    const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], { stdio: 'ignore' });
     child = server;
     const outcome = await waitFor(async () => (server.exitCode !== null || server.signalCode !== null ? 'exited' : (await answersPing(port)) && 'up'), {
       what: `redis-server on port ${port}`,
@@ -55,7 +55,7 @@ export async function startRedis(): Promise<TestRedis> {
 }
 
 /** True when a Redis server answers PING on the port (and not some other server). */
-function answersPing(port: number): Promise<boolean> {
+export function answersPing(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
     let reply = '';

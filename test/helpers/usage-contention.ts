@@ -29,7 +29,7 @@ export interface ContentionResult {
  */
 export async function reportConcurrently(options: ContentionOptions): Promise<ContentionResult> {
   const logger = createLogger({ level: 'silent', name: 'contention' });
-  const api = createNodeApiClient({ baseUrl: options.controlPlaneUrl, nodeToken: options.nodeToken, timeoutMs: 10_000, logger });
+  const api = createNodeApiClient({ baseUrls: [options.controlPlaneUrl], nodeToken: options.nodeToken, timeoutMs: 10_000, logger });
   const result: ContentionResult = { batches: 0, failures: new Map(), sent: new Map(), latenciesMs: [] };
   const nextBatch = new Map(options.nodeIds.map((nodeId) => [nodeId, 1]));
   const started = Date.now();

@@ -1,0 +1,190 @@
+import t from 'tap';
+import net from 'node:net';
+import { waitFor, within } from '../helpers/deadline.js';
+import { startProcessWorld } from '../helpers/process-world.js';
+import { bearer, proxyConnect, proxyRequest, type ConnectResult } from '../helpers/proxy-client.js';
+import type { ProxyProcess } from '../helpers/processes.js';
+import { startTraffic } from '../helpers/traffic.js';
+
+/**
+ * `portcullis proxy` with WORKERS=2, as a real process. Promise: the workers share the
+ * node's one port and its one metrics port; a revocation counts as applied on the node
+ * (its propagation proof) only once both workers applied it, and a revoked key's tunnels
+ * are closed whichever worker holds them; a worker that dies is replaced while traffic
+ * goes on; SIGTERM drains every worker within the deadline.
+ */
+
+const world = await startProcessWorld();
+t.teardown(() => world.close());
+const url = `${world.origin.url}/`;
+
+// Answers what it is sent, so a tunnel shows whether it still stands.
+const echo = net.createServer((socket) => socket.on('data', (chunk) => socket.write(chunk)).on('error', () => {}));
+await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+t.teardown(() => new Promise<void>((resolve) => echo.close(() => resolve())));
+const echoAuthority = `127.0.0.1:${(echo.address() as net.AddressInfo).port}`;
+
+const startNode = (env: Record<string, string> = {}) => world.startNode({ env: { WORKERS: '2', REPORT_INTERVAL_MS: '200', ...env } });
+
+/** The workers listening now, by pid, from their log lines. */
+function workerPids(node: ProxyProcess): Map<number, number> {
+  const pids = new Map<number, number>();
+  for (const line of node.logLines()) if (line.msg === 'proxy worker listening') pids.set(Number(line.worker), Number(line.pid));
+  return pids;
+}
+
+async function metrics(node: ProxyProcess): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${node.metricsPort}/metrics`)).text();
+}
+
+/** The sum of every series of a metric. */
+function total(text: string, name: string): number {
+  return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce((sum, match) => sum + Number(match[1]), 0);
+}
+
+/** Whether a tunnel carries data (`open`), was closed (`closed`), or stands without answering (`silent`: its worker is stopped). */
+function probe(socket: net.Socket): Promise<'open' | 'closed' | 'silent'> {
+  if (socket.destroyed || socket.readableEnded) return Promise.resolve('closed');
+  return new Promise((resolve) => {
+    const onData = () => finish('open');
+    const onEnd = () => finish('closed');
+    const timer = setTimeout(() => finish('silent'), 500);
+    const finish = (result: 'open' | 'closed' | 'silent') => {
+      clearTimeout(timer);
+      socket.off('data', onData).off('close', onEnd).off('end', onEnd);
+      resolve(result);
+    };
+    socket.once('data', onData).once('close', onEnd).once('end', onEnd);
+    socket.write('ping');
+  });
+}
+
+const probeAll = (sockets: net.Socket[]) => Promise.all(sockets.map(probe));
+
+const node = await startNode();
+
+t.test('two workers serve one port; the node has one metrics port with both workers counted', async (t) => {
+  const pids = workerPids(node);
+  t.equal(new Set(pids.values()).size, 2, `two worker processes (${[...pids.values()].join(', ')})`);
+  t.ok(!pids.has(node.pid) && ![...pids.values()].includes(node.pid), 'apart from the primary');
+  const { key } = await world.createKey();
+  const before = total(await metrics(node), 'portcullis_proxy_requests_total');
+  const statuses = [];
+  // A connection each: the primary hands connections to the workers in turn.
+  for (let i = 0; i < 40; i++) statuses.push((await proxyRequest(node.port, url, bearer(key))).status);
+  t.same(new Set(statuses), new Set([200]), 'every request served');
+  const text = await metrics(node);
+  t.equal(total(text, 'portcullis_proxy_requests_total') - before, 40, "the node's metrics count the requests of both workers");
+  t.match(text, /^portcullis_proxy_workers\{state="ready"\} 2$/m, 'and say both workers are ready');
+  t.equal((await fetch(`http://127.0.0.1:${node.metricsPort}/readyz`)).status, 200, 'the node is ready');
+});
+
+t.test("a revocation's proof is complete only once both workers applied it; its tunnels close in both", async (t) => {
+  const { id, key } = await world.createKey();
+  const tunnels: net.Socket[] = [];
+  for (let i = 0; i < 6; i++) {
+    const tunnel = await proxyConnect(node.port, echoAuthority, bearer(key));
+    t.teardown(() => tunnel.socket.destroy());
+    tunnels.push(tunnel.socket);
+  }
+  t.same(await probeAll(tunnels), Array(6).fill('open'), 'six tunnels open');
+  const [first, second] = [...workerPids(node).values()];
+  // The second worker stops dead: it cannot apply anything until it is continued.
+  process.kill(second!, 'SIGSTOP');
+  t.teardown(() => {
+    try {
+      process.kill(second!, 'SIGCONT');
+    } catch {
+      // already gone
+    }
+  });
+  const revokedAt = Date.now();
+  const revoked = await world.cp.request('POST', `/v1/teams/${world.team.id}/keys/${id}/revoke`);
+  t.equal(revoked.status, 200);
+
+  const status = async () => (await world.cp.request('GET', `/v1/teams/${world.team.id}/keys/${id}/revocation`)).body;
+  const ours = (body: any) => body.regions.flatMap((region: any) => region.nodes).find((entry: any) => entry.nodeId === node.nodeId);
+  // The running worker cut its tunnels; the node has reported several times since.
+  await waitFor(async () => (await probeAll(tunnels)).includes('closed'), { what: "the running worker to close the key's tunnels" });
+  await waitFor(async () => Date.parse(ours(await status())?.lastSeenAt ?? '0') > revokedAt + 1_000, { what: 'the node to report after the running worker applied the revocation' });
+  const partial = await status();
+  t.equal(ours(partial).applied, false, 'with one worker stopped, the node has not applied it');
+  t.equal(partial.complete, false, 'and the revocation is not complete');
+  const states = await probeAll(tunnels);
+  const standing = states.filter((state) => state !== 'closed').length;
+  t.ok(standing >= 1 && standing <= 5, `tunnels held by the stopped worker stand, the others are closed (${states.join(', ')})`);
+
+  process.kill(second!, 'SIGCONT');
+  const done = await waitFor(async () => {
+    const body = await status();
+    return body.complete === true && body;
+  }, { what: 'the revocation to be complete once both workers applied it' });
+  t.equal(ours(done).applied, true, 'the node applied it once its second worker did');
+  t.equal(ours(done).closedConnections, 6, `closing the six tunnels of both workers between them (pids ${first} and ${second})`);
+  await waitFor(async () => (await probeAll(tunnels)).every((state) => state === 'closed'), { what: 'every tunnel of the key to be closed' });
+  t.pass('no tunnel of the key stands');
+});
+
+t.test("a key's per-node cap holds across the workers: each keeps its share", async (t) => {
+  const { key } = await world.createKey({ concurrency: { perNode: 2 } });
+  const results: ConnectResult[] = [];
+  for (let i = 0; i < 6; i++) results.push(await proxyConnect(node.port, echoAuthority, bearer(key)));
+  t.teardown(() => results.forEach((result) => result.socket.destroy()));
+  const statuses = results.map((result) => result.status);
+  const opened = statuses.filter((status) => status === 200).length;
+  // Each worker keeps 1 of the 2: with the connections handed out in turn, 2 open; never more, whoever took them.
+  t.ok(opened >= 1 && opened <= 2, `${opened} of 6 tunnels open on the node (${statuses.join(' ')})`);
+});
+
+t.test('a worker SIGKILLed is replaced while traffic goes on', async (t) => {
+  const { key } = await world.createKey();
+  const traffic = startTraffic({ ports: () => [node.port], keyFor: () => key, url, concurrency: 2 });
+  t.teardown(() => traffic.stop());
+  await waitFor(() => traffic.samples.length > 50, { what: 'traffic to flow' });
+  const before = workerPids(node);
+  process.kill(before.get(0)!, 'SIGKILL');
+  const died = await node.waitForLog('proxy worker died: starting another in its place');
+  t.equal(died.signal, 'SIGKILL', 'the death is logged with its signal');
+  const replacement = await waitFor(() => {
+    const now = workerPids(node).get(0);
+    return now !== before.get(0) && now;
+  }, { what: 'a new worker in its place', timeoutMs: 30_000 });
+  const replacedAt = Date.now();
+  await waitFor(() => traffic.samples.filter((sample) => sample.startedAt > replacedAt).length > 100, { what: 'traffic after the replacement' });
+  const samples = await traffic.stop();
+  const after = samples.filter((sample) => sample.startedAt > replacedAt);
+  t.same(new Set(after.map((sample) => sample.status)), new Set([200]), `every request after the replacement (pid ${replacement}) served (${after.length})`);
+  const text = await metrics(node);
+  t.equal(total(text, 'portcullis_proxy_worker_restarts_total'), 1, 'the restart is counted');
+  t.match(text, /^portcullis_proxy_workers\{state="ready"\} 2$/m, 'both workers ready again');
+});
+
+t.test('SIGTERM drains every worker within SHUTDOWN_DEADLINE_MS, then the node exits 0', async (t) => {
+  const draining = await startNode({ SHUTDOWN_DEADLINE_MS: '1500' });
+  const pids = [...workerPids(draining).values()];
+  const { key } = await world.createKey();
+  const tunnels: net.Socket[] = [];
+  for (let i = 0; i < 2; i++) tunnels.push((await proxyConnect(draining.port, echoAuthority, bearer(key))).socket);
+  t.teardown(() => tunnels.forEach((socket) => socket.destroy()));
+  const sentAt = Date.now();
+  draining.process.kill('SIGTERM');
+  await draining.waitForLog('shutting down: draining');
+  await waitFor(() => draining.logLines().filter((line) => line.msg === 'proxy worker draining').length === 2, { what: 'both workers to drain' });
+  t.equal((await fetch(`http://127.0.0.1:${draining.metricsPort}/readyz`)).status, 503, 'not ready while draining');
+  t.same(await probeAll(tunnels), ['open', 'open'], 'open tunnels keep working while they drain');
+  const exit = await within(draining.exited, { what: 'the node to exit', timeoutMs: 6_000 });
+  t.same(exit, { code: 0, signal: null }, `exited 0 after ${Date.now() - sentAt} ms (deadline 1500 ms)`);
+  t.ok(Date.now() - sentAt < 1_500 + 2_500, 'within the deadline and a margin');
+  t.same(
+    pids.filter((pid) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    }),
+    [],
+    'no worker left behind',
+  );
+});
