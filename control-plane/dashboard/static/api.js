@@ -14,7 +14,7 @@
  * @typedef {{ id: string, teamId: string, name: string, prefix: string, status: string, pools: string[],
  *   countries: string[], expiresAt: string | null, createdAt: string, lastUsedAt: string | null, revokedAt: string | null,
  *   rateLimit: { requestsPerSecond: number, burst?: number } | null, concurrency: { perNode?: number | null, perRegion?: number | null } | null,
- *   monthlyQuotaBytes: number | null, monthlyUsedBytes: number }} Key
+ *   monthlyQuotaBytes: number | null, monthlyUsedBytes: number, allowedClientCidrs: string[] }} Key
  */
 
 /** sessionStorage, not localStorage: the token should not outlive the tab. */

@@ -9,13 +9,15 @@ import { showSecret } from './secret-panel.js';
 /** @import { Key, Team } from './api.js' */
 
 /**
- * A form dialog that sends `submit` and shows its error in place, keeping what was typed.
+ * A form dialog that sends `submit` and shows its error in place, keeping what was typed: next to
+ * the field it is about when `placeError` places it there, else above the buttons.
  * @param {string} title
  * @param {string} action the submit button's text
  * @param {HTMLElement[]} fields
  * @param {(dialog: HTMLDialogElement) => Promise<void>} submit
+ * @param {(error: unknown) => boolean} placeError clears any error it placed before, then places this one if it can
  */
-function formDialog(title, action, fields, submit) {
+function formDialog(title, action, fields, submit, placeError) {
   const problem = el('div', { 'aria-live': 'polite' });
   const button = /** @type {HTMLButtonElement} */ (el('button', { type: 'submit' }, action));
   const form = el(
@@ -30,11 +32,12 @@ function formDialog(title, action, fields, submit) {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     problem.replaceChildren();
+    placeError(null);
     button.disabled = true;
     try {
       await submit(dialog);
     } catch (error) {
-      problem.replaceChildren(errorBox(error));
+      if (!placeError(error)) problem.replaceChildren(errorBox(error));
       button.disabled = false;
     }
   });
@@ -49,7 +52,7 @@ export function openCreateKey(team, proxyUrl, onCreated) {
     const created = await api('POST', `/v1/teams/${encodeURIComponent(team.id)}/keys`, { name: name.value, ...fields.read() });
     showSecret(dialog, { title: `Key “${created.name}” created`, secret: created.key, what: 'key', proxyUrl });
     onCreated();
-  });
+  }, fields.placeError);
   name.focus();
 }
 
@@ -64,7 +67,7 @@ export function openEditKey(team, key, onSaved) {
     const saved = await api('PATCH', `/v1/teams/${encodeURIComponent(team.id)}/keys/${encodeURIComponent(key.id)}`, body);
     dialog.close();
     onSaved(saved);
-  });
+  }, fields.placeError);
   name.focus();
 }
 

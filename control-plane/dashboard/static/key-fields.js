@@ -1,9 +1,10 @@
 // @ts-check
 /**
  * The fields of a key's grants and limits, shared by the create and edit dialogs: pools,
- * countries, expiry, rate limit, concurrency caps and monthly quota. Empty means "no limit".
+ * countries, expiry, the client addresses allowed, rate limit, concurrency caps and monthly
+ * quota. Empty means "no limit".
  */
-import { api } from './api.js';
+import { ApiError, api, describe } from './api.js';
 import { el, errorBox } from './dom.js';
 
 /** @import { Key } from './api.js' */
@@ -36,8 +37,9 @@ function numberOrNull(input) {
 
 /**
  * @param {Key | null} key the key being edited, or null for a new one
- * @returns {{ elements: HTMLElement[], read(): Record<string, unknown> }} `read` gives every grant and limit
- *   (a new key: only those set), and the expiry only when it changed, so an expired key can still be edited.
+ * @returns {{ elements: HTMLElement[], read(): Record<string, unknown>, placeError(error: unknown): boolean }} `read` gives
+ *   every grant and limit (a new key: only those set), and the expiry only when it changed, so an expired key can still be
+ *   edited; `placeError` shows an error that belongs to one field next to it, and says whether it did.
  */
 export function keyFields(key) {
   const countries = /** @type {HTMLInputElement} */ (el('input', { id: 'key-countries', name: 'countries', placeholder: 'DE, US (empty: all countries)', autocomplete: 'off' }));
@@ -45,6 +47,11 @@ export function keyFields(key) {
   const expires = /** @type {HTMLInputElement} */ (el('input', { id: 'key-expires', name: 'expires', type: 'datetime-local' }));
   const originalExpiry = key?.expiresAt ? localInputValue(key.expiresAt) : '';
   expires.value = originalExpiry;
+  const clientCidrs = /** @type {HTMLTextAreaElement} */ (
+    el('textarea', { id: 'key-client-cidrs', name: 'allowedClientCidrs', rows: '3', placeholder: '203.0.113.0/24\n2001:db8::/32', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'key-client-cidrs-problem' })
+  );
+  clientCidrs.value = key?.allowedClientCidrs.join('\n') ?? '';
+  const clientCidrsProblem = el('div', { id: 'key-client-cidrs-problem', 'aria-live': 'polite' });
   const rate = numberField('key-rate', 'Requests per second', key?.rateLimit?.requestsPerSecond);
   // A burst equal to the rate is the API's default: left empty, it follows a changed rate.
   const burst = numberField('key-burst', 'Burst (requests)', key?.rateLimit?.burst === key?.rateLimit?.requestsPerSecond ? null : key?.rateLimit?.burst);
@@ -70,6 +77,7 @@ export function keyFields(key) {
     el('fieldset', {}, el('legend', {}, 'Pools (none checked: all pools)'), poolChecks),
     el('label', { for: 'key-countries' }, 'Countries, as ISO codes', countries),
     el('label', { for: 'key-expires' }, 'Expires (optional)', expires),
+    el('label', { for: 'key-client-cidrs' }, 'Client addresses allowed, one range per line (empty: any)', clientCidrs, clientCidrsProblem),
     el(
       'fieldset',
       { class: 'limits' },
@@ -79,11 +87,22 @@ export function keyFields(key) {
   ];
   return {
     elements,
+    placeError(error) {
+      clientCidrs.removeAttribute('aria-invalid');
+      clientCidrsProblem.replaceChildren();
+      if (!(error instanceof ApiError && error.code === 'client_cidr_invalid')) return false;
+      clientCidrs.setAttribute('aria-invalid', 'true');
+      clientCidrsProblem.replaceChildren(el('p', { class: 'error field-error', role: 'alert' }, describe(error)));
+      clientCidrs.focus();
+      return true;
+    },
     read() {
       /** @type {Record<string, unknown>} */
       const body = {};
       const pools = [...poolChecks.querySelectorAll('input[name="pool"]:checked')].map((input) => /** @type {HTMLInputElement} */ (input).value);
       const codes = countries.value.split(/[\s,]+/).filter(Boolean);
+      // No range contains a space or a comma, so a pasted list splits as well as one range a line.
+      const ranges = clientCidrs.value.split(/[\s,]+/).filter(Boolean);
       if (expires.value !== originalExpiry) body.expiresAt = expires.value === '' ? null : new Date(expires.value).toISOString();
       const requestsPerSecond = numberOrNull(rate.input);
       const burstSize = numberOrNull(burst.input);
@@ -95,12 +114,13 @@ export function keyFields(key) {
       if (key === null) {
         if (pools.length > 0) body.pools = pools;
         if (codes.length > 0) body.countries = codes;
+        if (ranges.length > 0) body.allowedClientCidrs = ranges;
         if (rateLimit !== null) body.rateLimit = rateLimit;
         if (concurrency !== null) body.concurrency = concurrency;
         if (monthlyQuotaBytes !== null) body.monthlyQuotaBytes = monthlyQuotaBytes;
         return body;
       }
-      return { ...body, ...(poolsShown ? { pools } : {}), countries: codes, rateLimit, concurrency, monthlyQuotaBytes };
+      return { ...body, ...(poolsShown ? { pools } : {}), countries: codes, allowedClientCidrs: ranges, rateLimit, concurrency, monthlyQuotaBytes };
     },
   };
 }

@@ -15,6 +15,11 @@ function grantsText(key) {
   return `${pools} · ${countries}`;
 }
 
+/** @param {Key} key @returns {string} where clients may use the key from, empty when from anywhere */
+function clientsText(key) {
+  return key.allowedClientCidrs.length === 0 ? '' : `clients from ${key.allowedClientCidrs.join(', ')}`;
+}
+
 /** @param {Key} key @returns {string} the key's limits, empty when it has none */
 function limitsText(key) {
   const limits = [];
@@ -124,7 +129,13 @@ export function renderKeys(team, proxyUrl, revocationKeyId) {
       el('td', { class: 'name' }, key.name),
       el('td', {}, el('code', {}, key.prefix)),
       statusCell,
-      el('td', {}, grantsText(key), limitsText(key) === '' ? null : el('div', { class: 'muted' }, limitsText(key))),
+      el(
+        'td',
+        {},
+        grantsText(key),
+        clientsText(key) === '' ? null : el('div', { class: 'client-cidrs' }, clientsText(key)),
+        limitsText(key) === '' ? null : el('div', { class: 'muted' }, limitsText(key)),
+      ),
       el('td', {}, formatTime(key.createdAt)),
       el('td', {}, formatTime(key.lastUsedAt)),
       actions,
