@@ -281,6 +281,43 @@ if (!hasChromium()) {
         t.equal((await world.cp.request('GET', '/v1/me', { token })).body.error.code, 'token_revoked', 'refused on its next call');
       });
 
+      await t.test('a read-only team token is offered no action its scopes forbid: no key changes, no tokens', async (t) => {
+        const readScopes = ['keys:read', 'usage:read', 'activity:read'];
+        const created = await world.cp.request('POST', `/v1/teams/${team.id}/tokens`, { token: team.token, body: { name: 'reader', scopes: readScopes } });
+        const reader: string = created.body.token;
+        t.same((await world.cp.request('GET', '/v1/me', { token: reader })).body.scopes, readScopes, '/v1/me gives the token its scopes');
+        const readOnly = await context.newPage();
+        readOnly.setDefaultTimeout(deadline(10_000));
+        const readOnlyProblems = watchProblems(readOnly);
+        await signIn(readOnly, reader);
+        const active = readOnly.locator('tbody tr', { hasText: 'limited' });
+        await active.waitFor();
+        t.equal(await readOnly.locator('#create-key').count(), 0, 'no Create new key');
+        t.equal(await readOnly.getByRole('button', { name: /^(Edit|Rotate|Revoke) / }).count(), 0, 'no Edit, Rotate or Revoke on any key');
+        t.ok(await active.getByRole('link', { name: 'Usage of limited' }).isVisible(), 'what it may read is still offered: usage');
+        t.ok(await active.getByRole('button', { name: 'Test a proxy username for limited' }).isVisible(), 'and the username test');
+        const revoked = readOnly.locator('tbody tr', { hasText: 'to-revoke' });
+        t.ok(await revoked.getByRole('button', { name: 'Propagation' }).isVisible(), "and a revoked key's propagation");
+        await fits(t, readOnly, 'keys-read-only');
+        t.notOk(await readOnly.getByRole('link', { name: 'Tokens', exact: true }).isVisible(), 'no Tokens page without tokens:write');
+        await readOnly.goto(`${world.cp.url}/#/tokens`);
+        await readOnly.getByRole('heading', { name: `Keys · team at ${width} px` }).waitFor();
+        await active.waitFor();
+        t.equal(await readOnly.getByRole('button', { name: /Create .*token/ }).count(), 0, 'asked for by address, the tokens page gives way to the keys');
+
+        const readers = await world.cp.createTeam(`readers at ${width} px`);
+        const empty = await world.cp.request('POST', `/v1/teams/${readers.id}/tokens`, { token: readers.token, body: { name: 'reader', scopes: ['keys:read'] } });
+        await readOnly.getByRole('button', { name: 'Sign out' }).click();
+        await signIn(readOnly, empty.body.token);
+        const emptyState = readOnly.locator('.empty', { hasText: 'No keys yet' });
+        await emptyState.waitFor();
+        t.match(await emptyState.textContent(), /ask your admin for a token with keys:write/, 'the empty state says who can help');
+        t.equal(await readOnly.getByRole('button', { name: /Create/ }).count(), 0, 'and offers no Create your first key');
+        await fits(t, readOnly, 'keys-empty-read-only');
+        t.same(readOnlyProblems, [], 'no console errors: nothing the API would refuse was tried');
+        await readOnly.close();
+      });
+
       await t.test('the platform admin lists teams, creates one, and switches between teams without signing out', async (t) => {
         const admin = await context.newPage();
         admin.setDefaultTimeout(deadline(10_000));

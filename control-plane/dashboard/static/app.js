@@ -107,8 +107,8 @@ function route() {
   if (view === 'activity') return renderActivity(session.team);
   if (view === 'usage') return renderUsage(session.team, argument);
   const proxyUrl = session.me.proxyUrl ?? null;
-  if (view === 'revocation' && argument !== undefined) return renderKeys(session.team, proxyUrl, argument);
-  return renderKeys(session.team, proxyUrl);
+  if (view === 'revocation' && argument !== undefined) return renderKeys(session.team, proxyUrl, session.me.scopes, argument);
+  return renderKeys(session.team, proxyUrl, session.me.scopes);
 }
 
 /**

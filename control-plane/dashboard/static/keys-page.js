@@ -33,9 +33,12 @@ function limitsText(key) {
 /**
  * @param {Team} team
  * @param {string | null} proxyUrl where clients reach the proxy, for the snippets shown with a new secret
+ * @param {string[]} scopes the signed-in token's: without keys:write no action that changes a key is offered,
+ *   since the API would refuse it
  * @param {string} [revocationKeyId] a key whose propagation panel opens at once
  */
-export function renderKeys(team, proxyUrl, revocationKeyId) {
+export function renderKeys(team, proxyUrl, scopes, revocationKeyId) {
+  const mayWrite = scopes.includes('keys:write');
   const search = /** @type {HTMLInputElement} */ (el('input', { id: 'search', type: 'search', placeholder: 'name or sk_live_…', autocomplete: 'off' }));
   const status = /** @type {HTMLSelectElement} */ (
     el(
@@ -60,7 +63,7 @@ export function renderKeys(team, proxyUrl, revocationKeyId) {
       el('label', { for: 'status' }, 'Status', status),
       total,
       el('span', { class: 'spacer' }),
-      el('button', { type: 'button', id: 'create-key', onclick: () => openCreateKey(team, proxyUrl, () => reload()) }, 'Create new key'),
+      mayWrite ? el('button', { type: 'button', id: 'create-key', onclick: () => openCreateKey(team, proxyUrl, () => reload()) }, 'Create new key') : null,
     ),
     keys.box,
     more,
@@ -103,6 +106,9 @@ export function renderKeys(team, proxyUrl, revocationKeyId) {
   /** A team without keys is told how to start; a search without matches, how to widen it. */
   function noKeys() {
     if (search.value.trim() !== '' || status.value !== '') return emptyState('No keys match', 'Clear the search or choose another status to see more keys.');
+    if (!mayWrite) {
+      return emptyState('No keys yet', 'A key is what your scraper sends to the proxy as its password. This token may only read keys: ask your admin for a token with keys:write to create one.');
+    }
     return emptyState(
       'No keys yet',
       'A key is what your scraper sends to the proxy as its password. Create your first key to start sending traffic.',
@@ -140,12 +146,12 @@ export function renderKeys(team, proxyUrl, revocationKeyId) {
       el('td', {}, formatTime(key.lastUsedAt)),
       actions,
     );
-    if (key.status !== 'revoked') {
+    if (key.status !== 'revoked' && mayWrite) {
       actions.append(
         el('button', { type: 'button', class: 'secondary', 'aria-label': `Edit ${key.name}`, onclick: () => openEditKey(team, key, (saved) => row.replaceWith(keyRow(saved))) }, 'Edit'),
       );
     }
-    if (key.status === 'active') {
+    if (key.status === 'active' && mayWrite) {
       actions.append(
         el('button', { type: 'button', class: 'secondary', 'aria-label': `Rotate ${key.name}`, onclick: () => confirmRotate(team, key, proxyUrl) }, 'Rotate'),
         el(
