@@ -32,15 +32,15 @@ const created = await cp.request('POST', `/v1/teams/${team.id}/keys`, { body: { 
 const verifyBody = { hashes: [sha256Hex(created.body.key)] };
 
 t.test('node-API verify stays fast while the admin pool is saturated by slow list calls', async (t) => {
-  // A lock on `teams` stalls every admin list call (they check the team first) without
-  // touching the tables verification reads, standing in for slow admin queries.
+  // A lock on `activity` stalls every activity list call without touching the tables
+  // verification reads, standing in for slow admin queries.
   const blocker = new pg.Client({ connectionString: cp.database.url });
   await blocker.connect();
   t.teardown(() => blocker.end());
   await blocker.query('BEGIN');
-  await blocker.query('LOCK TABLE teams IN ACCESS EXCLUSIVE MODE');
+  await blocker.query('LOCK TABLE activity IN ACCESS EXCLUSIVE MODE');
 
-  const slowLists = Array.from({ length: 20 }, () => cp.request('GET', `/v1/teams/${team.id}/keys`));
+  const slowLists = Array.from({ length: 20 }, () => cp.request('GET', `/v1/teams/${team.id}/activity`));
   await waitFor(() => cp.adminDb.stats().waiting >= 10, { what: 'admin pool saturated with queued list calls' });
 
   const latencies: number[] = [];
@@ -67,8 +67,6 @@ t.test('node-API verify stays fast while the admin pool is saturated by slow lis
 });
 
 t.test('the relay publishes a revocation while the admin pool is saturated', async (t) => {
-  // The revocation's transaction takes a share lock on its team's row; the blocker's
-  // exclusive lock on `teams` queues behind it, and every admin list call behind both.
   const writerDb = createPgDatabase({ url: cp.database.url, applicationName: 'test-writer', maxConnections: 1, statementTimeoutMs: 30_000, connectionTimeoutMs: 5_000 });
   t.teardown(() => writerDb.close());
   let commit!: () => void;
@@ -83,8 +81,8 @@ t.test('the relay publishes a revocation while the admin pool is saturated', asy
   await blocker.connect();
   t.teardown(() => blocker.end());
   await blocker.query('BEGIN');
-  const locked = blocker.query('LOCK TABLE teams IN ACCESS EXCLUSIVE MODE');
-  const slowLists = Array.from({ length: 20 }, () => cp.request('GET', `/v1/teams/${team.id}/keys`));
+  const locked = blocker.query('LOCK TABLE activity IN ACCESS EXCLUSIVE MODE');
+  const slowLists = Array.from({ length: 20 }, () => cp.request('GET', `/v1/teams/${team.id}/activity`));
   await waitFor(() => cp.adminDb.stats().waiting >= 10, { what: 'admin pool saturated with queued list calls' });
 
   commit();

@@ -11,12 +11,15 @@ const team = await cp.createTeam();
 const created = await cp.request('POST', `/v1/teams/${team.id}/keys`, { body: { name: 'hot' } });
 const hash = sha256Hex(created.body.key);
 
-/** Holds every admin list call on its team check (they read `teams` first) until released. */
-async function lockTeams(url: string): Promise<{ release(): Promise<void> }> {
+/**
+ * Holds every activity and token list call on its query until released; verification reads
+ * neither table.
+ */
+async function lockLists(url: string): Promise<{ release(): Promise<void> }> {
   const blocker = new pg.Client({ connectionString: url });
   await blocker.connect();
   await blocker.query('BEGIN');
-  await blocker.query('LOCK TABLE teams IN ACCESS EXCLUSIVE MODE');
+  await blocker.query('LOCK TABLE activity, tokens IN ACCESS EXCLUSIVE MODE');
   return {
     async release() {
       await blocker.query('COMMIT');
@@ -26,13 +29,13 @@ async function lockTeams(url: string): Promise<{ release(): Promise<void> }> {
 }
 
 t.test('past its slots and queue, a heavy call is answered 503 busy at once, and the limit recovers', async (t) => {
-  const lock = await lockTeams(cp.database.url);
+  const lock = await lockLists(cp.database.url);
   const held = [
-    cp.request('GET', `/v1/teams/${team.id}/keys?limit=500`),
-    cp.request('GET', `/v1/teams/${team.id}/keys.csv`),
-    cp.request('GET', `/v1/teams/${team.id}/keys?q=hot`),
-    cp.request('GET', `/v1/teams/${team.id}/activity`),
+    cp.request('GET', `/v1/teams/${team.id}/activity?limit=500`),
     cp.request('GET', `/v1/teams/${team.id}/tokens`),
+    cp.request('GET', `/v1/teams/${team.id}/activity`),
+    cp.request('GET', `/v1/teams/${team.id}/activity?limit=10`),
+    cp.request('GET', `/v1/teams/${team.id}/tokens?limit=10`),
   ];
   await waitFor(() => cp.heavyCalls.stats().running === 2 && cp.heavyCalls.stats().waiting === 3, { what: 'two heavy calls running and three queued' });
 
@@ -74,9 +77,9 @@ t.test('a heavy call waiting longer than ADMIN_HEAVY_QUEUE_MS is answered busy; 
   );
   t.teardown(() => impatient.close());
   const api = createApiClient(impatient.url, cp.adminToken);
-  const lock = await lockTeams(cp.database.url);
+  const lock = await lockLists(cp.database.url);
   const leaving = new AbortController();
-  const running = fetch(new URL(`/v1/teams/${team.id}/keys`, impatient.url), { headers: { authorization: `Bearer ${cp.adminToken}` }, signal: leaving.signal }).catch(
+  const running = fetch(new URL(`/v1/teams/${team.id}/tokens`, impatient.url), { headers: { authorization: `Bearer ${cp.adminToken}` }, signal: leaving.signal }).catch(
     (error: Error) => error.name,
   );
   await waitFor(() => impatient.heavyCalls.stats().running === 1, { what: 'the slot taken' });
