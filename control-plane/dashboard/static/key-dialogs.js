@@ -1,6 +1,7 @@
 // @ts-check
 /** The dialogs that change a team's keys: create, edit grants and limits, rotate and revoke. */
 import { api } from './api.js';
+import { confirmDialog } from './confirm-dialog.js';
 import { el, errorBox, openDialog } from './dom.js';
 import { keyFields } from './key-fields.js';
 import { openPropagation } from './propagation-dialog.js';
@@ -69,39 +70,6 @@ export function openEditKey(team, key, onSaved) {
     onSaved(saved);
   }, fields.placeError);
   name.focus();
-}
-
-/**
- * A dialog that asks before doing something that cannot be undone.
- * @param {string} title
- * @param {string} text
- * @param {string} action the confirming button's text
- * @param {(dialog: HTMLDialogElement) => Promise<void>} confirmed
- */
-function confirmDialog(title, text, action, confirmed) {
-  const problem = el('div', { 'aria-live': 'polite' });
-  const confirm = /** @type {HTMLButtonElement} */ (
-    el(
-      'button',
-      {
-        type: 'button',
-        class: 'danger',
-        onclick: async () => {
-          confirm.disabled = true;
-          try {
-            await confirmed(dialog);
-          } catch (error) {
-            problem.replaceChildren(errorBox(error));
-            confirm.disabled = false;
-          }
-        },
-      },
-      action,
-    )
-  );
-  const cancel = el('button', { type: 'button', class: 'secondary', onclick: () => dialog.close() }, 'Cancel');
-  const dialog = openDialog(el('div', { class: 'stack' }, el('h2', {}, title), el('p', {}, text), problem, el('div', { class: 'actions' }, cancel, confirm)));
-  cancel.focus();
 }
 
 /** @param {Team} team @param {Key} key @param {string | null} proxyUrl */

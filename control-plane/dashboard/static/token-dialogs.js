@@ -1,6 +1,7 @@
 // @ts-check
 /** The dialogs that change a team's tokens: creating one (its secret shown once) and revoking one. */
 import { api } from './api.js';
+import { confirmDialog } from './confirm-dialog.js';
 import { el, errorBox, openDialog } from './dom.js';
 import { showSecret } from './secret-panel.js';
 
@@ -71,39 +72,15 @@ export function openCreateToken(team, scopes, onCreated) {
  * @param {(revoked: Token) => void} onRevoked
  */
 export function confirmRevokeToken(team, token, own, onRevoked) {
-  const problem = el('div', { 'aria-live': 'polite' });
-  const confirm = /** @type {HTMLButtonElement} */ (
-    el(
-      'button',
-      {
-        type: 'button',
-        class: 'danger',
-        onclick: async () => {
-          confirm.disabled = true;
-          try {
-            const revoked = await api('POST', `/v1/teams/${encodeURIComponent(team.id)}/tokens/${encodeURIComponent(token.id)}/revoke`);
-            dialog.close();
-            onRevoked(revoked);
-          } catch (error) {
-            problem.replaceChildren(errorBox(error));
-            confirm.disabled = false;
-          }
-        },
-      },
-      'Revoke token',
-    )
+  confirmDialog(
+    `Revoke “${token.name}”?`,
+    'Every call made with this token is refused from now on. This cannot be undone.',
+    'Revoke token',
+    async (dialog) => {
+      const revoked = await api('POST', `/v1/teams/${encodeURIComponent(team.id)}/tokens/${encodeURIComponent(token.id)}/revoke`);
+      dialog.close();
+      onRevoked(revoked);
+    },
+    own ? 'This is the token you are signed in with: you will be signed out.' : undefined,
   );
-  const cancel = el('button', { type: 'button', class: 'secondary', onclick: () => dialog.close() }, 'Cancel');
-  const dialog = openDialog(
-    el(
-      'div',
-      { class: 'stack' },
-      el('h2', {}, `Revoke “${token.name}”?`),
-      el('p', {}, 'Every call made with this token is refused from now on. This cannot be undone.'),
-      own ? el('p', { class: 'warning' }, 'This is the token you are signed in with: you will be signed out.') : null,
-      problem,
-      el('div', { class: 'actions' }, cancel, confirm),
-    ),
-  );
-  cancel.focus();
 }
