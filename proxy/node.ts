@@ -20,6 +20,7 @@ import type { ProxyProtocolMode } from './ingress/proxy-protocol.js';
 import { createProxyServer } from './ingress/server.js';
 import { createSocksServer, type SocksServer } from './ingress/socks-server.js';
 import { createTrafficLimits } from './limits/traffic-limits.js';
+import type { NodeSlots } from './limits/concurrency-limiter.js';
 import { createTunnelMeter } from './limits/tunnel-meter.js';
 import { createUsageMeter, type ByteMeter } from './limits/usage-meter.js';
 import { countsBy, createProxyMetrics } from './metrics.js';
@@ -81,10 +82,10 @@ export interface ProxyNodeOptions extends ProxyNodeTuning {
   limitsRedis: Redis | undefined;
   /**
    * A worker of a node that runs several (WORKERS): its number, which sets it apart in the
-   * region's Redis, how many workers share the node's per-node caps, and where its reports
-   * go (the primary, which reports for the whole node once every worker applied a revocation).
+   * region's Redis, the node's per-node concurrency slots (counted by the primary), and where
+   * its reports go (the primary, which reports for the whole node once every worker applied a revocation).
    */
-  worker?: { index: number; workers: number; report(report: NodeReport): Promise<NodeReportAnswer> };
+  worker?: { index: number; workers: number; nodeSlots: NodeSlots; report(report: NodeReport): Promise<NodeReportAnswer> };
   now?: () => number;
   /** Traces of requests, tunnels and revocations applied; off when absent. */
   tracing?: Tracing;
@@ -131,7 +132,7 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
   const limits = createTrafficLimits({
     redis: options.limitsRedis,
     nodeId: options.worker === undefined ? options.nodeId : `${options.nodeId}:worker-${options.worker.index}`,
-    processesPerNode: options.worker?.workers ?? 1,
+    nodeSlots: options.worker?.nodeSlots,
     now,
     regionNodes: () => regionNodes,
     cooldownMs: options.limiterCooldownMs,

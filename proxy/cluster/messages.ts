@@ -11,7 +11,11 @@ export type WorkerMessage =
   /** The worker's node listens (`url`), and whether it is ready; sent again on every change. */
   | { type: 'portcullis:state'; url: string; ready: boolean }
   /** The worker's report, as it would have sent it to the control plane; answered with `answer`. */
-  | { type: 'portcullis:report'; id: number; report: NodeReport };
+  | { type: 'portcullis:report'; id: number; report: NodeReport }
+  /** Asks for one of the node's per-node concurrency slots of a key; answered with `slot-answer`. */
+  | { type: 'portcullis:slot'; id: number; keyId: string; perNode: number }
+  /** Gives back a slot the primary granted; no answer. */
+  | { type: 'portcullis:slot-release'; keyId: string };
 
 export type PrimaryMessage =
   /**
@@ -21,6 +25,8 @@ export type PrimaryMessage =
   | { type: 'portcullis:start'; index: number; nodeId: string }
   /** Live processes in the region, for the worker's share of regional limits. */
   | { type: 'portcullis:answer'; id: number; regionNodes: number }
+  /** Whether the slot asked for under `id` was granted. */
+  | { type: 'portcullis:slot-answer'; id: number; granted: boolean }
   /** SIGTERM reached the node: drain and exit. */
   | { type: 'portcullis:drain' };
 

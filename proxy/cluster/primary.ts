@@ -9,6 +9,7 @@ import { createNodeApiClient } from '../sync/node-api-client.js';
 import { createNodeReporter } from '../sync/node-reporter.js';
 import { isOurs, type PrimaryMessage, type WorkerMessage } from './messages.js';
 import { createNodeReportMerger } from './node-report-merger.js';
+import { createNodeSlotLedger } from './node-slot-ledger.js';
 
 /** A worker that dies sooner than this after its start is restarted after a growing delay, so a crash loop does not spin. */
 const STEADY_MS = 10_000;
@@ -35,6 +36,7 @@ export async function runProxyPrimary(config: ProxyConfig, logger: Logger): Prom
   const merger = createNodeReportMerger({ nodeId: config.nodeId, region: config.region, startedAt });
   const places = new Map<number, Place>();
   const byWorker = new Map<Worker, Place>();
+  const slots = createNodeSlotLedger<Place>();
   let regionNodes = 1;
   let stopping = false;
   let starting = true;
@@ -75,6 +77,8 @@ export async function runProxyPrimary(config: ProxyConfig, logger: Logger): Prom
 
   function onMessage(place: Place, message: WorkerMessage): void {
     if (message.type === 'portcullis:hello') return tell(place, { type: 'portcullis:start', index: place.index, nodeId: config.nodeId });
+    if (message.type === 'portcullis:slot') return tell(place, { type: 'portcullis:slot-answer', id: message.id, granted: slots.acquire(place, message.keyId, message.perNode) });
+    if (message.type === 'portcullis:slot-release') return slots.release(place, message.keyId);
     if (message.type === 'portcullis:state') {
       place.url = message.url;
       place.ready = message.ready;
@@ -89,6 +93,7 @@ export async function runProxyPrimary(config: ProxyConfig, logger: Logger): Prom
   cluster.on('exit', (worker, code, signal) => {
     const place = byWorker.get(worker);
     byWorker.delete(worker);
+    if (place !== undefined) slots.workerGone(place);
     if (place === undefined || places.get(place.index) !== place) return;
     places.delete(place.index);
     if (merger.workerGone(place.index)) reporter?.nudge();

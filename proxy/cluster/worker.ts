@@ -5,6 +5,7 @@ import type { Logger } from '../../lib/logger.js';
 import type { Tracing } from '../../lib/tracing/tracing.js';
 import { explainListenError } from '../../lib/startup-error.js';
 import type { ProxyConfig } from '../config.js';
+import type { NodeSlots } from '../limits/concurrency-limiter.js';
 import { startProxy } from '../start-proxy.js';
 import { isOurs, type PrimaryMessage, type WorkerMessage } from './messages.js';
 
@@ -21,6 +22,10 @@ export async function runProxyWorker(config: ProxyConfig, baseLogger: Logger, tr
   const send = (message: WorkerMessage) => process.send!(message);
   const answers = new Map<number, { resolve(answer: NodeReportAnswer): void; reject(error: Error): void; timer: NodeJS.Timeout }>();
   let nextReport = 0;
+  const slotAnswers = new Map<number, { resolve(granted: boolean): void; timer: NodeJS.Timeout }>();
+  // The key of each slot asked for, until the primary answers.
+  const slotKeys = new Map<number, string>();
+  let nextSlot = 0;
   let drain: (reason: string) => void = () => {};
   const started = new Promise<{ index: number; nodeId: string }>((resolve) => {
     process.on('message', (message: unknown) => {
@@ -32,6 +37,14 @@ export async function runProxyWorker(config: ProxyConfig, baseLogger: Logger, tr
         answers.delete(message.id);
         clearTimeout(waiting?.timer);
         waiting?.resolve({ regionNodes: message.regionNodes });
+      } else if (message.type === 'portcullis:slot-answer') {
+        const waiting = slotAnswers.get(message.id);
+        slotAnswers.delete(message.id);
+        clearTimeout(waiting?.timer);
+        if (waiting !== undefined) waiting.resolve(message.granted);
+        // Granted after we gave up waiting and refused the connection: hand it straight back.
+        else if (message.granted) send({ type: 'portcullis:slot-release', keyId: slotKeys.get(message.id)! });
+        slotKeys.delete(message.id);
       }
     });
   });
@@ -49,12 +62,29 @@ export async function runProxyWorker(config: ProxyConfig, baseLogger: Logger, tr
       answers.set(id, { resolve, reject, timer });
       send({ type: 'portcullis:report', id, report: body });
     });
+  const nodeSlots: NodeSlots = {
+    acquire: (keyId, perNode) =>
+      new Promise<boolean>((resolve) => {
+        const id = nextSlot++;
+        slotKeys.set(id, keyId);
+        const timer = setTimeout(() => {
+          slotAnswers.delete(id);
+          resolve(false);
+        }, ANSWER_TIMEOUT_MS);
+        slotAnswers.set(id, { resolve, timer });
+        send({ type: 'portcullis:slot', id, keyId, perNode });
+      }),
+    // Without the channel the primary is gone, and the node's counts with it.
+    release: (keyId) => {
+      if (process.connected) send({ type: 'portcullis:slot-release', keyId });
+    },
+  };
   const running = await startProxy(
     { ...config, nodeId },
     { ...config, subscriber: createRedisSubscriber({ url: config.redisUrl, logger }) },
     logger,
     tracing,
-    { index, workers: config.workers, report },
+    { index, workers: config.workers, nodeSlots, report },
   ).catch((error: unknown) => {
     throw explainListenError(error, { PORT: config.port });
   });

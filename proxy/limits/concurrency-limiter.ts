@@ -17,10 +17,19 @@ export interface ConcurrencyLimiterOptions {
   nodeId: string;
   /** Live processes in the region (nodes times their workers): the regional cap's local share while Redis is down. */
   regionNodes(): number;
-  /** Processes sharing this node's per-node cap (its workers); each keeps its share, at least 1. */
-  processesPerNode: number;
+  /**
+   * Where per-node slots are counted when the node runs several workers (the primary, over
+   * IPC), so the cap holds for the node as a whole; without it they are counted here.
+   */
+  nodeSlots?: NodeSlots | undefined;
   /** How long a node's count stands in Redis without a refresh. */
   entryTtlMs: number;
+}
+
+/** Per-node slots counted outside this process: granted or refused by whoever holds the counts. */
+export interface NodeSlots {
+  acquire(keyId: string, perNode: number): Promise<boolean>;
+  release(keyId: string): void;
 }
 
 export interface ConcurrencyLimiter {
@@ -66,7 +75,7 @@ declare module 'ioredis' {
 
 const hashKey = (keyId: string) => `portcullis:conc:${keyId}`;
 
-export function createConcurrencyLimiter({ redis, nodeId, regionNodes, processesPerNode, entryTtlMs }: ConcurrencyLimiterOptions): ConcurrencyLimiter {
+export function createConcurrencyLimiter({ redis, nodeId, regionNodes, nodeSlots, entryTtlMs }: ConcurrencyLimiterOptions): ConcurrencyLimiter {
   redis?.defineCommand('portcullisAcquire', { numberOfKeys: 1, lua: ACQUIRE });
   redis?.defineCommand('portcullisSetOwn', { numberOfKeys: 1, lua: SET_OWN });
   const open = new Map<string, number>();
@@ -129,13 +138,37 @@ export function createConcurrencyLimiter({ redis, nodeId, regionNodes, processes
     return allowed;
   }
 
+  async function acquireHere(keyId: string, limit: ConcurrencyLimit): Promise<() => void> {
+    const reserved = (open.get(keyId) ?? 0) + 1;
+    if (limit.perNode !== null && reserved > limit.perNode) throw new Refusal('concurrency_exceeded', 1);
+    open.set(keyId, reserved);
+    if (limit.perRegion !== null && !(await acquireRegional(keyId, limit.perRegion, reserved))) throw new Refusal('concurrency_exceeded', 1);
+    return releaser(keyId);
+  }
+
+  /** The node-wide slot first; the regional cap is then counted here as before. */
+  async function acquireShared(slots: NodeSlots, keyId: string, limit: ConcurrencyLimit & { perNode: number }): Promise<() => void> {
+    if (!(await slots.acquire(keyId, limit.perNode))) throw new Refusal('concurrency_exceeded', 1);
+    let releaseHere: () => void;
+    try {
+      releaseHere = await acquireHere(keyId, { ...limit, perNode: null });
+    } catch (error) {
+      slots.release(keyId);
+      throw error;
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      releaseHere();
+      slots.release(keyId);
+    };
+  }
+
   return {
-    async acquire(keyId, limit) {
-      const reserved = (open.get(keyId) ?? 0) + 1;
-      if (limit.perNode !== null && reserved > Math.max(1, Math.floor(limit.perNode / processesPerNode))) throw new Refusal('concurrency_exceeded', 1);
-      open.set(keyId, reserved);
-      if (limit.perRegion !== null && !(await acquireRegional(keyId, limit.perRegion, reserved))) throw new Refusal('concurrency_exceeded', 1);
-      return releaser(keyId);
+    acquire(keyId, limit) {
+      if (nodeSlots !== undefined && limit.perNode !== null) return acquireShared(nodeSlots, keyId, { ...limit, perNode: limit.perNode });
+      return acquireHere(keyId, limit);
     },
     close() {
       clearInterval(refresher);

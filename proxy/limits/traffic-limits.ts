@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { createConcurrencyLimiter } from './concurrency-limiter.js';
+import { createConcurrencyLimiter, type NodeSlots } from './concurrency-limiter.js';
 import type { KeyGrant } from '../../access/grant.js';
 import { createRateLimiter, type LimiterMode, type RateDecision } from './rate-limiter.js';
 import { Refusal } from '../../access/refusal.js';
@@ -34,8 +34,8 @@ export interface TrafficLimitsOptions {
   now(): number;
   /** Live processes in the region: local shares of regional limits while Redis is down. */
   regionNodes(): number;
-  /** Processes sharing this node's per-node caps (its workers). */
-  processesPerNode: number;
+  /** The node's per-node concurrency slots when it runs several workers (counted by the primary). */
+  nodeSlots?: NodeSlots | undefined;
   cooldownMs: number;
   onModeChange(mode: LimiterMode): void;
   onDecision(result: 'allowed' | 'rate_limited' | 'concurrency_exceeded' | 'quota_exceeded'): void;
@@ -54,7 +54,7 @@ function rateHeaders(decision: RateDecision): string[] {
 export function createTrafficLimits(options: TrafficLimitsOptions): TrafficLimits {
   const { now } = options;
   const rates = createRateLimiter({ redis: options.redis, now, regionNodes: options.regionNodes, cooldownMs: options.cooldownMs, onModeChange: options.onModeChange });
-  const concurrency = createConcurrencyLimiter({ redis: options.redis, nodeId: options.nodeId, regionNodes: options.regionNodes, processesPerNode: options.processesPerNode, entryTtlMs: 30_000 });
+  const concurrency = createConcurrencyLimiter({ redis: options.redis, nodeId: options.nodeId, regionNodes: options.regionNodes, nodeSlots: options.nodeSlots, entryTtlMs: 30_000 });
   // Teams over their monthly quota, until the month ends.
   const overQuotaTeams = new Map<string, number>();
 

@@ -2,7 +2,7 @@ import t from 'tap';
 import net from 'node:net';
 import { waitFor, within } from '../helpers/deadline.js';
 import { startProcessWorld } from '../helpers/process-world.js';
-import { bearer, proxyConnect, proxyRequest, type ConnectResult } from '../helpers/proxy-client.js';
+import { bearer, proxyConnect, proxyRequest } from '../helpers/proxy-client.js';
 import type { ProxyProcess } from '../helpers/processes.js';
 import { startTraffic } from '../helpers/traffic.js';
 
@@ -11,7 +11,8 @@ import { startTraffic } from '../helpers/traffic.js';
  * node's one port and its one metrics port; a revocation counts as applied on the node
  * (its propagation proof) only once both workers applied it, and a revoked key's tunnels
  * are closed whichever worker holds them; a worker that dies is replaced while traffic
- * goes on; SIGTERM drains every worker within the deadline.
+ * goes on; SIGTERM drains every worker within the deadline. A key's per-node cap is exact
+ * for the node as a whole (the primary counts the slots), and a dead worker's slots come back.
  */
 
 const world = await startProcessWorld();
@@ -125,16 +126,36 @@ t.test("a revocation's proof is complete only once both workers applied it; its 
   t.pass('no tunnel of the key stands');
 });
 
-t.test("a key's per-node cap holds across the workers: each keeps its share", async (t) => {
-  const { key } = await world.createKey({ concurrency: { perNode: 2 } });
-  const results: ConnectResult[] = [];
-  for (let i = 0; i < 6; i++) results.push(await proxyConnect(node.port, echoAuthority, bearer(key)));
-  t.teardown(() => results.forEach((result) => result.socket.destroy()));
-  const statuses = results.map((result) => result.status);
-  const opened = statuses.filter((status) => status === 200).length;
-  // Each worker keeps 1 of the 2: with the connections handed out in turn, 2 open; never more, whoever took them.
-  t.ok(opened >= 1 && opened <= 2, `${opened} of 6 tunnels open on the node (${statuses.join(' ')})`);
-});
+/** Opens tunnels for a key on as many connections at once; the statuses, and the tunnels that opened. */
+async function openAtOnce(count: number, key: string): Promise<{ statuses: number[]; open: net.Socket[] }> {
+  const results = await Promise.all(Array.from({ length: count }, () => proxyConnect(node.port, echoAuthority, bearer(key))));
+  for (const result of results) if (result.status !== 200) result.socket.destroy();
+  return { statuses: results.map((result) => result.status), open: results.filter((result) => result.status === 200).map((result) => result.socket) };
+}
+
+for (const perNode of [1, 3]) {
+  t.test(`a key's per-node cap of ${perNode} is exact across the workers, and its slots come back when tunnels close`, async (t) => {
+    const { key } = await world.createKey({ concurrency: { perNode } });
+    const first = await openAtOnce(8, key);
+    t.teardown(() => first.open.forEach((socket) => socket.destroy()));
+    t.equal(first.open.length, perNode, `${perNode} of 8 tunnels opened at once open on the node (${first.statuses.join(' ')})`);
+    t.ok(first.statuses.every((status) => status === 200 || status === 429), 'the others refused with 429 concurrency_exceeded');
+    t.same(await probeAll(first.open), Array(perNode).fill('open'), 'the open ones carry data');
+    const more = await openAtOnce(4, key);
+    t.equal(more.open.length, 0, `none more while they stand (${more.statuses.join(' ')})`);
+
+    first.open.forEach((socket) => socket.destroy());
+    // Closing is seen by the workers a moment later; each try gives back what it opened.
+    let again: { statuses: number[]; open: net.Socket[] } = { statuses: [], open: [] };
+    await waitFor(async () => {
+      again.open.forEach((socket) => socket.destroy());
+      again = await openAtOnce(8, key);
+      return again.open.length === perNode;
+    }, { what: `${perNode} slots to come back once the tunnels closed` });
+    t.teardown(() => again.open.forEach((socket) => socket.destroy()));
+    t.equal(again.open.length, perNode, `${perNode} open again (${again.statuses.join(' ')})`);
+  });
+}
 
 t.test('a worker SIGKILLed is replaced while traffic goes on', async (t) => {
   const { key } = await world.createKey();
@@ -157,6 +178,40 @@ t.test('a worker SIGKILLed is replaced while traffic goes on', async (t) => {
   const text = await metrics(node);
   t.equal(total(text, 'portcullis_proxy_worker_restarts_total'), 1, 'the restart is counted');
   t.match(text, /^portcullis_proxy_workers\{state="ready"\} 2$/m, 'both workers ready again');
+});
+
+t.test("a worker SIGKILLed gives back the per-node slots it held", async (t) => {
+  const perNode = 3;
+  const { key } = await world.createKey({ concurrency: { perNode } });
+  const { open } = await openAtOnce(perNode, key);
+  t.teardown(() => open.forEach((socket) => socket.destroy()));
+  t.equal(open.length, perNode, 'the cap is taken');
+  let lost = 0;
+  // The tunnels may all sit on one worker: kill each in turn until one held some.
+  for (const index of [0, 1]) {
+    const deaths = node.logLines().filter((line) => line.msg === 'proxy worker died: starting another in its place').length;
+    const before = workerPids(node);
+    process.kill(before.get(index)!, 'SIGKILL');
+    await waitFor(() => node.logLines().filter((line) => line.msg === 'proxy worker died: starting another in its place').length > deaths, { what: `worker ${index}'s death to be seen` });
+    await waitFor(() => {
+      const now = workerPids(node).get(index);
+      return now !== before.get(index) && now;
+    }, { what: `a new worker ${index}`, timeoutMs: 30_000 });
+    lost = (await probeAll(open)).filter((state) => state === 'closed').length;
+    if (lost > 0) break;
+  }
+  t.ok(lost > 0 && lost <= perNode, `${lost} tunnels went with their worker`);
+  const regained: net.Socket[] = [];
+  await waitFor(async () => {
+    const { open: opened } = await openAtOnce(1, key);
+    regained.push(...opened);
+    return regained.length >= lost;
+  }, { what: `the ${lost} slots of the dead worker to come back` });
+  t.teardown(() => regained.forEach((socket) => socket.destroy()));
+  t.equal(regained.length, lost, 'as many open again as the worker held');
+  const over = await openAtOnce(3, key);
+  over.open.forEach((socket) => socket.destroy());
+  t.equal(over.open.length, 0, `and no more than that: the cap is exact again (${over.statuses.join(' ')})`);
 });
 
 t.test('SIGTERM drains every worker within SHUTDOWN_DEADLINE_MS, then the node exits 0', async (t) => {
