@@ -19,6 +19,7 @@ import { runLoad } from './lib/load.js';
 import { printTable } from './lib/table.js';
 import { measureTunnelThroughput } from './lib/tunnel-throughput.js';
 import { hasWrk, runWrk } from './lib/wrk.js';
+import { startBenchNode } from './lib/bench-node.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -65,21 +66,13 @@ async function profileNode(title: string, load: (nodePort: number, key: string, 
     const team = await cp.createTeam('profile');
     const key = (await cp.request('POST', `/v1/teams/${team.id}/keys`, { body: { name: 'profile' } })).body.key as string;
     const nodePort = await freePort();
-    const node = await startProcess({
+    const node = await startBenchNode({
+      controlPlaneUrl: cp.url,
+      nodeToken: cp.nodeToken,
+      redisUrl: redis.url,
+      port: nodePort,
       core: 0,
-      command: [process.execPath, '--cpu-prof', `--cpu-prof-dir=${dir}`, 'dist/bin/portcullis.js', 'proxy'],
-      env: {
-        REGION: 'bench',
-        WORKERS: '1',
-        REDIS_URL: redis.url,
-        CONTROL_PLANE_URL: cp.url,
-        NODE_TOKEN: cp.nodeToken,
-        PORT: String(nodePort),
-        METRICS_PORT: String(await freePort()),
-        ALLOW_PRIVATE_DESTINATIONS: 'true',
-        LOG_LEVEL: 'info',
-      },
-      ready: /proxy node listening/,
+      command: [process.execPath, '--cpu-prof', `--cpu-prof-dir=${dir}`, 'dist/bin/portcullis.js'],
     });
     await load(nodePort, key, { originPort, bulkPort, tcpPort });
     await node.stop();

@@ -40,6 +40,7 @@ import { printTable, saveResults } from './lib/table.js';
 import { measureTunnelThroughput } from './lib/tunnel-throughput.js';
 import { measureWorkerScaling } from './lib/worker-scaling.js';
 import { hasWrk, runWrk } from './lib/wrk.js';
+import { startBenchNode } from './lib/bench-node.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -101,25 +102,7 @@ try {
 
   const nodePort = await freePort();
   const socksPort = await freePort();
-  const node = await startProcess({
-    core: 0,
-    entry: 'bin/portcullis.ts',
-    args: ['proxy'],
-    env: {
-      REGION: 'bench',
-      REDIS_URL: redis.url,
-      CONTROL_PLANE_URL: cp.url,
-      NODE_TOKEN: cp.nodeToken,
-      PORT: String(nodePort),
-      SOCKS_PORT: String(socksPort),
-      METRICS_PORT: String(await freePort()),
-      ALLOW_PRIVATE_DESTINATIONS: 'true',
-      LOG_LEVEL: 'info',
-      // Pinned to one core: one process, as the other contenders.
-      WORKERS: '1',
-    },
-    ready: /proxy node listening/,
-  });
+  const node = await startBenchNode({ controlPlaneUrl: cp.url, nodeToken: cp.nodeToken, redisUrl: redis.url, port: nodePort, core: 0, env: { SOCKS_PORT: String(socksPort) } });
   children.push(node);
 
   const bearer = (key: string) => ({ 'Proxy-Authorization': `Bearer ${key}` });

@@ -14,6 +14,7 @@ import { freePort } from '../test/helpers/ports.js';
 import { bearer, proxyRequest } from '../test/helpers/proxy-client.js';
 import { startProcess, type ChildServer } from '../test/helpers/processes.js';
 import { printTable, saveResults } from './lib/table.js';
+import { startBenchNode } from './lib/bench-node.js';
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 1_000);
 const STALENESS_MS = 2_000;
@@ -32,23 +33,12 @@ const nodePorts: number[] = [];
 for (const region of REGIONS) {
   for (let i = 1; i <= 2; i++) {
     const port = await freePort();
-    const node = await startProcess({
-      entry: 'bin/portcullis.ts',
-      args: ['proxy'],
-      env: {
-        NODE_ID: `${region}-node-${i}`,
-        WORKERS: '1',
-        REGION: region,
-        REDIS_URL: world.redis.get(region)!.url,
-        CONTROL_PLANE_URL: world.cp.url,
-        NODE_TOKEN: world.cp.nodeToken,
-        PORT: String(port),
-        METRICS_PORT: String(await freePort()),
-        ALLOW_PRIVATE_DESTINATIONS: 'true',
-        STALENESS_BOUND_MS: String(STALENESS_MS),
-        LOG_LEVEL: 'info',
-      },
-      ready: /proxy node listening/,
+    const node = await startBenchNode({
+      controlPlaneUrl: world.cp.url,
+      nodeToken: world.cp.nodeToken,
+      redisUrl: world.redis.get(region)!.url,
+      port,
+      env: { NODE_ID: `${region}-node-${i}`, REGION: region, STALENESS_BOUND_MS: String(STALENESS_MS) },
     });
     children.push(node);
     nodePorts.push(port);

@@ -20,6 +20,7 @@ import { interleave, median, medianWithRange, ratio } from './lib/interleave.js'
 import { runLoad } from './lib/load.js';
 import { printTable, saveResults } from './lib/table.js';
 import { hasWrk, runWrk } from './lib/wrk.js';
+import { startBenchNode } from './lib/bench-node.js';
 
 const quick = process.argv.includes('--quick');
 const DURATION = quick ? 1 : Number(process.env.BENCH_DURATION ?? 5);
@@ -62,23 +63,7 @@ try {
   ];
   for (const variant of variants) {
     variant.port = await freePort();
-    variant.node = await startProcess({
-      core: 0,
-      entry: 'bin/portcullis.ts',
-      args: ['proxy'],
-      env: {
-        REGION: 'bench',
-        REDIS_URL: redis.url,
-        CONTROL_PLANE_URL: cp.url,
-        NODE_TOKEN: cp.nodeToken,
-        PORT: String(variant.port),
-        METRICS_PORT: String(await freePort()),
-        ALLOW_PRIVATE_DESTINATIONS: 'true',
-        LOG_LEVEL: 'info',
-        ...variant.env,
-      },
-      ready: /proxy node listening/,
-    });
+    variant.node = await startBenchNode({ controlPlaneUrl: cp.url, nodeToken: cp.nodeToken, redisUrl: redis.url, port: variant.port, core: 0, env: variant.env });
     children.push(variant.node);
   }
 

@@ -1,6 +1,6 @@
 import t from 'tap';
 import net from 'node:net';
-import { waitFor, within } from '../helpers/deadline.js';
+import { deadline, waitFor, within } from '../helpers/deadline.js';
 import { startProcessWorld } from '../helpers/process-world.js';
 import { bearer, proxyConnect, proxyRequest } from '../helpers/proxy-client.js';
 import type { ProxyProcess } from '../helpers/processes.js';
@@ -43,13 +43,17 @@ function total(text: string, name: string): number {
   return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce((sum, match) => sum + Number(match[1]), 0);
 }
 
-/** Whether a tunnel carries data (`open`), was closed (`closed`), or stands without answering (`silent`: its worker is stopped). */
+/**
+ * Whether a tunnel carries data (`open`), was closed (`closed`), or stands without answering
+ * (`silent`: its worker is stopped). Silence can only be seen by waiting, so that one outcome
+ * takes a window from the shared time limits; callers poll the other two with `waitFor`.
+ */
 function probe(socket: net.Socket): Promise<'open' | 'closed' | 'silent'> {
   if (socket.destroyed || socket.readableEnded) return Promise.resolve('closed');
   return new Promise((resolve) => {
     const onData = () => finish('open');
     const onEnd = () => finish('closed');
-    const timer = setTimeout(() => finish('silent'), 500);
+    const timer = setTimeout(() => finish('silent'), deadline(500));
     const finish = (result: 'open' | 'closed' | 'silent') => {
       clearTimeout(timer);
       socket.off('data', onData).off('close', onEnd).off('end', onEnd);

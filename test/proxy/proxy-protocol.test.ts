@@ -1,7 +1,7 @@
 import t from 'tap';
 import net from 'node:net';
 import { parseProxyHeader } from '../../proxy/ingress/proxy-protocol.js';
-import { deadline, within } from '../helpers/deadline.js';
+import { deadline, waitFor, within } from '../helpers/deadline.js';
 import { proxyRequest } from '../helpers/proxy-client.js';
 import { startWorld } from '../helpers/world.js';
 
@@ -141,12 +141,7 @@ t.test('when enabled, a connection without a valid header is closed unanswered',
   t.equal(await exchange(v1Only.port, [v2('203.0.113.7'), plainRequest(fromLoopback.key)]), '', 'v2 where only v1 is accepted');
   t.equal(await exchange(anyVersion.port, [Buffer.from('PROXY TCP4 203.0.113.7')]), '', 'a header never finished: closed after REQUEST_HEADERS_TIMEOUT_MS');
   t.equal(await exchange(anyVersion.port, []), '', 'silence: closed after REQUEST_HEADERS_TIMEOUT_MS');
-  await within(
-    (async () => {
-      while (anyVersion.openConnections() > 0) await new Promise((resolve) => setTimeout(resolve, 10));
-    })(),
-    { what: 'the node to keep none of them' },
-  );
+  await waitFor(() => anyVersion.openConnections() === 0, { what: 'the node to keep none of them' });
 });
 
 t.test('when disabled, a PROXY header is a bad request, and no header a client sends moves its address', async (t) => {
