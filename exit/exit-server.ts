@@ -8,7 +8,7 @@ import type { Logger } from '../lib/logger.js';
 import { createDestinationPolicy, FORBIDDEN_DESTINATION, isDnsFailure } from '../lib/http/destination-policy.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders } from '../lib/http/headers.js';
 import { parseAbsoluteHttpTarget, parseConnectTarget } from '../lib/http/request-target.js';
-import { createUpstreamReader, splice } from '../lib/http/splice.js';
+import { createReadBuffers, createUpstreamReader, splice } from '../lib/http/splice.js';
 import { createExitCredential, credentialRequired } from './exit-credential.js';
 
 /**
@@ -69,6 +69,7 @@ export async function createExitServer({
   const upstreamErrors = new Counter({ name: 'portcullis_exit_upstream_errors_total', help: 'Targets that could not be reached', labelNames: ['code'] as const, registers: [registry] });
   const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 4096, scheduling: 'lifo' });
   const tunnelSockets = new Set<net.Socket>();
+  const readBuffers = createReadBuffers();
   let requestCount = 0;
   let tunnelCount = 0;
   let activeRequests = 0;
@@ -170,7 +171,7 @@ export async function createExitServer({
     const target = parseConnectTarget(request.url);
     if (target === undefined) return endSocket(client, 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     if (policy.forbids(target.hostname, target.port)) return failTunnel(client, 'destination_forbidden');
-    const reader = createUpstreamReader();
+    const reader = createUpstreamReader(readBuffers);
     const upstream = net.connect({ host: target.hostname, port: target.port, lookup: policy.lookup, onread: reader.onread });
     const timer = setTimeout(() => upstream.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })), connectTimeoutMs);
     upstream.once('connect', () => {

@@ -3,6 +3,7 @@ import { MAX_VERIFY_BATCH, type NodeReport, type NodeReportAnswer } from '../con
 import { createExitSelector } from '../geo/exit-selection.js';
 import type { FeedSubscriber } from '../lib/feed/bus.js';
 import { createDestinationPolicy } from '../lib/http/destination-policy.js';
+import { createReadBuffers } from '../lib/http/splice.js';
 import type { Logger } from '../lib/logger.js';
 import { TRACING_OFF, type Tracing } from '../lib/tracing/tracing.js';
 import { createAuthorizer } from './auth/authorize.js';
@@ -257,7 +258,12 @@ export async function createProxyNode(options: ProxyNodeOptions): Promise<ProxyN
     tunnelMeter,
     countOutcome: countTunnel,
     openTunnels: metrics.openTunnels,
-    tunnelOptions: { connectTimeoutMs: options.timeouts.connectMs, idleTimeoutMs: options.timeouts.tunnelIdleMs, lookup: policy.lookup },
+    tunnelOptions: {
+      connectTimeoutMs: options.timeouts.connectMs,
+      idleTimeoutMs: options.timeouts.tunnelIdleMs,
+      lookup: policy.lookup,
+      readBuffers: createReadBuffers(),
+    },
     tracing,
   });
   const server = createProxyServer({

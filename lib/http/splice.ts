@@ -4,7 +4,8 @@ import type net from 'node:net';
  * Reads an upstream socket into one buffer of its own, reused read after read, instead of
  * a fresh 64 KiB allocation per read. A bulk download through a tunnel then costs about
  * half the CPU, and no more in a process with a large heap, where freshly allocated read
- * buffers wait for the garbage collector before their memory can be reused.
+ * buffers wait for the garbage collector before their memory can be reused. The buffer
+ * comes from `ReadBuffers` and goes back when the tunnel closes.
  *
  * Pass `onread` to `net.connect`. Until `splice` hands the reads to the client, what
  * arrives goes to `hold` (the CONNECT reply of an upstream exit) or waits, copied.
@@ -22,12 +23,42 @@ export interface UpstreamReader {
 interface ReaderState extends UpstreamReader {
   /** Sends every read to `client`, starting with `head` and what waited. */
   deliverTo(client: net.Socket, upstream: net.Socket, head: Buffer | undefined): void;
+  /** Gives the buffer back; only once both sockets are destroyed, so nothing reads or writes it any more. */
+  release(): void;
 }
 
 const READ_SIZE = 64 * 1024;
 
-export function createUpstreamReader(): UpstreamReader {
-  const buffer = Buffer.allocUnsafe(READ_SIZE);
+/**
+ * Read buffers kept for the next tunnels. A 64 KiB buffer per tunnel is external memory
+ * the garbage collector must be run to take back: allocated fresh for every tunnel, it cost
+ * more CPU in collector threads than the rest of a short tunnel's setup.
+ */
+export interface ReadBuffers {
+  acquire(): Buffer;
+  release(buffer: Buffer): void;
+  /** Buffers kept now. */
+  kept(): number;
+}
+
+/**
+ * Keeps up to `keep` buffers given back, 16 MiB by default: enough for the tunnels that
+ * open and close in the same moments; beyond that they are left to the collector.
+ */
+export function createReadBuffers({ keep = 256 }: { keep?: number } = {}): ReadBuffers {
+  const free: Buffer[] = [];
+  return {
+    acquire: () => free.pop() ?? Buffer.allocUnsafeSlow(READ_SIZE),
+    release(buffer) {
+      if (free.length < keep) free.push(buffer);
+    },
+    kept: () => free.length,
+  };
+}
+
+export function createUpstreamReader(buffers: ReadBuffers): UpstreamReader {
+  const buffer = buffers.acquire();
+  let released = false;
   let waiting: Buffer[] = [];
   const wait = (chunk: Buffer): boolean => {
     waiting.push(Buffer.from(chunk));
@@ -62,6 +93,11 @@ export function createUpstreamReader(): UpstreamReader {
       // What waited was copied, so nothing points into the buffer yet.
       upstream.resume();
     },
+    release() {
+      if (released) return;
+      released = true;
+      buffers.release(buffer);
+    },
   };
   return state;
 }
@@ -71,7 +107,7 @@ export interface SpliceOptions {
   head: Buffer;
   /** Bytes an upstream proxy sent after its 200, for the client. */
   upstreamHead?: Buffer | undefined;
-  /** How `upstream` is read, if it was connected with a reader's `onread`; else it is piped. */
+  /** How `upstream` is read, if it was connected with a reader's `onread`; else it is piped. Its buffer goes back when the tunnel closes. */
   reader?: UpstreamReader | undefined;
   /** A tunnel with no traffic either way for this long is closed; 0 keeps it open. */
   idleTimeoutMs: number;
@@ -80,15 +116,29 @@ export interface SpliceOptions {
 }
 
 /**
+ * `from`'s bytes to `to`, pausing while `to` is full, and its end after them. What `pipe`
+ * does for a tunnel with three listeners instead of its dozen: errors and closes are
+ * the splice's to handle.
+ */
+function forward(from: net.Socket, to: net.Socket): void {
+  from.on('data', (chunk: Buffer) => {
+    if (!to.write(chunk)) from.pause();
+  });
+  to.on('drain', () => from.resume());
+  from.once('end', () => to.end());
+  from.resume();
+}
+
+/**
  * Joins an established tunnel's two sockets: bytes flow both ways with backpressure until
  * either side closes, fails or idles out, and then both are destroyed.
  */
 export function splice(client: net.Socket, upstream: net.Socket, { head, upstreamHead, reader, idleTimeoutMs, onClose }: SpliceOptions): void {
   if (head.length > 0) upstream.write(head);
-  client.pipe(upstream);
+  forward(client, upstream);
   if (reader === undefined) {
     if (upstreamHead !== undefined && upstreamHead.length > 0) client.write(upstreamHead);
-    upstream.pipe(client);
+    forward(upstream, client);
   } else {
     (reader as ReaderState).deliverTo(client, upstream, upstreamHead);
     upstream.once('end', () => client.end());
@@ -99,6 +149,7 @@ export function splice(client: net.Socket, upstream: net.Socket, { head, upstrea
     upstream.destroy();
     if (closed) return;
     closed = true;
+    (reader as ReaderState | undefined)?.release();
     onClose();
   };
   client.once('close', closeBoth);

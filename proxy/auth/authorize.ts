@@ -40,13 +40,18 @@ export function createAuthorizer({ cache, lockdowns, now, hasPool, clientAddress
   const lastHashOf = new WeakMap<Socket, { key: string; hash: string }>();
   const context = { now, hasPool, lockdownCovers: (grant: KeyGrant) => lockdowns.covers(grant) };
 
-  function hashOf(key: string, socket: Socket): string {
-    const remembered = lastHashOf.get(socket);
+  /**
+   * `remember`: for a connection that may send more requests (plain HTTP). A tunnel or a
+   * SOCKS5 login asks once per connection, and a weak map entry per connection is garbage
+   * collector work for nothing.
+   */
+  function hashOf(key: string, socket: Socket, remember: boolean): string {
+    const remembered = remember ? lastHashOf.get(socket) : undefined;
     if (remembered !== undefined && remembered.key === key) return remembered.hash;
     // The checksum refuses mistyped and guessed keys before any lookup or hashing.
     if (!isWellFormedApiKey(key)) throw new Refusal('key_invalid');
     const hash = sha256Hex(key);
-    lastHashOf.set(socket, { key, hash });
+    if (remember) lastHashOf.set(socket, { key, hash });
     return hash;
   }
 
@@ -54,8 +59,8 @@ export function createAuthorizer({ cache, lockdowns, now, hasPool, clientAddress
     return { grant: decideGrant(grant, target, clientAddressOf(socket), context), keyHash, target };
   }
 
-  function authorizeTarget(target: ClientRequestTarget, socket: Socket): Authorization | Promise<Authorization> {
-    const keyHash = hashOf(target.key, socket);
+  function authorizeTarget(target: ClientRequestTarget, socket: Socket, remember = false): Authorization | Promise<Authorization> {
+    const keyHash = hashOf(target.key, socket, remember);
     const grant = cache.lookup(keyHash, clientAddressOf(socket));
     if (grant instanceof Promise) return grant.then((resolved) => decide(resolved, keyHash, target, socket));
     return decide(grant, keyHash, target, socket);
@@ -65,7 +70,7 @@ export function createAuthorizer({ cache, lockdowns, now, hasPool, clientAddress
   function authorizeTraced(headers: IncomingHttpHeaders, socket: Socket, isConnect: boolean, trace: RequestTrace): Authorization | Promise<Authorization> {
     const { target, keyHash } = trace.timed('auth.credentials', () => {
       const read = readCredentials(headers, isConnect);
-      return { target: read, keyHash: hashOf(read.key, socket) };
+      return { target: read, keyHash: hashOf(read.key, socket, !isConnect) };
     }) as { target: ClientRequestTarget; keyHash: string };
     const grant = trace.timed(
       'auth.key',
@@ -84,7 +89,7 @@ export function createAuthorizer({ cache, lockdowns, now, hasPool, clientAddress
 
   return {
     authorize: (headers, socket, isConnect, trace) =>
-      trace === undefined ? authorizeTarget(readCredentials(headers, isConnect), socket) : authorizeTraced(headers, socket, isConnect, trace),
-    authorizeTarget,
+      trace === undefined ? authorizeTarget(readCredentials(headers, isConnect), socket, !isConnect) : authorizeTraced(headers, socket, isConnect, trace),
+    authorizeTarget: (target, socket) => authorizeTarget(target, socket),
   };
 }

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { FORBIDDEN_DESTINATION, ForbiddenDestinationError, isDnsFailure } from '../../lib/http/destination-policy.js';
 import type { RequestTarget } from '../../lib/http/request-target.js';
-import { createUpstreamReader, splice, type UpstreamReader } from '../../lib/http/splice.js';
+import { createUpstreamReader, splice, type ReadBuffers, type UpstreamReader } from '../../lib/http/splice.js';
 import type { ExitAttempts } from './exit-attempts.js';
 import type { ExitTransport } from './exit-transport.js';
 
@@ -12,6 +12,8 @@ export interface TunnelOptions {
   /** A tunnel with no traffic either way for this long is closed. */
   idleTimeoutMs: number;
   lookup: net.LookupFunction;
+  /** Where each tunnel's read buffer for its upstream comes from. */
+  readBuffers: ReadBuffers;
 }
 
 /** What the caller hears of a tunnel that opened: once established, once closed. */
@@ -135,7 +137,7 @@ export async function openTunnel(
     if (transport === undefined) return 'exit_failed';
     let upstream: net.Socket;
     let upstreamHead: Buffer | undefined;
-    const reader = createUpstreamReader();
+    const reader = createUpstreamReader(options.readBuffers);
     try {
       if (transport.isDirect) {
         upstream = await connect({ host: target.hostname, port: target.port, lookup: options.lookup, onread: reader.onread }, options.connectTimeoutMs);

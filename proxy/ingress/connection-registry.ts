@@ -26,7 +26,8 @@ export function createConnectionRegistry(): ConnectionRegistry {
   const keysOfTeam = new Map<string, Set<string>>();
   const teamOfKey = new Map<string, string>();
   const keysOf = new Map<Socket, Set<string>>();
-  const tunnels = new WeakSet<Socket>();
+  // A plain set, emptied as each socket closes: a weak one costs the collector work for every connection.
+  const tunnels = new Set<Socket>();
 
   function dropKey(keyHash: string): void {
     byKey.delete(keyHash);
@@ -42,6 +43,7 @@ export function createConnectionRegistry(): ConnectionRegistry {
     const keys = keysOf.get(socket);
     if (keys === undefined) return;
     keysOf.delete(socket);
+    tunnels.delete(socket);
     for (const keyHash of keys) {
       const sockets = byKey.get(keyHash);
       sockets?.delete(socket);

@@ -118,3 +118,63 @@ t.test('a download sent in small writes resumes after the client stopped reading
   t.equal(digest(Buffer.concat(chunks)), digest(TRICKLE), 'the download arrived unchanged');
   socket.destroy();
 });
+
+/**
+ * A closed tunnel's read buffer is kept for the next one: tunnels that open and close in
+ * waves, side by side, each carry only their own bytes, also when every one of them has a
+ * write waiting on its client at the same moment.
+ */
+const SIDE_BY_SIDE = 8;
+// Each target sends its own block over and over: more than the buffers on the way hold.
+const blocks = Array.from({ length: SIDE_BY_SIDE }, () => randomBytes(1024 * 1024));
+const REPEATS = 48;
+const expectedDigests = blocks.map((block) => {
+  const hash = createHash('sha256');
+  for (let i = 0; i < REPEATS; i++) hash.update(block);
+  return hash.digest('hex');
+});
+const sending = new Set<net.Socket>();
+const distinctTarget = net.createServer((socket) => {
+  socket.on('error', () => socket.destroy());
+  socket.once('data', (index: Buffer) => {
+    sending.add(socket);
+    for (let i = 0; i < REPEATS; i++) socket.write(blocks[Number(index.toString())]);
+    socket.end();
+  });
+  socket.once('close', () => sending.delete(socket));
+});
+await new Promise<void>((resolve) => distinctTarget.listen(0, '127.0.0.1', resolve));
+t.teardown(() => new Promise<void>((resolve) => distinctTarget.close(() => resolve())));
+
+t.test('tunnels opening and closing side by side, in waves, each get their own bytes', async (t) => {
+  const authority = `127.0.0.1:${(distinctTarget.address() as net.AddressInfo).port}`;
+  let intact = 0;
+  for (let wave = 0; wave < 2; wave++) {
+    const tunnels = await Promise.all(
+      blocks.map(async (_, index) => {
+        const tunnel = await proxyConnect(world.node.port, authority, { ...bearer(key), 'proxy-pool': 'direct' });
+        t.equal(tunnel.status, 200);
+        tunnel.socket.pause();
+        tunnel.socket.write(String(index));
+        return tunnel.socket;
+      }),
+    );
+    try {
+      // Every target held back: each tunnel's client has a write waiting that points into its read buffer.
+      await waitFor(() => sending.size === SIDE_BY_SIDE && [...sending].every((socket) => socket.writableLength > 0), { what: 'backpressure on every tunnel' });
+      await Promise.all(
+        tunnels.map(async (socket, index) => {
+          const received = createHash('sha256');
+          socket.on('data', (data: string | Buffer) => received.update(typeof data === 'string' ? Buffer.from(data, 'latin1') : data));
+          const closed = new Promise((resolve) => socket.once('close', resolve));
+          socket.resume();
+          await closed;
+          if (received.digest('hex') === expectedDigests[index]) intact++;
+        }),
+      );
+    } finally {
+      for (const socket of tunnels) socket.destroy();
+    }
+  }
+  t.equal(intact, 2 * SIDE_BY_SIDE, 'every tunnel got exactly its own bytes');
+});
