@@ -1,9 +1,10 @@
 /**
  * `npm run bench:proxy`: our node side by side with the baselines, in one run — straight to
  * a local origin, squid (when installed: `apt-get install squid`), bare proxy-chain (no
- * auth) — for plain HTTP at 50 and 500 keep-alive connections, CONNECT setup rate (and our
- * SOCKS5 setup rate beside it), and bulk
- * throughput through one tunnel with the CPU it costs; then the auth decision on a cache
+ * auth) — for plain HTTP at 50 and 500 keep-alive connections (and at 500 again with
+ * latency read by ab, when apache2-utils is installed), CONNECT setup rate (and our SOCKS5
+ * setup rate beside it), and bulk throughput through one tunnel with the CPU it costs;
+ * then the auth decision on a cache
  * hit, the rate-limit decision, and heap bytes per cached key. Runs are interleaved (A, B,
  * C, A, B, C…) and reported as medians with their range, since the machine is shared. The
  * proxy under test runs pinned to core 0; the load generator (wrk when installed, else
@@ -41,6 +42,7 @@ import { measureTunnelThroughput } from './lib/tunnel-throughput.js';
 import { measureWorkerScaling } from './lib/worker-scaling.js';
 import { hasWrk, runWrk } from './lib/wrk.js';
 import { startBenchNode } from './lib/bench-node.js';
+import { hasAb, runAb } from './lib/ab.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -173,6 +175,34 @@ try {
       }
     }
     printTable(`Plain HTTP through the proxy, 1 KiB responses, ${DURATION} s per run, ${ROUNDS} interleaved rounds, load by ${useWrk ? 'wrk' : 'autocannon'}`, httpRows);
+
+    // The most connections again, with latency read by a second load generator.
+    const manyConnections = Math.max(...CONNECTIONS);
+    const abRuns = hasAb()
+      ? await interleave([direct, ...proxies], ROUNDS, (contender) =>
+          runAb({ proxyPort: contender.port, url: originUrl, headers: contender.headers, connections: manyConnections, durationSeconds: DURATION, core: 1 }),
+        )
+      : undefined;
+    if (abRuns !== undefined) {
+      const abRate = (contender: Contender | undefined) => (contender === undefined ? undefined : median(abRuns.get(contender)!.map((run) => run.okPerSecond)));
+      printTable(
+        `Plain HTTP at ${manyConnections} connections, load and latency by ab (keep-alive), ${DURATION} s per run, ${ROUNDS} interleaved rounds`,
+        [direct, ...proxies].map((contender) => {
+          const runs = abRuns.get(contender)!;
+          const p99Bound = (2 * manyConnections) / abRate(contender)!;
+          return {
+            scenario: contender.title,
+            'req/s (2xx)': medianWithRange(runs.map((run) => run.okPerSecond)),
+            'p50 ms': medianWithRange(runs.map((run) => run.p50Ms)),
+            'p99 ms': medianWithRange(runs.map((run) => run.p99Ms)),
+            failures: runs.reduce((sum, run) => sum + run.failures, 0),
+            'vs squid': contender === ours ? ratio(abRate(contender)!, abRate(squidContender)) : '',
+            'p99 ≤ 2×conns/tput': contender === ours ? (median(runs.map((run) => run.p99Ms)) <= p99Bound * 1000 ? 'yes' : `no (${(p99Bound * 1000).toFixed(0)} ms)`) : '',
+          };
+        }),
+      );
+      httpRaw[`ab @${manyConnections}`] = Object.fromEntries([...abRuns].map(([contender, runs]) => [contender.title, runs]));
+    }
 
     const connects = await interleave(proxies, ROUNDS, async (contender) => {
       const seconds = Math.min(DURATION, 5);
