@@ -26,8 +26,12 @@ export interface TunnelHooks {
 /** The most an exit may send before the end of its CONNECT reply's headers. */
 const MAX_REPLY_HEAD = 16 * 1024;
 
+/** The reply for a key without rate limits, the common case, encoded once. */
+const PLAIN_ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
+
 /** A CONNECT's 200 reply, with headers of ours (X-RateLimit-*) given as [name, value, ...]. */
-export function connectEstablished(extraHeaders: string[]): string {
+export function connectEstablished(extraHeaders: string[]): string | Uint8Array {
+  if (extraHeaders.length === 0) return PLAIN_ESTABLISHED;
   let reply = 'HTTP/1.1 200 Connection Established\r\n';
   for (let i = 0; i < extraHeaders.length; i += 2) reply += `${extraHeaders[i]}: ${extraHeaders[i + 1]}\r\n`;
   return `${reply}\r\n`;
