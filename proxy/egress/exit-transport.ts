@@ -1,4 +1,5 @@
-import { Agent, Pool, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
+import { IdleFirstPool } from './idle-first-pool.js';
 import type { Exit } from '../../contract/node-api.js';
 import type { DestinationPolicy } from '../../lib/http/destination-policy.js';
 
@@ -42,7 +43,11 @@ export interface ExitTransports {
 export function createExitTransports({ policy, keepAliveMs, connectTimeoutMs }: ExitTransportsOptions): ExitTransports {
   const clientOptions = { keepAliveTimeout: keepAliveMs, keepAliveMaxTimeout: keepAliveMs, headersTimeout: 0, bodyTimeout: 0 };
   // Direct egress resolves each name through the destination policy and connects to the checked address.
-  const direct = new Agent({ ...clientOptions, connect: { lookup: policy.lookup, timeout: connectTimeoutMs } });
+  const direct = new Agent({
+    ...clientOptions,
+    connect: { lookup: policy.lookup, timeout: connectTimeoutMs },
+    factory: (origin, options) => new IdleFirstPool(origin, options),
+  });
   const transports = new Map<string, ExitTransport>();
 
   function create(exit: Exit): ExitTransport {
@@ -53,7 +58,7 @@ export function createExitTransports({ policy, keepAliveMs, connectTimeoutMs }: 
     return {
       exit,
       isDirect: false,
-      dispatcher: new Pool(origin, { ...clientOptions, connect: { timeout: connectTimeoutMs } }),
+      dispatcher: new IdleFirstPool(origin, { ...clientOptions, connect: { timeout: connectTimeoutMs } }),
       origin,
       host: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
       port: Number(url.port),
