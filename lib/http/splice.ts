@@ -125,7 +125,9 @@ function forward(from: net.Socket, to: net.Socket): void {
     if (!to.write(chunk)) from.pause();
   });
   to.on('drain', () => from.resume());
-  from.once('end', () => to.end());
+  // A client that left while it was being admitted may have ended already: its end is passed on all the same.
+  if (from.readableEnded) to.end();
+  else from.once('end', () => to.end());
   from.resume();
 }
 
@@ -141,7 +143,8 @@ export function splice(client: net.Socket, upstream: net.Socket, { head, upstrea
     forward(upstream, client);
   } else {
     (reader as ReaderState).deliverTo(client, upstream, upstreamHead);
-    upstream.once('end', () => client.end());
+    if (upstream.readableEnded) client.end();
+    else upstream.once('end', () => client.end());
   }
   let closed = false;
   const closeBoth = () => {
