@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Agent, errors } from 'undici';
@@ -53,13 +53,19 @@ async function startOrigin(port = 0): Promise<Origin> {
 
 const options = { keepAliveTimeout: 60_000, keepAliveMaxTimeout: 60_000 };
 
-t.test('requests in flight each get a connection; one held does not hold up the rest', async (t) => {
+/** An origin and a pool to it, both gone when the test ends. */
+async function poolToOrigin(t: Test): Promise<{ origin: Origin; pool: IdleFirstPool }> {
   const origin = await startOrigin();
   const pool = new IdleFirstPool(origin.url, options);
   t.teardown(async () => {
     await pool.destroy();
     await origin.close();
   });
+  return { origin, pool };
+}
+
+t.test('requests in flight each get a connection; one held does not hold up the rest', async (t) => {
+  const { origin, pool } = await poolToOrigin(t);
   const held = Array.from({ length: 5 }, () => pool.request({ path: '/hold', method: 'GET' }));
   await waitFor(() => origin.held() === 5, { what: 'five held requests at the origin' });
   const quick = await pool.request({ path: '/', method: 'GET' });
@@ -70,12 +76,7 @@ t.test('requests in flight each get a connection; one held does not hold up the 
 });
 
 t.test('requests one after another reuse one connection', async (t) => {
-  const origin = await startOrigin();
-  const pool = new IdleFirstPool(origin.url, options);
-  t.teardown(async () => {
-    await pool.destroy();
-    await origin.close();
-  });
+  const { origin, pool } = await poolToOrigin(t);
   for (let i = 0; i < 20; i++) {
     t.equal(await (await pool.request({ path: '/', method: 'GET' })).body.text(), 'ok');
     // A connection says it is free a microtask after its response ended.
