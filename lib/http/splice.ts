@@ -37,8 +37,6 @@ const READ_SIZE = 64 * 1024;
 export interface ReadBuffers {
   acquire(): Buffer;
   release(buffer: Buffer): void;
-  /** Buffers kept now. */
-  kept(): number;
 }
 
 /**
@@ -52,7 +50,6 @@ export function createReadBuffers({ keep = 256 }: { keep?: number } = {}): ReadB
     release(buffer) {
       if (free.length < keep) free.push(buffer);
     },
-    kept: () => free.length,
   };
 }
 
