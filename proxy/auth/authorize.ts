@@ -90,6 +90,6 @@ export function createAuthorizer({ cache, lockdowns, now, hasPool, clientAddress
   return {
     authorize: (headers, socket, isConnect, trace) =>
       trace === undefined ? authorizeTarget(readCredentials(headers, isConnect), socket, !isConnect) : authorizeTraced(headers, socket, isConnect, trace),
-    authorizeTarget: (target, socket) => authorizeTarget(target, socket),
+    authorizeTarget,
   };
 }

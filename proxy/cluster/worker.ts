@@ -22,9 +22,8 @@ export async function runProxyWorker(config: ProxyConfig, baseLogger: Logger, tr
   const send = (message: WorkerMessage) => process.send!(message);
   const answers = new Map<number, { resolve(answer: NodeReportAnswer): void; reject(error: Error): void; timer: NodeJS.Timeout }>();
   let nextReport = 0;
-  const slotAnswers = new Map<number, { resolve(granted: boolean): void; timer: NodeJS.Timeout }>();
-  // The key of each slot asked for, until the primary answers.
-  const slotKeys = new Map<number, string>();
+  // Each slot asked for, until the primary answers; `resolve` is gone once the worker gave up waiting.
+  const slotRequests = new Map<number, { keyId: string; resolve: ((granted: boolean) => void) | undefined; timer: NodeJS.Timeout }>();
   let nextSlot = 0;
   let drain: (reason: string) => void = () => {};
   const started = new Promise<{ index: number; nodeId: string }>((resolve) => {
@@ -38,13 +37,13 @@ export async function runProxyWorker(config: ProxyConfig, baseLogger: Logger, tr
         clearTimeout(waiting?.timer);
         waiting?.resolve({ regionNodes: message.regionNodes });
       } else if (message.type === 'portcullis:slot-answer') {
-        const waiting = slotAnswers.get(message.id);
-        slotAnswers.delete(message.id);
-        clearTimeout(waiting?.timer);
-        if (waiting !== undefined) waiting.resolve(message.granted);
+        const request = slotRequests.get(message.id);
+        slotRequests.delete(message.id);
+        if (request === undefined) return;
+        clearTimeout(request.timer);
+        if (request.resolve !== undefined) request.resolve(message.granted);
         // Granted after we gave up waiting and refused the connection: hand it straight back.
-        else if (message.granted) send({ type: 'portcullis:slot-release', keyId: slotKeys.get(message.id)! });
-        slotKeys.delete(message.id);
+        else if (message.granted) send({ type: 'portcullis:slot-release', keyId: request.keyId });
       }
     });
   });
@@ -66,12 +65,15 @@ export async function runProxyWorker(config: ProxyConfig, baseLogger: Logger, tr
     acquire: (keyId, perNode) =>
       new Promise<boolean>((resolve) => {
         const id = nextSlot++;
-        slotKeys.set(id, keyId);
-        const timer = setTimeout(() => {
-          slotAnswers.delete(id);
-          resolve(false);
-        }, ANSWER_TIMEOUT_MS);
-        slotAnswers.set(id, { resolve, timer });
+        const request = {
+          keyId,
+          resolve: resolve as ((granted: boolean) => void) | undefined,
+          timer: setTimeout(() => {
+            request.resolve = undefined;
+            resolve(false);
+          }, ANSWER_TIMEOUT_MS),
+        };
+        slotRequests.set(id, request);
         send({ type: 'portcullis:slot', id, keyId, perNode });
       }),
     // Without the channel the primary is gone, and the node's counts with it.
